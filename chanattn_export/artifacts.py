@@ -1,0 +1,198 @@
+"""The only writer of an artifact folder: atomic files, sha256 checksums, one manifest.json.
+
+Write order keeps the folder consistent at every instant, even under SIGKILL:
+weights (content-addressed, never overwritten with other bytes) -> drop the old manifest entry
+-> atomically replace the model file -> add the new entry. The manifest is only ever rewritten
+whole via temp file + rename, under a lock file (``flock``: released by the kernel when a
+process dies, so a killed run never blocks the next one).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import tempfile
+from collections.abc import Callable, Iterator
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from .errors import ArtifactError
+
+MANIFEST = "manifest.json"
+MANIFEST_VERSION = 1
+LOCK_TIMEOUT_S = 120.0
+TMP_PREFIX = ".tmp-"
+
+
+def sha256_bytes(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    """Write via a temp file in the same folder, fsync, then rename over ``path``."""
+    fd, tmp = tempfile.mkstemp(prefix=TMP_PREFIX + path.name + ".", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+def _oserror(e: OSError, what: str) -> ArtifactError:
+    return ArtifactError(f"cannot {what}: {e.strerror or e} ({e.filename or ''})".rstrip(" ()"))
+
+
+class ArtifactFolder:
+    """An output folder with its manifest. Paths in the manifest are relative and confined."""
+
+    def __init__(self, root: str | os.PathLike[str]) -> None:
+        self.root = Path(root)
+
+    @property
+    def manifest_path(self) -> Path:
+        return self.root / MANIFEST
+
+    def ensure(self) -> None:
+        """Create the folder and prove it is writable before any file is replaced."""
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise _oserror(e, f"create output folder {self.root}") from None
+        if not self.root.is_dir():
+            raise ArtifactError(f"output path {self.root} exists and is not a folder")
+        if not os.access(self.root, os.W_OK | os.X_OK):
+            raise ArtifactError(f"output folder {self.root} is not writable")
+
+    def resolve(self, rel: str) -> Path:
+        """Path of a manifest-relative file; refuses absolute paths and ones escaping the folder."""
+        if not isinstance(rel, str) or not rel:
+            raise ArtifactError(f"manifest path {rel!r} is not a relative file name")
+        p = PurePosixPath(rel)
+        if p.is_absolute() or rel.startswith("\\") or ":" in p.parts[0] or ".." in p.parts:
+            raise ArtifactError(f"manifest path {rel!r} escapes the artifact folder")
+        full = (self.root / p).resolve()
+        if not full.is_relative_to(self.root.resolve()):
+            raise ArtifactError(f"manifest path {rel!r} escapes the artifact folder")
+        return self.root / p
+
+    # -- manifest -------------------------------------------------------------------------
+
+    def read_manifest(self, missing_ok: bool = True) -> dict[str, Any]:
+        path = self.manifest_path
+        if not path.exists():
+            if missing_ok:
+                return {"manifest_version": MANIFEST_VERSION, "artifacts": []}
+            raise ArtifactError(f"{path}: no manifest.json (not an artifact folder?)")
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError) as e:
+            raise ArtifactError(f"{path}: cannot read manifest: {e}") from None
+        except json.JSONDecodeError as e:
+            raise ArtifactError(f"{path}: manifest is not valid JSON ({e})") from None
+        return validate_manifest(data, path)
+
+    def _write_manifest(self, manifest: dict[str, Any]) -> None:
+        manifest["artifacts"].sort(key=lambda a: a["path"])
+        text = json.dumps(manifest, indent=2, sort_keys=False) + "\n"
+        write_atomic(self.manifest_path, text.encode())
+
+    @contextlib.contextmanager
+    def locked(self) -> Iterator[None]:
+        from filelock import FileLock, Timeout
+
+        lock = FileLock(str(self.root / (MANIFEST + ".lock")), timeout=LOCK_TIMEOUT_S)
+        try:
+            with lock:
+                yield
+        except Timeout:
+            raise ArtifactError(
+                f"{self.root}: another export held the manifest lock for {LOCK_TIMEOUT_S:.0f} s"
+            ) from None
+
+    def update_manifest(self, change: Callable[[dict[str, Any]], None]) -> dict[str, Any]:
+        """Read-modify-write the manifest under the lock."""
+        with self.locked():
+            manifest = self.read_manifest()
+            change(manifest)
+            self._write_manifest(manifest)
+            return manifest
+
+    # -- committing an export -------------------------------------------------------------
+
+    def commit(self, entry: dict[str, Any], files: dict[str, bytes]) -> dict[str, Any]:
+        """Write ``files`` (name -> bytes) and record ``entry`` for ``entry['path']``.
+
+        ``entry['files']`` must list every file with its sha256; the weights may be shared by
+        several entries, so they are content-addressed and only ever written once.
+        """
+        self.ensure()
+        model_rel = entry["path"]
+        for f in entry["files"]:
+            if sha256_bytes(files[f["path"]]) != f["sha256"]:
+                raise ArtifactError(f"internal: checksum of {f['path']} changed before writing")
+        try:
+            with self.locked():
+                manifest = self.read_manifest()
+                for f in entry["files"]:
+                    if f["path"] != model_rel:
+                        self._write_if_changed(f["path"], files[f["path"]], f["sha256"])
+                # Drop the old entry first: if we die after replacing the model file, the
+                # manifest must not name it with its old checksum.
+                manifest["artifacts"] = [a for a in manifest["artifacts"]
+                                         if a["path"] != model_rel]
+                self._write_manifest(manifest)
+                write_atomic(self.resolve(model_rel), files[model_rel])
+                manifest["artifacts"].append(entry)
+                self._write_manifest(manifest)
+        except OSError as e:
+            raise _oserror(e, f"write into {self.root}") from None
+        return entry
+
+    def _write_if_changed(self, rel: str, data: bytes, sha: str) -> None:
+        path = self.resolve(rel)
+        if path.is_file() and sha256_file(path) == sha:
+            return
+        write_atomic(path, data)
+
+
+REQUIRED_ENTRY_FIELDS = ("path", "sha256", "format", "model", "input", "files")
+
+
+def validate_manifest(data: object, path: Path) -> dict[str, Any]:
+    """Check the manifest's structure; raise :class:`ArtifactError` naming what is wrong."""
+    if not isinstance(data, dict):
+        raise ArtifactError(f"{path}: manifest is not a JSON object")
+    version = data.get("manifest_version")
+    if not isinstance(version, int):
+        raise ArtifactError(f"{path}: manifest lacks an integer 'manifest_version'")
+    if version > MANIFEST_VERSION:
+        raise ArtifactError(
+            f"{path}: manifest version {version} is newer than this toolkit reads "
+            f"({MANIFEST_VERSION}); upgrade chanattn_export"
+        )
+    arts = data.get("artifacts")
+    if not isinstance(arts, list):
+        raise ArtifactError(f"{path}: manifest lacks an 'artifacts' list")
+    for i, a in enumerate(arts):
+        if not isinstance(a, dict):
+            raise ArtifactError(f"{path}: artifacts[{i}] is not an object")
+        missing = [k for k in REQUIRED_ENTRY_FIELDS if k not in a]
+        if missing:
+            name = a.get("path", f"artifacts[{i}]")
+            raise ArtifactError(f"{path}: entry {name} lacks fields: {', '.join(missing)}")
+    return data

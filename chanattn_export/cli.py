@@ -1,0 +1,183 @@
+"""``python -m chanattn_export``: a thin front over the API. Nothing imports this module.
+
+Exit codes: 0 success, 1 a check failed (parity, verification), 2 bad input or a toolkit error,
+130 interrupted. Toolkit errors print one line on stderr, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from ._version import __version__
+from .errors import ChanAttnError
+from .spec import DEFAULT_OPSET, Exporter, Format, Layout
+
+EXIT_OK, EXIT_FAILED, EXIT_ERROR, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+
+def _say(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+def _model_options() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(add_help=False)
+    g = p.add_argument_group("model")
+    g.add_argument("--channels", type=int, default=64, help="input channels C (default 64)")
+    g.add_argument("--ratio", type=int, default=None,
+                   help="MLP reduction ratio (default 16, or C when C < 16; not for eca)")
+    g.add_argument("--layout", choices=[m.value for m in Layout], default="nchw",
+                   help="tensor layout of input and output (default nchw)")
+    g.add_argument("--seed", type=int, default=0,
+                   help="seed of the random weights when --weights is not given (default 0)")
+    g = p.add_argument_group("input")
+    g.add_argument("--batch", type=int, default=1, help="example batch size (default 1)")
+    g.add_argument("--height", type=int, default=56, help="input height (default 56)")
+    g.add_argument("--width", type=int, default=56, help="input width (default 56)")
+    g.add_argument("--dynamic-hw", action="store_true",
+                   help="make height and width dynamic (the batch always is)")
+    g = p.add_argument_group("export")
+    g.add_argument("--opset", type=int, default=DEFAULT_OPSET,
+                   help=f"ONNX opset (default {DEFAULT_OPSET})")
+    g.add_argument("--exporter", choices=[m.value for m in Exporter], default="auto",
+                   help="ONNX exporter: auto = dynamo (torch.export), legacy if that fails")
+    g.add_argument("--out", type=Path, default=Path("artifacts"),
+                   help="output folder (default ./artifacts)")
+    _tolerance_options(p)
+    return p
+
+
+def _tolerance_options(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("parity")
+    g.add_argument("--atol", type=float, default=None,
+                   help="absolute tolerance per unit of max|x| (default 1e-5)")
+    g.add_argument("--rtol", type=float, default=None, help="relative tolerance (default 1e-4)")
+
+
+def _tol_kwargs(args: argparse.Namespace) -> dict[str, float]:
+    return {k: v for k in ("atol", "rtol") if (v := getattr(args, k)) is not None}
+
+
+def _print_parity(items: list[tuple[str, object]]) -> bool:
+    from .report import failure_lines, parity_table
+
+    print(parity_table(items))  # type: ignore[arg-type]
+    ok = True
+    for name, rep in items:
+        for line in failure_lines(name, rep):  # type: ignore[arg-type]
+            print(line)
+            ok = False
+    return ok
+
+
+def _export(fmt: Format, args: argparse.Namespace, model: str, layout: str) -> object:
+    from . import api
+
+    common = dict(channels=args.channels, ratio=args.ratio, layout=layout, batch=args.batch,
+                  height=args.height, width=args.width, dynamic_hw=args.dynamic_hw,
+                  weights=args.weights, seed=args.seed, out=args.out, progress=_say,
+                  **_tol_kwargs(args))
+    if fmt is Format.ONNX:
+        return api.export_onnx(model, opset=args.opset, exporter=args.exporter, **common)
+    return api.export_torchscript(model, **common)
+
+
+def _describe(res) -> str:
+    kib = res.size_bytes / 1024
+    how = f"{res.exporter} exporter, opset {res.spec.opset}" if res.spec.format is Format.ONNX \
+        else "traced + frozen TorchScript"
+    line = f"wrote {res.path} ({kib:.1f} KiB, {how}, {res.export_seconds:.1f} s)"
+    if res.fallback_reason:
+        line += f"\n  note: fell back to the legacy exporter: {res.fallback_reason}"
+    return line
+
+
+def cmd_export(fmt: Format) -> Callable[[argparse.Namespace], int]:
+    def run(args: argparse.Namespace) -> int:
+        res = _export(fmt, args, args.model, args.layout)
+        print(_describe(res))
+        ok = _print_parity([(res.path.name, res.parity)])
+        print(f"manifest: {Path(args.out) / 'manifest.json'}")
+        return EXIT_OK if ok else EXIT_FAILED
+
+    return run
+
+
+def cmd_all(args: argparse.Namespace) -> int:
+    from .registry import list_models
+
+    if args.weights is not None:
+        raise ChanAttnError("--weights cannot be used with 'all' (it exports every model)")
+    items = []
+    for info in list_models():
+        for layout in Layout:
+            for fmt in Format:
+                ns = argparse.Namespace(**vars(args))
+                if not info.uses_ratio:
+                    ns.ratio = None
+                res = _export(fmt, ns, info.name, layout.value)
+                print(_describe(res), flush=True)
+                items.append((res.path.name, res.parity))
+    ok = _print_parity(items)
+    print(f"{len(items)} artifacts, manifest: {Path(args.out) / 'manifest.json'}")
+    return EXIT_OK if ok else EXIT_FAILED
+
+
+def cmd_parity(args: argparse.Namespace) -> int:
+    from .api import check_parity
+
+    results = check_parity(args.dir, **_tol_kwargs(args))
+    ok = _print_parity([(r.path, r.parity) for r in results])
+    return EXIT_OK if ok else EXIT_FAILED
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    from .registry import list_models
+
+    models = list_models()
+    width = max(len(m.name) for m in models)
+    for m in models:
+        print(f"{m.name.ljust(width)}  {m.summary}")
+    return EXIT_OK
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="chanattn_export",
+        description="Export channel-attention blocks to TorchScript and ONNX, with parity checks.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="command", required=True)
+    common = _model_options()
+    for fmt, help_ in ((Format.ONNX, "export one model to ONNX and check parity"),
+                       (Format.TORCHSCRIPT, "export one model to TorchScript and check parity")):
+        p = sub.add_parser(fmt.value, parents=[common], help=help_, description=help_)
+        p.add_argument("--model", default="cbam-channel", help="registered model (see: list)")
+        p.add_argument("--weights", type=Path, default=None,
+                       help="safetensors or torch.save state dict (loaded weights_only)")
+        p.set_defaults(func=cmd_export(fmt))
+    p = sub.add_parser("all", parents=[common], help="both formats for every model and layout")
+    p.set_defaults(func=cmd_all, weights=None)
+    p = sub.add_parser("parity", help="re-run parity for an artifact folder from its manifest")
+    p.add_argument("dir", type=Path, nargs="?", default=Path("artifacts"),
+                   help="artifact folder (default ./artifacts)")
+    _tolerance_options(p)
+    p.set_defaults(func=cmd_parity)
+    p = sub.add_parser("list", help="list the registered models")
+    p.set_defaults(func=cmd_list)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args))
+    except ChanAttnError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED

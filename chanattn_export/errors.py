@@ -1,0 +1,46 @@
+"""One exception family for everything a user can get wrong.
+
+User errors (bad parameters, bad files, failed checks) derive from :class:`ChanAttnError` and are
+printed by the CLI as one line without a traceback. Anything else escaping is a bug in this package.
+"""
+
+from __future__ import annotations
+
+
+class ChanAttnError(Exception):
+    """Base class of the toolkit's own, user-facing errors."""
+
+
+class InvalidSpecError(ChanAttnError, ValueError):
+    """A model, input or export parameter is out of range or of the wrong type."""
+
+
+class UnknownModelError(InvalidSpecError, KeyError):
+    """A model name is not in the registry."""
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0]) if self.args else ""
+
+
+class WeightsError(ChanAttnError):
+    """A weights file is unreadable, unsafe, or does not match the model."""
+
+
+class ExportError(ChanAttnError):
+    """An exporter failed on this model or the installed torch."""
+
+
+class MissingDependencyError(ChanAttnError, ImportError):
+    """An optional dependency (onnxruntime, CUDA, ...) is not available."""
+
+
+class ArtifactError(ChanAttnError):
+    """An artifact folder, manifest or file is missing, corrupted or inconsistent."""
+
+
+class ParityError(ChanAttnError):
+    """An exported model does not compute the same function as eager PyTorch."""
+
+
+class InputError(ChanAttnError, ValueError):
+    """A tensor handed to a runner has the wrong rank, shape, dtype or layout."""

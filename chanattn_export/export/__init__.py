@@ -1,0 +1,1 @@
+"""Exporters: model + example input -> file bytes. They write nothing; artifacts.py does."""

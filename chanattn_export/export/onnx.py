@@ -1,0 +1,140 @@
+"""ONNX export through torch.export (dynamo) or the legacy TorchScript-based exporter.
+
+Returns the serialized model with metadata_props set; writing it is artifacts.py's job, so a
+failed export or parity check never leaves a file behind.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import nn
+
+from ..errors import ExportError, MissingDependencyError
+from ..spec import Exporter, ExportSpec, Layout
+from ._quiet import first_line, quiet
+
+INPUT_NAME = "input"
+OUTPUT_NAME = "output"
+
+
+@dataclass(frozen=True)
+class OnnxExport:
+    data: bytes
+    exporter: Exporter  # the one actually used (AUTO resolved)
+    opset: int
+    fallback_reason: str | None = None
+
+
+def _example(spec: ExportSpec) -> torch.Tensor:
+    shape = spec.input.shape(spec.model.layout, spec.model.channels, batch=spec.input.trace_batch)
+    return torch.randn(shape, generator=torch.Generator().manual_seed(0))
+
+
+def _dynamic_axes(spec: ExportSpec) -> dict[int, str]:
+    axes: dict[int, str] = {}
+    if spec.input.dynamic_batch:
+        axes[0] = "batch"
+    if spec.input.dynamic_hw:
+        h, w = (1, 2) if spec.model.layout is Layout.NHWC else (2, 3)
+        axes[h], axes[w] = "height", "width"
+    return axes
+
+
+def metadata(spec: ExportSpec, exporter: Exporter, version: str) -> dict[str, str]:
+    """What a deployment needs to know about the file, as ONNX metadata_props."""
+    m = spec.model
+    return {
+        "chanattn_export.version": version,
+        "chanattn_export.model": m.name,
+        "chanattn_export.channels": str(m.channels),
+        "chanattn_export.ratio": "" if m.ratio is None else str(m.ratio),
+        "chanattn_export.layout": str(m.layout),
+        "chanattn_export.input_name": INPUT_NAME,
+        "chanattn_export.input_dims": json.dumps(spec.input.dims(m.layout, m.channels)),
+        "chanattn_export.input_shape": json.dumps(list(spec.input.shape(m.layout, m.channels))),
+        "chanattn_export.dynamic_dims": json.dumps(sorted(set(_dynamic_axes(spec).values()))),
+        "chanattn_export.opset": str(spec.opset),
+        "chanattn_export.exporter": str(exporter),
+    }
+
+
+def _dynamo(model: nn.Module, spec: ExportSpec) -> Any:
+    from torch.export import Dim
+
+    dims: dict[int, Any] = {}
+    for axis, name in _dynamic_axes(spec).items():
+        dims[axis] = Dim(name, min=1)
+    return torch.onnx.export(
+        model, (_example(spec),), dynamo=True, verbose=False, external_data=False,
+        input_names=[INPUT_NAME], output_names=[OUTPUT_NAME], opset_version=spec.opset,
+        dynamic_shapes=({**dims},) if dims else None, optimize=True,
+    ).model_proto
+
+
+def _legacy(model: nn.Module, spec: ExportSpec) -> Any:
+    import io
+
+    import onnx
+
+    buf = io.BytesIO()
+    axes = _dynamic_axes(spec)
+    torch.onnx.export(
+        model, (_example(spec),), buf, dynamo=False, input_names=[INPUT_NAME],
+        output_names=[OUTPUT_NAME], opset_version=spec.opset,
+        dynamic_axes={INPUT_NAME: axes, OUTPUT_NAME: axes} if axes else None,
+        do_constant_folding=True,
+    )
+    return onnx.load_from_string(buf.getvalue())
+
+
+def export_onnx_bytes(model: nn.Module, spec: ExportSpec, version: str) -> OnnxExport:
+    """Export ``model`` (eval mode, CPU) as described by ``spec``; return checked bytes."""
+    try:
+        import onnx
+        import onnxscript  # noqa: F401  (the dynamo exporter needs it)
+    except ImportError as e:
+        raise MissingDependencyError(
+            f"ONNX export needs onnx and onnxscript ({first_line(e)}); "
+            "pip install onnx onnxscript"
+        ) from None
+    if spec.opset > onnx.defs.onnx_opset_version():
+        raise ExportError(
+            f"opset {spec.opset} is newer than the installed onnx {onnx.__version__} can write "
+            f"(max {onnx.defs.onnx_opset_version()})"
+        )
+    order = {Exporter.AUTO: [Exporter.DYNAMO, Exporter.LEGACY],
+             Exporter.DYNAMO: [Exporter.DYNAMO], Exporter.LEGACY: [Exporter.LEGACY]}
+    errors: list[str] = []
+    proto = used = None
+    with torch.no_grad():
+        for exporter in order[spec.exporter]:
+            try:
+                with quiet():
+                    fn = _dynamo if exporter is Exporter.DYNAMO else _legacy
+                    proto = fn(model, spec)
+                used = exporter
+                break
+            except Exception as e:  # exporters raise many types; report, then fall back
+                errors.append(f"{exporter} exporter failed: {first_line(e)}")
+    if proto is None or used is None:
+        raise ExportError("; ".join(errors))
+    opset = next((o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")),
+                 spec.opset)
+    if opset != spec.opset:
+        raise ExportError(f"{used} exporter wrote opset {opset}, not the requested {spec.opset}")
+    del proto.metadata_props[:]
+    for key, value in metadata(spec, used, version).items():
+        proto.metadata_props.add(key=key, value=value)
+    proto.doc_string = f"{spec.model.name} channel attention exported by chanattn_export"
+    try:
+        onnx.checker.check_model(proto, full_check=True)
+    except Exception as e:
+        raise ExportError(f"exported ONNX model fails onnx.checker: {first_line(e)}") from e
+    return OnnxExport(
+        data=proto.SerializeToString(deterministic=True), exporter=used, opset=opset,
+        fallback_reason=errors[0] if errors else None,
+    )

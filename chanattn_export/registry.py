@@ -1,0 +1,102 @@
+"""Name -> factory for every exportable block.
+
+A model registered here gets export, parity and benchmark coverage automatically: the tests
+and the ``all`` command iterate over :func:`list_models`.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from .errors import InvalidSpecError, UnknownModelError
+from .spec import Layout, ModelSpec
+
+if TYPE_CHECKING:
+    from torch import nn
+
+DEFAULT_RATIO = 16
+Factory = Callable[[ModelSpec], "nn.Module"]
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    name: str
+    summary: str
+    uses_ratio: bool
+    output: str  # "gate" or "applied"
+    factory: Factory
+
+
+_REGISTRY: dict[str, ModelInfo] = {}
+
+
+def register(name: str, summary: str, *, uses_ratio: bool = True,
+             output: str = "applied") -> Callable[[Factory], Factory]:
+    def deco(factory: Factory) -> Factory:
+        if name in _REGISTRY:
+            raise ValueError(f"model {name!r} registered twice")
+        _REGISTRY[name] = ModelInfo(name, summary, uses_ratio, output, factory)
+        return factory
+
+    return deco
+
+
+def list_models() -> list[ModelInfo]:
+    """Registered models in registration order."""
+    _load_builtin()
+    return list(_REGISTRY.values())
+
+
+def get_model_info(name: str) -> ModelInfo:
+    _load_builtin()
+    try:
+        return _REGISTRY[name]
+    except KeyError:
+        names = list(_REGISTRY)
+        close = difflib.get_close_matches(str(name), names, n=1, cutoff=0.5)
+        hint = f"; did you mean {close[0]!r}?" if close else f"; choose from {', '.join(names)}"
+        raise UnknownModelError(f"unknown model {name!r}{hint} (see: list)") from None
+
+
+def make_spec(name: str, channels: int = 64, ratio: int | None = None,
+              layout: Layout | str = Layout.NCHW) -> ModelSpec:
+    """Validated spec with the model's default ratio filled in (None for ratio-free models)."""
+    info = get_model_info(name)
+    if info.uses_ratio:
+        if ratio is None:  # the default shrinks for narrow blocks; an explicit ratio never does
+            ratio = min(DEFAULT_RATIO, channels) if isinstance(channels, int) and channels > 0 \
+                else DEFAULT_RATIO
+    elif ratio is not None:
+        raise InvalidSpecError(f"model {name!r} has no reduction MLP; ratio must not be given")
+    return ModelSpec(name=name, channels=channels, ratio=ratio, layout=layout)
+
+
+def build(spec: ModelSpec) -> nn.Module:
+    """Instantiate ``spec`` in eval mode (weights from torch's default init)."""
+    info = get_model_info(spec.name)
+    if info.uses_ratio != (spec.ratio is not None):
+        raise InvalidSpecError(
+            f"model {spec.name!r} {'needs' if info.uses_ratio else 'takes no'} ratio"
+        )
+    return info.factory(spec).eval()
+
+
+def create_model(name: str, channels: int = 64, ratio: int | None = None,
+                 layout: Layout | str = Layout.NCHW) -> nn.Module:
+    """Build a registered block by name, in eval mode, with torch's default random init."""
+    return build(make_spec(name, channels, ratio, layout))
+
+
+_loaded = False
+
+
+def _load_builtin() -> None:
+    """Register the built-in families on first use, so importing the registry stays torch-free."""
+    global _loaded
+    if _loaded:
+        return
+    _loaded = True
+    from . import _builtin_models  # noqa: F401  (registers on import)

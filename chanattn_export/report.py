@@ -1,0 +1,62 @@
+"""Render results as text: numbers in, strings out. Nothing here computes a verdict."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from .parity import CheckResult, ParityReport
+
+
+def _fmt(x: float) -> str:
+    return f"{x:.1e}" if x == x and x not in (float("inf"), float("-inf")) else str(x)
+
+
+def _where(c: CheckResult) -> str:
+    return f"{c.case} {'x'.join(map(str, c.shape))}"
+
+
+def table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h)
+              for i, h in enumerate(headers)]
+    line = "  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip()
+    out = [line, "  ".join("-" * w for w in widths)]
+    out += ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows]
+    return "\n".join(out)
+
+
+def parity_rows(artifact: str, report: ParityReport) -> list[list[str]]:
+    rows = []
+    for backend in report.backends():
+        checks = [c for c in report.checks if c.backend == backend]
+        worst = report.worst(backend)
+        ok = all(c.passed for c in checks)
+        rows.append([
+            artifact, backend, str(len(checks)), _fmt(max(c.max_abs for c in checks)),
+            _fmt(max(c.max_rel for c in checks)), _fmt(worst.needed_atol), _where(worst),
+            "PASS" if ok else "FAIL",
+        ])
+    return rows
+
+
+PARITY_HEADERS = ("artifact", "backend", "checks", "max_abs", "max_rel", "need_atol",
+                  "worst input", "result")
+
+
+def parity_table(items: Sequence[tuple[str, ParityReport]]) -> str:
+    rows = [r for name, rep in items for r in parity_rows(name, rep)]
+    return table(PARITY_HEADERS, rows)
+
+
+def failure_lines(artifact: str, report: ParityReport) -> list[str]:
+    """One line per failed check: backend, batch, input case and error, plus what would pass."""
+    tol = report.tolerance
+    lines = []
+    for c in report.failures:
+        extra = f", {c.nan_mismatch} NaN mismatches" if c.nan_mismatch else ""
+        lines.append(
+            f"FAIL {artifact}: backend={c.backend} batch={c.shape[0] if c.shape else '?'} "
+            f"input={c.case} shape={'x'.join(map(str, c.shape))} max_abs={_fmt(c.max_abs)} "
+            f"max_rel={_fmt(c.max_rel)}{extra}; needs atol {_fmt(c.needed_atol)} at "
+            f"rtol {tol.rtol:g} (allowed atol {tol.atol:g})"
+        )
+    return lines

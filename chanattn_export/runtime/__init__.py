@@ -1,0 +1,27 @@
+"""Runners: one ``infer(x: ndarray) -> ndarray`` interface over every backend.
+
+Each runner is built from file bytes (or an eager module), so what is checked is exactly what
+gets written. CUDA backends appear only where torch or onnxruntime can actually use a GPU.
+"""
+
+from .runners import (
+    EagerRunner,
+    OrtRunner,
+    Runner,
+    TorchScriptRunner,
+    backends_for,
+    cuda_available,
+    make_runner,
+    ort_cuda_available,
+)
+
+__all__ = [
+    "EagerRunner",
+    "OrtRunner",
+    "Runner",
+    "TorchScriptRunner",
+    "backends_for",
+    "cuda_available",
+    "make_runner",
+    "ort_cuda_available",
+]

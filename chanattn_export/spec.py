@@ -1,0 +1,195 @@
+"""Frozen, validated descriptions of what to build and export.
+
+Nothing here imports torch: specs are plain data that the CLI, the manifest and the serving
+code share. Validation happens at construction so a bad value never reaches a backend.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from dataclasses import asdict, dataclass, field
+from enum import Enum
+from typing import Any
+
+from .errors import InvalidSpecError
+
+
+class StrEnum(str, Enum):
+    """``enum.StrEnum`` for Python 3.10."""
+
+    def __str__(self) -> str:
+        return str(self.value)
+
+    @classmethod
+    def parse(cls, value: object, what: str) -> StrEnum:
+        if isinstance(value, cls):
+            return value
+        try:
+            return cls(str(value).lower())
+        except ValueError:
+            valid = ", ".join(m.value for m in cls)
+            raise InvalidSpecError(f"{what} must be one of {valid}; got {value!r}") from None
+
+
+class Layout(StrEnum):
+    NCHW = "nchw"
+    NHWC = "nhwc"
+
+
+class Format(StrEnum):
+    ONNX = "onnx"
+    TORCHSCRIPT = "torchscript"
+
+    @property
+    def suffix(self) -> str:
+        return ".onnx" if self is Format.ONNX else ".pt"
+
+
+class Exporter(StrEnum):
+    """Which torch.onnx path builds the graph."""
+
+    AUTO = "auto"  # dynamo, falling back to legacy when dynamo fails on this torch
+    DYNAMO = "dynamo"  # torch.export-based
+    LEGACY = "legacy"  # TorchScript-based (deprecated upstream)
+
+
+DEFAULT_OPSET = 18
+
+
+def check_int(value: object, name: str, minimum: int = 1, maximum: int | None = None) -> int:
+    """Return ``value`` as int, or raise naming the parameter and its valid range."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        if isinstance(value, float) and value.is_integer():
+            value = int(value)
+        else:
+            raise InvalidSpecError(f"{name} must be an integer; got {value!r}")
+    value = int(value)
+    if value < minimum or (maximum is not None and value > maximum):
+        upper = f"{maximum}" if maximum is not None else "inf"
+        raise InvalidSpecError(f"{name} must be in [{minimum}, {upper}]; got {value}")
+    return value
+
+
+def check_float(value: object, name: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
+        raise InvalidSpecError(f"{name} must be a finite number >= 0; got {value!r}")
+    if value < 0:
+        raise InvalidSpecError(f"{name} must be a finite number >= 0; got {value!r}")
+    return float(value)
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """Which block to build. ``ratio`` is None for models without a reduction (ECA)."""
+
+    name: str
+    channels: int = 64
+    ratio: int | None = 16
+    layout: Layout = Layout.NCHW
+
+    def __post_init__(self) -> None:
+        channels = check_int(self.channels, "channels", 1, 1 << 16)
+        object.__setattr__(self, "channels", channels)
+        if self.ratio is not None:
+            ratio = check_int(self.ratio, "ratio", 1)
+            if ratio > channels:
+                raise InvalidSpecError(
+                    f"ratio must be in [1, channels={channels}]; got {ratio} "
+                    f"(channels // ratio = {channels // ratio} would build a zero-width MLP)"
+                )
+            object.__setattr__(self, "ratio", ratio)
+        object.__setattr__(self, "layout", Layout.parse(self.layout, "layout"))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "channels": self.channels, "ratio": self.ratio,
+                "layout": str(self.layout)}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> ModelSpec:
+        return cls(name=d["name"], channels=d["channels"], ratio=d.get("ratio"),
+                   layout=Layout.parse(d.get("layout", "nchw"), "layout"))
+
+    @property
+    def stem(self) -> str:
+        """File-name stem that tells artifacts of different specs apart."""
+        r = f"-r{self.ratio}" if self.ratio is not None else ""
+        return f"{self.name}-{self.layout}-c{self.channels}{r}"
+
+
+@dataclass(frozen=True)
+class InputSpec:
+    """The example input used to trace, and which of its dims stay dynamic."""
+
+    batch: int = 1
+    height: int = 56
+    width: int = 56
+    dynamic_batch: bool = True
+    dynamic_hw: bool = False
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "batch", check_int(self.batch, "batch", 1, 4096))
+        object.__setattr__(self, "height", check_int(self.height, "height", 1, 8192))
+        object.__setattr__(self, "width", check_int(self.width, "width", 1, 8192))
+
+    def shape(self, layout: Layout, channels: int, batch: int | None = None,
+              height: int | None = None, width: int | None = None) -> tuple[int, int, int, int]:
+        n = self.batch if batch is None else batch
+        h = self.height if height is None else height
+        w = self.width if width is None else width
+        if layout is Layout.NHWC:
+            return (n, h, w, channels)
+        return (n, channels, h, w)
+
+    def dims(self, layout: Layout, channels: int) -> list[int | str]:
+        """Shape with symbolic names where a dim is dynamic, as written into the manifest."""
+        n: int | str = "batch" if self.dynamic_batch else self.batch
+        h: int | str = "height" if self.dynamic_hw else self.height
+        w: int | str = "width" if self.dynamic_hw else self.width
+        return [n, h, w, channels] if layout is Layout.NHWC else [n, channels, h, w]
+
+    @property
+    def trace_batch(self) -> int:
+        """torch.export specialises a batch of 1; trace with >= 2 when the batch is dynamic."""
+        return max(self.batch, 2) if self.dynamic_batch else self.batch
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> InputSpec:
+        return cls(**{k: d[k] for k in ("batch", "height", "width", "dynamic_batch",
+                                         "dynamic_hw") if k in d})
+
+
+@dataclass(frozen=True)
+class Tolerance:
+    """allclose-style bound: |actual - expected| <= atol + rtol * |expected|."""
+
+    atol: float = 1e-5
+    rtol: float = 1e-4
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "atol", check_float(self.atol, "atol"))
+        object.__setattr__(self, "rtol", check_float(self.rtol, "rtol"))
+
+
+@dataclass(frozen=True)
+class ExportSpec:
+    """Everything that determines one exported file."""
+
+    model: ModelSpec
+    input: InputSpec = field(default_factory=InputSpec)
+    format: Format = Format.ONNX
+    opset: int = DEFAULT_OPSET
+    exporter: Exporter = Exporter.AUTO
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "format", Format.parse(self.format, "format"))
+        object.__setattr__(self, "exporter", Exporter.parse(self.exporter, "exporter"))
+        object.__setattr__(self, "opset", check_int(self.opset, "opset", 7, 99))
+
+    @property
+    def filename(self) -> str:
+        hw = "dynhw" if self.input.dynamic_hw else f"{self.input.height}x{self.input.width}"
+        return f"{self.model.stem}-{hw}{self.format.suffix}"
