@@ -103,7 +103,8 @@ class Diff:
             return float("inf")
         e, a = self._expected.astype(np.float64), self._actual.astype(np.float64)
         both_nan = np.isnan(e) & np.isnan(a)
-        excess = np.abs(a - e) - rtol * np.abs(e)
+        with np.errstate(invalid="ignore"):  # inf - inf: handled just below
+            excess = np.abs(a - e) - rtol * np.abs(e)
         excess = np.where(both_nan | (e == a), 0.0, excess)  # e == a also covers equal infs
         excess = np.where(np.isnan(excess), np.inf, excess)  # one-sided NaN, or inf - inf
         return float(max(excess.max(initial=0.0), 0.0)) / self.scale
@@ -124,10 +125,12 @@ def compare(backend: str, case: str, expected: np.ndarray, actual: np.ndarray,
     e_nan, a_nan = np.isnan(e), np.isnan(a)
     valid = ~(e_nan | a_nan)
     same_inf = np.isinf(e) & (e == a)
-    diff = np.where(valid & ~same_inf, np.abs(a - e), 0.0)
-    denom = np.abs(e)
-    rel = np.divide(diff, denom, out=np.zeros_like(diff), where=denom > 0)
-    rel = np.where((denom == 0) & (diff > 0), np.inf, rel)
+    with np.errstate(invalid="ignore"):  # inf - inf and inf / inf are masked out below
+        diff = np.where(valid & ~same_inf, np.abs(a - e), 0.0)
+        denom = np.abs(e)
+        finite = np.isfinite(denom) & (denom > 0)
+        rel = np.divide(diff, denom, out=np.zeros_like(diff), where=finite)
+    rel = np.where(((denom == 0) | np.isinf(denom)) & (diff > 0), np.inf, rel)
     return Diff(backend, case, tuple(actual.shape), float(np.nan_to_num(diff.max(initial=0.0))),
                 float(rel.max(initial=0.0)), int((e_nan ^ a_nan).sum()), True, scale, expected,
                 actual)

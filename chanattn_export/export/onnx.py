@@ -91,6 +91,10 @@ def _legacy(model: nn.Module, spec: ExportSpec) -> Any:
     return onnx.load_from_string(buf.getvalue())
 
 
+def _opset(proto: Any, default: int) -> int:
+    return next((o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")), default)
+
+
 def export_onnx_bytes(model: nn.Module, spec: ExportSpec, version: str) -> OnnxExport:
     """Export ``model`` (eval mode, CPU) as described by ``spec``; return checked bytes."""
     try:
@@ -115,17 +119,18 @@ def export_onnx_bytes(model: nn.Module, spec: ExportSpec, version: str) -> OnnxE
             try:
                 with quiet():
                     fn = _dynamo if exporter is Exporter.DYNAMO else _legacy
-                    proto = fn(model, spec)
-                used = exporter
-                break
+                    candidate = fn(model, spec)
             except Exception as e:  # exporters raise many types; report, then fall back
                 errors.append(f"{exporter} exporter failed: {first_line(e)}")
+                continue
+            wrote = _opset(candidate, spec.opset)
+            if wrote != spec.opset:  # torch.export writes >= 18 whatever is asked
+                errors.append(f"{exporter} exporter wrote opset {wrote}, not {spec.opset}")
+                continue
+            proto, used = candidate, exporter
+            break
     if proto is None or used is None:
         raise ExportError("; ".join(errors))
-    opset = next((o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")),
-                 spec.opset)
-    if opset != spec.opset:
-        raise ExportError(f"{used} exporter wrote opset {opset}, not the requested {spec.opset}")
     del proto.metadata_props[:]
     for key, value in metadata(spec, used, version).items():
         proto.metadata_props.add(key=key, value=value)
@@ -135,6 +140,6 @@ def export_onnx_bytes(model: nn.Module, spec: ExportSpec, version: str) -> OnnxE
     except Exception as e:
         raise ExportError(f"exported ONNX model fails onnx.checker: {first_line(e)}") from e
     return OnnxExport(
-        data=proto.SerializeToString(deterministic=True), exporter=used, opset=opset,
+        data=proto.SerializeToString(deterministic=True), exporter=used, opset=spec.opset,
         fallback_reason=errors[0] if errors else None,
     )
