@@ -10,10 +10,13 @@ process dies, so a killed run never blocks the next one).
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import json
 import os
+import shutil
 import tempfile
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -24,6 +27,8 @@ MANIFEST = "manifest.json"
 MANIFEST_VERSION = 1
 LOCK_TIMEOUT_S = 120.0
 TMP_PREFIX = ".tmp-"
+STALE_TMP_S = 30.0  # every writer holds the lock while its temp files exist; older ones are dead
+SPACE_MARGIN = 1 << 20
 
 
 def sha256_bytes(data: bytes) -> str:
@@ -40,12 +45,8 @@ def sha256_file(path: Path) -> str:
 
 def write_atomic(path: Path, data: bytes) -> None:
     """Write via a temp file in the same folder, fsync, then rename over ``path``."""
-    fd, tmp = tempfile.mkstemp(prefix=TMP_PREFIX + path.name + ".", dir=path.parent)
+    tmp = stage(path, data)
     try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(OSError):
@@ -53,7 +54,30 @@ def write_atomic(path: Path, data: bytes) -> None:
         raise
 
 
+def stage(path: Path, data: bytes) -> str:
+    """Write ``data`` to a fsynced temp file beside ``path``; the caller renames or unlinks it.
+
+    Every byte is on disk before anything is replaced, so a full disk fails here, not halfway.
+    The temp file is removed on any exception, KeyboardInterrupt and SIGTERM included.
+    """
+    fd, tmp = tempfile.mkstemp(prefix=TMP_PREFIX + path.name + ".", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    return tmp
+
+
 def _oserror(e: OSError, what: str) -> ArtifactError:
+    if e.errno == errno.ENOSPC:
+        return ArtifactError(f"cannot {what}: no space left on device; nothing was replaced")
+    if e.errno == errno.EROFS:
+        return ArtifactError(f"cannot {what}: read-only file system; nothing was replaced")
     return ArtifactError(f"cannot {what}: {e.strerror or e} ({e.filename or ''})".rstrip(" ()"))
 
 
@@ -77,6 +101,38 @@ class ArtifactFolder:
             raise ArtifactError(f"output path {self.root} exists and is not a folder")
         if not os.access(self.root, os.W_OK | os.X_OK):
             raise ArtifactError(f"output folder {self.root} is not writable")
+        try:  # os.access says yes to root on a read-only mount: prove it with a real file
+            fd, probe = tempfile.mkstemp(prefix=TMP_PREFIX + "probe.", dir=self.root)
+            os.close(fd)
+            os.unlink(probe)
+        except OSError as e:
+            raise ArtifactError(
+                f"output folder {self.root} is not writable: {e.strerror or e}"
+            ) from None
+
+    def check_space(self, nbytes: int) -> None:
+        """Refuse before writing when the disk cannot hold ``nbytes`` (plus a margin)."""
+        try:
+            free = shutil.disk_usage(self.root).free
+        except OSError:
+            return  # cannot tell: the staged writes still fail before any replace
+        need = nbytes + SPACE_MARGIN
+        if free < need:
+            raise ArtifactError(
+                f"not enough space in {self.root}: need {need / 1e6:.1f} MB, "
+                f"{free / 1e6:.1f} MB free; nothing was written"
+            )
+
+    def remove_stale_temps(self, older_than_s: float = STALE_TMP_S) -> list[str]:
+        """Delete ``.tmp-*`` files left by a killed writer (call under the lock)."""
+        removed = []
+        now = time.time()
+        for p in self.root.glob(TMP_PREFIX + "*"):
+            with contextlib.suppress(OSError):
+                if p.is_file() and now - p.stat().st_mtime > older_than_s:
+                    p.unlink()
+                    removed.append(p.name)
+        return removed
 
     def resolve(self, rel: str) -> Path:
         """Path of a manifest-relative file; refuses absolute paths and ones escaping the folder."""
@@ -145,22 +201,35 @@ class ArtifactFolder:
         for f in entry["files"]:
             if sha256_bytes(files[f["path"]]) != f["sha256"]:
                 raise ArtifactError(f"internal: checksum of {f['path']} changed before writing")
+        model_path = self.resolve(model_rel)
+        tmp: str | None = None
         try:
             with self.locked():
+                self.remove_stale_temps()
                 manifest = self.read_manifest()
+                size = len(json.dumps(manifest)) + len(json.dumps(entry))
+                self.check_space(sum(len(b) for b in files.values()) + 2 * size)
                 for f in entry["files"]:
                     if f["path"] != model_rel:
                         self._write_if_changed(f["path"], files[f["path"]], f["sha256"])
+                # All model bytes are on disk (a full disk fails here) before anything changes.
+                tmp = stage(model_path, files[model_rel])
                 # Drop the old entry first: if we die after replacing the model file, the
                 # manifest must not name it with its old checksum.
-                manifest["artifacts"] = [a for a in manifest["artifacts"]
-                                         if a["path"] != model_rel]
-                self._write_manifest(manifest)
-                write_atomic(self.resolve(model_rel), files[model_rel])
+                old = manifest["artifacts"]
+                manifest["artifacts"] = [a for a in old if a["path"] != model_rel]
+                if len(manifest["artifacts"]) != len(old):
+                    self._write_manifest(manifest)
+                os.replace(tmp, model_path)
+                tmp = None
                 manifest["artifacts"].append(entry)
                 self._write_manifest(manifest)
         except OSError as e:
             raise _oserror(e, f"write into {self.root}") from None
+        finally:
+            if tmp is not None:
+                with contextlib.suppress(OSError):
+                    os.unlink(tmp)
         return entry
 
     def _write_if_changed(self, rel: str, data: bytes, sha: str) -> None:

@@ -133,6 +133,29 @@ def cmd_parity(args: argparse.Namespace) -> int:
     return EXIT_OK if ok else EXIT_FAILED
 
 
+def cmd_verify(args: argparse.Namespace) -> int:
+    from .verify import ERROR, verify_folder
+
+    problems = verify_folder(args.dir, **({"tolerance": _tolerance(args)} if _tol_kwargs(args)
+                                          else {}))
+    for p in problems:
+        print(f"{Path(args.dir) / p.path if p.path != str(args.dir) else p.path}: "
+              f"{'' if p.severity == ERROR else p.severity + ': '}{p.message}")
+    errors = sum(p.severity == ERROR for p in problems)
+    if errors:
+        print(f"verify {args.dir}: {errors} problem{'s' * (errors != 1)}")
+        return EXIT_FAILED
+    print(f"verify {args.dir}: every file matches the manifest, loads, and passes parity")
+    return EXIT_OK
+
+
+def _tolerance(args: argparse.Namespace):
+    from .spec import Tolerance
+
+    kw = _tol_kwargs(args)
+    return Tolerance(kw.get("atol", 1e-5), kw.get("rtol", 1e-4))
+
+
 def cmd_list(args: argparse.Namespace) -> int:
     from .registry import list_models
 
@@ -165,6 +188,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help="artifact folder (default ./artifacts)")
     _tolerance_options(p)
     p.set_defaults(func=cmd_parity)
+    help_ = "prove an artifact folder: checksums, loading, quick parity (exit 1 on a problem)"
+    p = sub.add_parser("verify", help=help_, description=help_)
+    p.add_argument("dir", type=Path, nargs="?", default=Path("artifacts"),
+                   help="artifact folder (default ./artifacts)")
+    _tolerance_options(p)
+    p.set_defaults(func=cmd_verify)
     p = sub.add_parser("list", help="list the registered models")
     p.set_defaults(func=cmd_list)
     return parser
@@ -173,11 +202,16 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    from .signals import exit_code, interrupts_as_exceptions
+
     try:
-        return int(args.func(args))
+        with interrupts_as_exceptions():  # SIGTERM takes the Ctrl-C path: temp files removed
+            return int(args.func(args))
     except ChanAttnError as e:
         print(f"error: {e}", file=sys.stderr)
         return EXIT_ERROR
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return EXIT_INTERRUPTED
+    except KeyboardInterrupt as e:
+        code = exit_code(e)
+        what = "terminated (SIGTERM)" if code != EXIT_INTERRUPTED else "interrupted"
+        print(f"{what}: stopped cleanly; the output folder is consistent", file=sys.stderr)
+        return code

@@ -89,13 +89,16 @@ def run_parity(net, fmt: Format, data: bytes, model: ModelSpec, inp: InputSpec,
     """Every available backend for ``fmt`` against eager ``net`` on the standard cases."""
     from .runtime import EagerRunner, backends_for, make_runner
     from .runtime.runners import EAGER_CUDA
+    from .validation import Expected
 
     cases = make_cases(model, inp, seed)
+    expected = Expected.from_spec(model, inp)
     candidates = [
-        EagerRunner(copy.deepcopy(net), "cuda") if b == EAGER_CUDA else make_runner(b, data)
+        EagerRunner(copy.deepcopy(net), "cuda", expected) if b == EAGER_CUDA
+        else make_runner(b, data, expected)
         for b in backends_for(fmt)
     ]
-    return judge(measure(EagerRunner(net), candidates, cases), tolerance, seed)
+    return judge(measure(EagerRunner(net, expected=expected), candidates, cases), tolerance, seed)
 
 
 def export_artifact(spec: ExportSpec, out: str | os.PathLike[str] = "artifacts", *,

@@ -13,6 +13,7 @@ import numpy as np
 
 from ..errors import ArtifactError, MissingDependencyError
 from ..spec import Format
+from ..validation import Expected, check_input
 
 ONNX_CPU, ONNX_CUDA = "onnxruntime-cpu", "onnxruntime-cuda"
 TS_CPU, TS_CUDA = "torchscript-cpu", "torchscript-cuda"
@@ -47,31 +48,37 @@ def backends_for(fmt: Format) -> list[str]:
 
 
 class _TorchRunner:
-    def __init__(self, module, device: str) -> None:
+    def __init__(self, module, device: str, expected: Expected | None = None) -> None:
         import torch
 
         self._torch = torch
         self.device = torch.device(device)
+        self.expected = expected
         if self.device.type == "cuda":
+            if not cuda_available():
+                raise MissingDependencyError(
+                    f"device {device!r} requested but torch {torch.__version__} sees no CUDA GPU"
+                )
             torch.backends.cuda.matmul.allow_tf32 = False
             torch.backends.cudnn.allow_tf32 = False
         self.module = module.to(self.device).eval()
 
     def infer(self, x: np.ndarray) -> np.ndarray:
         torch = self._torch
+        check_input(x, self.expected)
         with torch.inference_mode():
-            y = self.module(torch.from_numpy(np.ascontiguousarray(x)).to(self.device))
+            y = self.module(torch.from_numpy(x).to(self.device))
         return y.detach().cpu().numpy()
 
 
 class EagerRunner(_TorchRunner):
-    def __init__(self, module, device: str = "cpu") -> None:
-        super().__init__(module, device)
+    def __init__(self, module, device: str = "cpu", expected: Expected | None = None) -> None:
+        super().__init__(module, device, expected)
         self.name = EAGER_CPU if self.device.type == "cpu" else EAGER_CUDA
 
 
 class TorchScriptRunner(_TorchRunner):
-    def __init__(self, data: bytes, device: str = "cpu") -> None:
+    def __init__(self, data: bytes, device: str = "cpu", expected: Expected | None = None) -> None:
         import torch
 
         from ..export._quiet import first_line, quiet
@@ -81,12 +88,13 @@ class TorchScriptRunner(_TorchRunner):
                 module = torch.jit.load(io.BytesIO(data), map_location="cpu")
         except Exception as e:
             raise ArtifactError(f"cannot load TorchScript module: {first_line(e)}") from e
-        super().__init__(module, device)
+        super().__init__(module, device, expected)
         self.name = TS_CPU if self.device.type == "cpu" else TS_CUDA
 
 
 class OrtRunner:
-    def __init__(self, data: bytes, device: str = "cpu", threads: int | None = None) -> None:
+    def __init__(self, data: bytes, device: str = "cpu", threads: int | None = None,
+                 expected: Expected | None = None) -> None:
         try:
             import onnxruntime as ort
         except ImportError:
@@ -109,17 +117,21 @@ class OrtRunner:
             from ..export._quiet import first_line
 
             raise ArtifactError(f"onnxruntime cannot load the model: {first_line(e)}") from e
-        self.input_name = self.session.get_inputs()[0].name
+        first = self.session.get_inputs()[0]
+        self.input_name = first.name
+        # Without a spec, the graph's own fixed dims (channels, static H/W) are the rules.
+        self.expected = expected or Expected.from_onnx_shape(first.shape)
         self.name = ONNX_CUDA if device == "cuda" else ONNX_CPU
 
     def infer(self, x: np.ndarray) -> np.ndarray:
-        return self.session.run(None, {self.input_name: np.ascontiguousarray(x)})[0]
+        check_input(x, self.expected)
+        return self.session.run(None, {self.input_name: x})[0]
 
 
-def make_runner(backend: str, data: bytes) -> Runner:
+def make_runner(backend: str, data: bytes, expected: Expected | None = None) -> Runner:
     """Runner for an exported file's bytes on ``backend`` (one of :func:`backends_for`)."""
     if backend in (ONNX_CPU, ONNX_CUDA):
-        return OrtRunner(data, "cuda" if backend == ONNX_CUDA else "cpu")
+        return OrtRunner(data, "cuda" if backend == ONNX_CUDA else "cpu", expected=expected)
     if backend in (TS_CPU, TS_CUDA):
-        return TorchScriptRunner(data, "cuda" if backend == TS_CUDA else "cpu")
+        return TorchScriptRunner(data, "cuda" if backend == TS_CUDA else "cpu", expected)
     raise ValueError(f"backend {backend!r} does not run exported files")
