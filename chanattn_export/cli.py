@@ -166,6 +166,63 @@ def cmd_list(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_bench(args: argparse.Namespace) -> int:
+    from .bench import session
+    from .bench.records import read_json
+    from .bench.table import comparison_table, results_table
+
+    if args.compare:
+        from .bench.compare import compare
+
+        (_, a), (_, b) = read_json(args.compare[0]), read_json(args.compare[1])
+        print(comparison_table(compare(a, b), "A", "B"))
+        return EXIT_OK
+    cfg = session.make_config(
+        models=args.models, backends=args.backends, devices=args.devices,
+        batch_sizes=args.batch_sizes, threads=args.threads, dtype=args.dtype,
+        warmup=args.warmup, repeats=args.repeats, quick=args.quick,
+        rotate_inputs=args.rotate_inputs, include_transfer=args.include_transfer)
+    session.check_output_deps(not args.no_progress, not args.no_plot)
+    res = session.run(cfg, progress=not args.no_progress, say=_say)
+    paths = session.write(res, args.out, plot=not args.no_plot)
+    print(results_table(res.results))
+    bw = ", ".join(f"{d} {b.gb_per_s:.1f} GB/s" for d, b in res.bandwidth.items())
+    print(f"threads {cfg.threads}, copy bandwidth {bw}, rotate-inputs "
+          f"{'on' if cfg.rotate_inputs else 'off'}, transfers "
+          f"{'included' if cfg.include_transfer else 'excluded'}")
+    print("wrote " + ", ".join(str(p) for p in paths.values()))
+    return EXIT_OK
+
+
+def _bench_parser(sub) -> None:  # type: ignore[no-untyped-def]
+    help_ = "time eager, TorchScript and onnxruntime across devices and batch sizes"
+    p = sub.add_parser("bench", help=help_, description=help_)
+    p.add_argument("--models", help="comma-separated models (default: all; --quick: one)")
+    p.add_argument("--backends", help="comma-separated: eager,torchscript,onnxruntime,compile "
+                   "or all (default: all but compile)")
+    p.add_argument("--devices", help="comma-separated: cpu,cuda (default: cpu, plus cuda "
+                   "when present)")
+    p.add_argument("--batch-sizes", help="comma-separated batch sizes (default 1,8,32)")
+    p.add_argument("--threads", type=int, default=None,
+                   help="threads for torch and onnxruntime alike (default: all cores)")
+    p.add_argument("--dtype", choices=["float32", "float16"], default="float32",
+                   help="float16 runs on CUDA only (default float32)")
+    p.add_argument("--warmup", type=int, default=None, help="discarded calls per case")
+    p.add_argument("--repeats", type=int, default=None, help="timed calls per case (>= 3)")
+    p.add_argument("--rotate-inputs", action="store_true",
+                   help="cycle input buffers larger than the last-level cache")
+    p.add_argument("--include-transfer", action="store_true",
+                   help="on CUDA, time host-to-device and back copies too")
+    p.add_argument("--quick", action="store_true", help="smoke run: one model, batch 1,8")
+    p.add_argument("--out", type=Path, default=Path("bench-results"),
+                   help="folder for bench.json, bench.csv, bench.png (default ./bench-results)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--no-plot", action="store_true", help="no PNG (no matplotlib needed)")
+    p.add_argument("--compare", nargs=2, type=Path, metavar=("A.json", "B.json"),
+                   help="print the ratios between two result files and exit")
+    p.set_defaults(func=cmd_bench)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="chanattn_export",
@@ -196,6 +253,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_verify)
     p = sub.add_parser("list", help="list the registered models")
     p.set_defaults(func=cmd_list)
+    _bench_parser(sub)
     return parser
 
 

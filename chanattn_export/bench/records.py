@@ -1,0 +1,139 @@
+"""Result records and their files: JSON (``{"machine": ..., "results": [...]}``) and CSV.
+
+Records are numbers, never formatted strings; raw samples travel in the JSON only (a CSV cell
+is no place for a list). Files are written to a temporary name and renamed, so an interrupted
+run never leaves a half-written result that ``--compare`` would later misread.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import os
+import tempfile
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from ..errors import ArtifactError
+
+SCHEMA = "chanattn_export.bench/1"
+
+
+class ResultsFileError(ArtifactError):
+    """A results file is missing, not JSON, or not in this toolkit's format."""
+
+
+@dataclass
+class BenchResult:
+    """One (model, backend, device, dtype, batch) case. Times in ms; None where skipped."""
+
+    model: str
+    backend: str
+    device: str
+    dtype: str
+    batch_size: int
+    threads: int
+    channels: int
+    height: int
+    width: int
+    layout: str
+    median_ms: float | None = None
+    iqr_ms: float | None = None
+    q1_ms: float | None = None
+    q3_ms: float | None = None
+    min_ms: float | None = None
+    mean_ms: float | None = None
+    n_samples: int = 0
+    warmup: int = 0
+    images_per_s: float | None = None
+    bytes_moved: int | None = None
+    gb_per_s: float | None = None
+    floor_ms: float | None = None
+    x_floor: float | None = None
+    bandwidth_gb_s: float | None = None
+    rotate_inputs: bool = False
+    input_buffers: int = 1
+    include_transfer: bool = False
+    timer: str = ""
+    skipped: str | None = None
+    samples_ms: list[float] = field(default_factory=list)
+
+    @property
+    def key(self) -> tuple[str, str, str, str, int]:
+        """What makes two records the same case across runs (threads are shown, not matched)."""
+        return (self.model, self.backend, self.device, self.dtype, self.batch_size)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> BenchResult:
+        names = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in d.items() if k in names})
+
+
+CSV_FIELDS = [f.name for f in fields(BenchResult) if f.name != "samples_ms"]
+
+
+def _atomic_write(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _clean(v: Any) -> Any:
+    """NaN/inf are not JSON: store them as null."""
+    if isinstance(v, float) and not math.isfinite(v):
+        return None
+    if isinstance(v, dict):
+        return {k: _clean(x) for k, x in v.items()}
+    if isinstance(v, list):
+        return [_clean(x) for x in v]
+    return v
+
+
+def write_json(path: str | os.PathLike[str], machine: dict[str, Any],
+               results: list[BenchResult], config: dict[str, Any] | None = None) -> Path:
+    path = Path(path)
+    doc = {"schema": SCHEMA, "machine": machine, "config": config or {},
+           "results": [r.to_dict() for r in results]}
+    _atomic_write(path, json.dumps(_clean(doc), indent=1).encode())
+    return path
+
+
+def write_csv(path: str | os.PathLike[str], results: list[BenchResult]) -> Path:
+    path = Path(path)
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=CSV_FIELDS, extrasaction="ignore", lineterminator="\n")
+    w.writeheader()
+    for r in results:
+        w.writerow({k: ("" if v is None else v) for k, v in r.to_dict().items()})
+    _atomic_write(path, buf.getvalue().encode())
+    return path
+
+
+def read_json(path: str | os.PathLike[str]) -> tuple[dict[str, Any], list[BenchResult]]:
+    """(machine, results) from a file written by :func:`write_json`."""
+    path = Path(path)
+    try:
+        doc = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise ResultsFileError(f"{path}: no such results file") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise ResultsFileError(f"{path}: not a JSON results file ({e})") from None
+    if not isinstance(doc, dict) or not isinstance(doc.get("results"), list):
+        raise ResultsFileError(f"{path}: expected {{\"machine\": ..., \"results\": [...]}}")
+    try:
+        results = [BenchResult.from_dict(r) for r in doc["results"]]
+    except TypeError as e:
+        raise ResultsFileError(f"{path}: a result record is incomplete ({e})") from None
+    return dict(doc.get("machine") or {}), results

@@ -1,0 +1,165 @@
+"""One benchmark run end to end, for the CLI: config -> bandwidth -> sweep -> files.
+
+Kept out of ``cli.py`` so the CLI only parses and prints; tests call these directly.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..errors import InvalidSpecError
+from .machine import default_threads, machine_info
+from .records import BenchResult, write_csv, write_json
+from .roofline import Bandwidth, measure_bandwidth
+from .sweep import (
+    ALL_BACKENDS,
+    DEFAULT_BACKENDS,
+    DEFAULT_BATCH_SIZES,
+    BenchConfig,
+    Device,
+    DType,
+    check_dtype,
+    cuda_available,
+    plan,
+    resolve_devices,
+    run_sweep,
+)
+
+QUICK_MODEL = "cbam-channel"
+
+
+def split_list(text: str | None) -> list[str] | None:
+    """``"a, b,c"`` -> ``["a", "b", "c"]``; None stays None (meaning: the default)."""
+    if text is None:
+        return None
+    items = [t.strip() for t in text.split(",") if t.strip()]
+    if not items:
+        raise InvalidSpecError(f"expected a comma-separated list; got {text!r}")
+    return items
+
+
+def parse_batch_sizes(text: str | None) -> tuple[int, ...] | None:
+    items = split_list(text)
+    if items is None:
+        return None
+    try:
+        return tuple(int(t) for t in items)
+    except ValueError:
+        raise InvalidSpecError(f"batch sizes must be integers like 1,8,32; got {text!r}") \
+            from None
+
+
+def make_config(*, models: str | None = None, backends: str | None = None,
+                devices: str | None = None, batch_sizes: str | None = None,
+                threads: int | None = None, dtype: str = "float32", warmup: int | None = None,
+                repeats: int | None = None, quick: bool = False, rotate_inputs: bool = False,
+                include_transfer: bool = False, has_cuda: bool | None = None) -> BenchConfig:
+    """A validated config from CLI-style strings; ``quick`` shrinks every default."""
+    from ..registry import get_model_info, list_models
+
+    names = split_list(models)
+    if names is None:
+        names = [QUICK_MODEL] if quick else [m.name for m in list_models()]
+    for n in names:
+        get_model_info(n)  # unknown names fail here, with a hint, before any timing
+    bnames = split_list(backends)
+    chosen: Sequence[Any] = DEFAULT_BACKENDS if bnames is None else (
+        ALL_BACKENDS if bnames == ["all"] else bnames)
+    cuda = cuda_available() if has_cuda is None else has_cuda
+    devs = resolve_devices(split_list(devices), cuda)
+    dt = DType.parse(dtype, "dtype")
+    if dt is DType.FLOAT16 and devices is None and cuda:
+        devs = (Device.CUDA,)  # float16 alone means "on the GPU"
+    check_dtype(dt, devs)  # type: ignore[arg-type]
+    batches = parse_batch_sizes(batch_sizes) or ((1, 8) if quick else DEFAULT_BATCH_SIZES)
+    return BenchConfig(
+        models=tuple(names), backends=tuple(chosen), devices=devs, batch_sizes=batches,
+        threads=default_threads() if threads is None else threads, dtype=dt,
+        warmup=(3 if quick else 10) if warmup is None else warmup,
+        repeats=(15 if quick else 50) if repeats is None else repeats,
+        rotate_inputs=rotate_inputs, include_transfer=include_transfer,
+        settle_s=0.2 if quick else 1.0, bandwidth_repeats=3 if quick else 7)
+
+
+@dataclass
+class BenchRun:
+    config: BenchConfig
+    machine: dict[str, Any]
+    results: list[BenchResult]
+    bandwidth: dict[str, Bandwidth]
+    paths: dict[str, Path] = field(default_factory=dict)
+
+
+def run(cfg: BenchConfig, *, progress: bool = True,
+        say: Callable[[str], None] | None = None) -> BenchRun:
+    """Measure bandwidth, then every case, with a progress bar on stderr."""
+    from .machine import busy_warning
+    from .sweep import torch_threads
+
+    tell = say or (lambda _m: None)
+    warning = busy_warning()
+    if warning:
+        tell(warning)
+    bar = None
+    if progress:
+        from ._deps import require
+
+        tqdm = require("tqdm", "the progress bar", "or pass --no-progress").tqdm
+        bar = tqdm(total=len(plan(cfg)), unit="case", file=sys.stderr, dynamic_ncols=True)
+    try:
+        with torch_threads(cfg.threads):
+            bandwidth = {}
+            for d in cfg.devices:
+                (bar.set_description if bar else tell)(f"bandwidth {d}")
+                bandwidth[d.value] = measure_bandwidth(d.value, repeats=cfg.bandwidth_repeats)
+            machine = machine_info(cfg.threads)
+
+        def on_result(r: BenchResult) -> None:
+            if bar is not None:
+                bar.update(1)
+
+        status = (lambda m: bar.set_description(m[:40])) if bar else tell
+        results = run_sweep(cfg, bandwidth, on_result, status)
+    finally:
+        if bar is not None:
+            bar.close()
+    machine["bandwidth"] = {k: v.to_dict() for k, v in bandwidth.items()}
+    machine["rotate_inputs"] = cfg.rotate_inputs
+    machine["include_transfer"] = cfg.include_transfer
+    machine["busy_warning"] = warning
+    return BenchRun(cfg, machine, results, bandwidth)
+
+
+def write(res: BenchRun, out: str | os.PathLike[str], *, plot: bool = True,
+          stem: str = "bench") -> dict[str, Path]:
+    """JSON, CSV and (unless ``plot`` is False) PNG of one run into folder ``out``."""
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise InvalidSpecError(f"--out {out} exists and is not a folder")
+    paths = {"json": write_json(out / f"{stem}.json", res.machine, res.results,
+                                res.config.to_dict()),
+             "csv": write_csv(out / f"{stem}.csv", res.results)}
+    if plot:
+        from .plot import plot_throughput
+
+        t = res.config.threads
+        title = (f"{res.machine.get('cpu_model', '')}, {t} thread{'s' * (t != 1)}, "
+                 f"rotate_inputs={'on' if res.config.rotate_inputs else 'off'}")
+        paths["png"] = plot_throughput(res.results, out / f"{stem}.png", title)
+    res.paths = paths
+    return paths
+
+
+def check_output_deps(progress: bool, plot: bool) -> None:
+    """Fail before a long run, not after it, when tqdm or matplotlib is missing."""
+    from ._deps import require
+
+    if progress:
+        require("tqdm", "the progress bar", "or pass --no-progress")
+    if plot:
+        require("matplotlib", "the throughput plot", "or pass --no-plot")
