@@ -1,0 +1,109 @@
+"""The artifact folder: manifest contents, checksums, atomic and consistent writes."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import pytest
+from safetensors.torch import load_file
+
+import chanattn_export.artifacts as artifacts
+from chanattn_export import export_onnx, export_torchscript
+from chanattn_export.artifacts import ArtifactFolder
+
+SMALL = {"channels": 8, "height": 6, "width": 6}
+
+
+def _sha(p: Path) -> str:
+    return hashlib.sha256(p.read_bytes()).hexdigest()
+
+
+def _manifest(d: Path) -> dict:
+    return json.loads((d / "manifest.json").read_text())
+
+
+def _assert_consistent(d: Path) -> None:
+    """Every manifest entry names existing files with exactly those checksums."""
+    for a in _manifest(d)["artifacts"]:
+        assert _sha(d / a["path"]) == a["sha256"]
+        for f in a["files"]:
+            assert _sha(d / f["path"]) == f["sha256"], f["path"]
+
+
+def test_manifest_describes_each_export(tmp_path: Path) -> None:
+    res = export_onnx("cbam-channel", out=tmp_path, **SMALL)
+    (entry,) = _manifest(tmp_path)["artifacts"]
+    assert entry["path"] == res.path.name and entry["sha256"] == _sha(res.path)
+    assert entry["status"] == "passed" and entry["format"] == "onnx"
+    assert entry["exporter"] == "dynamo" and entry["opset"] == 18
+    assert entry["model"] == {"name": "cbam-channel", "channels": 8, "ratio": 8, "layout": "nchw"}
+    assert entry["inputs"] == [{"name": "input", "dtype": "float32",
+                                "dims": ["batch", 8, 6, 6], "shape": [1, 8, 6, 6]}]
+    assert entry["outputs"][0]["name"] == "output"
+    assert entry["outputs"][0]["dims"] == ["batch", 8, 6, 6]
+    assert {"torch", "onnx", "onnxruntime", "chanattn_export"} <= set(entry["versions"])
+    assert entry["parity"]["passed"] is True and entry["parity"]["atol"] == 1e-5
+    assert len(entry["parity"]["checks"]) == 15
+    roles = {f["role"]: f for f in entry["files"]}
+    assert set(roles) == {"model", "weights"}
+    weights = tmp_path / roles["weights"]["path"]
+    assert set(load_file(str(weights))) == {"channel_attention.fc1.weight",
+                                           "channel_attention.fc2.weight"}
+    _assert_consistent(tmp_path)
+
+
+def test_gate_model_output_dims(tmp_path: Path) -> None:
+    export_onnx("cbam-channel-gate", layout="nhwc", out=tmp_path, dynamic_hw=True, **SMALL)
+    (entry,) = _manifest(tmp_path)["artifacts"]
+    assert entry["inputs"][0]["dims"] == ["batch", "height", "width", 8]
+    assert entry["outputs"][0]["dims"] == ["batch", 1, 1, 8]
+
+
+def test_formats_share_one_weights_file_and_reexport_replaces_entry(tmp_path: Path) -> None:
+    export_onnx("se", out=tmp_path, **SMALL)
+    export_torchscript("se", out=tmp_path, **SMALL)
+    export_onnx("se", out=tmp_path, **SMALL)
+    m = _manifest(tmp_path)
+    assert sorted(a["format"] for a in m["artifacts"]) == ["onnx", "torchscript"]
+    assert len({a["weights"] for a in m["artifacts"]}) == 1
+    assert len(list(tmp_path.glob("*.safetensors"))) == 1
+    export_onnx("se", out=tmp_path, seed=1, **SMALL)  # other weights: a second weights file
+    assert len(list(tmp_path.glob("*.safetensors"))) == 2
+    _assert_consistent(tmp_path)
+
+
+def test_failed_parity_is_recorded_as_failed(tmp_path: Path) -> None:
+    res = export_onnx("cbam", out=tmp_path, atol=0.0, rtol=0.0, **SMALL)
+    assert not res.passed
+    (entry,) = _manifest(tmp_path)["artifacts"]
+    assert entry["status"] == "failed" and entry["parity"]["passed"] is False
+    _assert_consistent(tmp_path)
+
+
+def test_write_atomic_removes_temp_on_error(tmp_path: Path, monkeypatch) -> None:
+    target = tmp_path / "f.bin"
+    target.write_bytes(b"old")
+
+    def boom(*a, **k):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(artifacts.os, "replace", boom)
+    with pytest.raises(KeyboardInterrupt):
+        artifacts.write_atomic(target, b"new")
+    assert target.read_bytes() == b"old"
+    assert [p.name for p in tmp_path.iterdir()] == ["f.bin"]
+
+
+@pytest.mark.parametrize("rel", ["../x.onnx", "/etc/passwd", "a/../../b", "..", ""])
+def test_manifest_paths_cannot_escape(tmp_path: Path, rel: str) -> None:
+    with pytest.raises(artifacts.ArtifactError):
+        ArtifactFolder(tmp_path).resolve(rel)
+
+
+def test_output_path_that_is_a_file(tmp_path: Path) -> None:
+    f = tmp_path / "file"
+    f.write_text("x")
+    with pytest.raises(artifacts.ArtifactError, match="not a folder|cannot create"):
+        export_onnx("se", out=f, **SMALL)
