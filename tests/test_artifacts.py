@@ -105,5 +105,5 @@ def test_manifest_paths_cannot_escape(tmp_path: Path, rel: str) -> None:
 def test_output_path_that_is_a_file(tmp_path: Path) -> None:
     f = tmp_path / "file"
     f.write_text("x")
-    with pytest.raises(artifacts.ArtifactError, match="not a folder|cannot create"):
+    with pytest.raises(artifacts.ArtifactError, match=r"not a folder|cannot create"):
         export_onnx("se", out=f, **SMALL)
