@@ -1,0 +1,94 @@
+"""Throughput of every registered model on every backend, device and batch size.
+
+Cases are listed model-major then backend, so each backend runs in one contiguous stretch
+(the order pytest keeps). Each timed call is one forward pass; on CUDA the call includes a
+synchronize, because pytest-benchmark's clock cannot see queued GPU work.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from typing import Any
+
+import pytest
+
+from chanattn_export.bench.roofline import bytes_moved, floor_ms
+from chanattn_export.bench.sweep import (
+    Backend,
+    BackendHandle,
+    Device,
+    DType,
+    ModelArtifacts,
+    SkipCase,
+    cuda_available,
+)
+from chanattn_export.registry import list_models
+
+BATCHES = (1, 8, 32)
+FULL_BATCHES = (64,)
+TARGET_S = 0.5  # timed seconds per case: enough rounds for a stable median
+HAS_CUDA = cuda_available()
+
+
+def _cases() -> list[Any]:
+    out = []
+    for info in list_models():
+        for backend in Backend:
+            for device in Device:
+                for batch in BATCHES + FULL_BATCHES:
+                    marks = []
+                    if backend is Backend.COMPILE or batch in FULL_BATCHES:
+                        marks.append(pytest.mark.full)
+                    if device is Device.CUDA and not HAS_CUDA:
+                        marks.append(pytest.mark.skip(reason="no CUDA device on this machine"))
+                    out.append(pytest.param(info.name, backend, device, batch, marks=marks,
+                                            id=f"{info.name}-{backend}-{device}-b{batch}"))
+    return out
+
+
+def _rounds(step: Any, warmup: int) -> int:
+    """Rounds that fill about TARGET_S, from the warm-up calls' own speed."""
+    t0 = time.perf_counter()
+    for _ in range(warmup):
+        step()
+    per_call = (time.perf_counter() - t0) / max(warmup, 1)
+    return int(min(500, max(10, math.ceil(TARGET_S / max(per_call, 1e-6)))))
+
+
+@pytest.mark.parametrize(("model", "backend", "device", "batch"), _cases())
+def test_throughput(benchmark: Any, pytestconfig: pytest.Config, threads: int,
+                    bandwidth: dict[str, Any], artifacts: dict[str, Any], settle: Any,
+                    model: str, backend: Backend, device: Device, batch: int) -> None:
+    art = artifacts.get(model)
+    if art is None:
+        art = artifacts[model] = ModelArtifacts.build(model)
+    settle(str(backend))
+    rotate = pytestconfig.getoption("--bench-rotate-inputs")
+    try:
+        handle = BackendHandle(art, backend, device, DType.FLOAT32, threads, rotate)
+        prep = handle.case(batch)
+    except SkipCase as e:
+        pytest.skip(str(e))
+    try:
+        nbytes = bytes_moved(art.output, art.shape(batch), art.channels, 4)
+        benchmark.group = f"{model} {device} batch={batch}"
+        benchmark.extra_info.update(
+            model=model, backend=str(backend), device=str(device), dtype="float32",
+            batch_size=batch, threads=threads, bytes_moved=nbytes, timer=prep.timer,
+            input_buffers=prep.buffers, rotate_inputs=rotate)
+        with prep.context():
+            rounds = _rounds(prep.synced_step, 10)
+            benchmark.pedantic(prep.synced_step, rounds=rounds, warmup_rounds=3, iterations=1)
+        if benchmark.stats is None:  # --benchmark-disable: nothing was timed
+            return
+        median_s = benchmark.stats.stats.median
+        bw = bandwidth.get(str(device))
+        benchmark.extra_info.update(images_per_s=batch / median_s,
+                                    gb_per_s=nbytes / median_s / 1e9)
+        if bw is not None:
+            floor = floor_ms(nbytes, bw.gb_per_s)
+            benchmark.extra_info.update(bandwidth_gb_s=bw.gb_per_s, floor_ms=floor,
+                                        x_floor=median_s * 1e3 / floor)
+    finally:
+        handle.close()
