@@ -54,3 +54,14 @@ def comparison_table(c: Comparison, a_name: str = "A", b_name: str = "B") -> str
     for k in c.only_b:
         out.append(f"only in B: {' '.join(map(str, k))}")
     return "\n".join(out)
+
+
+def results_markdown(results: Sequence[BenchResult]) -> str:
+    """The results table as GitHub markdown, for READMEs and reports."""
+    rows = [[r.model, r.backend, r.device, r.dtype, str(r.batch_size), str(r.threads),
+             _fmt(r.median_ms, ".3f"), _fmt(r.iqr_ms, ".3f"), _fmt(r.images_per_s, ",.0f"),
+             _fmt(r.gb_per_s, ".1f"), _fmt(r.x_floor, ".2f")] for r in results if not r.skipped]
+    lines = ["| " + " | ".join(RESULT_HEADERS) + " |",
+             "|" + "|".join("---" if i < 5 else "---:" for i in range(len(RESULT_HEADERS))) + "|"]
+    lines += ["| " + " | ".join(r) + " |" for r in rows]
+    return "\n".join(lines)
