@@ -88,11 +88,12 @@ def artifacts() -> dict[str, Any]:
 
 @pytest.fixture
 def settle(pytestconfig: pytest.Config) -> Any:
-    """Pause when the backend changes: the previous backend's thread pool must park first."""
+    """Pause when the backend changes or a file was just exported (torch work): the previous
+    thread pool must park before the first timed call, as in the CLI's sweep."""
 
-    def _settle(backend: str) -> None:
+    def _settle(backend: str, exported_now: bool = False) -> None:
         last = _state["last_backend"]
-        if last is not None and last != backend:
+        if exported_now or (last is not None and last != backend):
             time.sleep(pytestconfig.getoption("--bench-settle"))
         _state["last_backend"] = backend
 

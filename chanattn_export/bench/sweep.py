@@ -186,6 +186,11 @@ class ModelArtifacts:
             self._files[fmt.value] = export_bytes(self.net, spec)[0]
         return self._files[fmt.value]
 
+    @property
+    def exported(self) -> list[str]:
+        """Formats exported so far (the suite settles after an export, as the sweep does)."""
+        return list(self._files)
+
     def shape(self, batch: int) -> tuple[int, int, int, int]:
         return InputSpec(height=self.height, width=self.width).shape(
             self.layout, self.channels, batch)
@@ -432,7 +437,6 @@ def run_sweep(cfg: BenchConfig, bandwidth: dict[str, Bandwidth],
     say = on_status or (lambda _m: None)
     done = on_result or (lambda _r: None)
     results: list[BenchResult] = []
-    first_stretch = True
     with torch_threads(cfg.threads):
         for name in cfg.models:
             say(f"building {name}")
@@ -440,9 +444,6 @@ def run_sweep(cfg: BenchConfig, bandwidth: dict[str, Bandwidth],
             for backend in cfg.backends:
                 for device in cfg.devices:
                     bw = bandwidth.get(device.value)
-                    if not first_stretch:
-                        time.sleep(cfg.settle_s)  # let the last backend's spinning pool park
-                    first_stretch = False
                     say(f"{name}: opening {backend} on {device}")
                     try:
                         handle = BackendHandle(art, backend, device, cfg.dtype, cfg.threads,
@@ -454,6 +455,9 @@ def run_sweep(cfg: BenchConfig, bandwidth: dict[str, Bandwidth],
                             results.append(r)
                             done(r)
                         continue
+                    # Opening may have exported (torch work) and the previous backend's pool
+                    # may still spin: let both park before the first timed call.
+                    time.sleep(cfg.settle_s)
                     try:
                         for n in cfg.batch_sizes:
                             try:
