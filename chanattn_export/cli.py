@@ -180,7 +180,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
     cfg = session.make_config(
         models=args.models, backends=args.backends, devices=args.devices,
         batch_sizes=args.batch_sizes, threads=args.threads, dtype=args.dtype,
-        warmup=args.warmup, repeats=args.repeats, quick=args.quick,
+        warmup=args.warmup, repeats=args.repeats, stretches=args.stretches,
+        quick=args.quick,
         rotate_inputs=args.rotate_inputs, include_transfer=args.include_transfer)
     session.check_output_deps(not args.no_progress, not args.no_plot)
     res = session.run(cfg, progress=not args.no_progress, say=_say)
@@ -209,6 +210,9 @@ def _bench_parser(sub) -> None:  # type: ignore[no-untyped-def]
                    help="float16 runs on CUDA only (default float32)")
     p.add_argument("--warmup", type=int, default=None, help="discarded calls per case")
     p.add_argument("--repeats", type=int, default=None, help="timed calls per case (>= 3)")
+    p.add_argument("--stretches", type=int, default=None,
+                   help="time each case N times on fresh buffers, samples pooled "
+                   "(default 3; --quick: 1)")
     p.add_argument("--rotate-inputs", action="store_true",
                    help="cycle input buffers larger than the last-level cache")
     p.add_argument("--include-transfer", action="store_true",

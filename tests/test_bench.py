@@ -239,6 +239,7 @@ def test_cli_compare(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None
     (["--devices", "cuda"], "cuda"),
     (["--models", "nope"], "unknown model"),
     (["--threads", "0"], "threads must be in"),
+    (["--stretches", "0"], "stretches must be in"),
     (["--compare", "missing-a.json", "missing-b.json"], "no such results file"),
 ])
 def test_cli_bad_options_one_line_exit_2(argv: list[str], message: str,
@@ -306,3 +307,13 @@ def test_float16_onnx_conversion_runs() -> None:
     x = np.random.default_rng(0).standard_normal((2, 64, 8, 8)).astype(np.float16)
     y = sess.run(None, {sess.get_inputs()[0].name: x})[0]
     assert y.dtype == np.float16 and y.shape == x.shape
+
+
+def test_stretches_pool_samples_from_fresh_buffers() -> None:
+    from chanattn_export.bench.sweep import run_sweep
+
+    cfg = BenchConfig(models=("eca",), backends=("eager",), batch_sizes=(2,), threads=1,
+                      warmup=1, repeats=4, stretches=2, settle_s=0.0, height=8, width=8)
+    (r,) = run_sweep(cfg, {})
+    assert r.n_samples == 8 and len(r.samples_ms) == 8 and len(r.stretch_medians_ms) == 2
+    assert r.x_floor is None  # no bandwidth measured: no floor, and no made-up number

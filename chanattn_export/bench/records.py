@@ -59,6 +59,7 @@ class BenchResult:
     include_transfer: bool = False
     timer: str = ""
     skipped: str | None = None
+    stretch_medians_ms: list[float] = field(default_factory=list)
     samples_ms: list[float] = field(default_factory=list)
 
     @property
@@ -75,7 +76,8 @@ class BenchResult:
         return cls(**{k: v for k, v in d.items() if k in names})
 
 
-CSV_FIELDS = [f.name for f in fields(BenchResult) if f.name != "samples_ms"]
+CSV_FIELDS = [f.name for f in fields(BenchResult)
+              if f.name not in ("samples_ms", "stretch_medians_ms")]
 
 
 def _atomic_write(path: Path, data: bytes) -> None:

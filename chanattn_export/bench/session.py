@@ -57,7 +57,8 @@ def parse_batch_sizes(text: str | None) -> tuple[int, ...] | None:
 def make_config(*, models: str | None = None, backends: str | None = None,
                 devices: str | None = None, batch_sizes: str | None = None,
                 threads: int | None = None, dtype: str = "float32", warmup: int | None = None,
-                repeats: int | None = None, quick: bool = False, rotate_inputs: bool = False,
+                repeats: int | None = None, stretches: int | None = None,
+                quick: bool = False, rotate_inputs: bool = False,
                 include_transfer: bool = False, has_cuda: bool | None = None) -> BenchConfig:
     """A validated config from CLI-style strings; ``quick`` shrinks every default."""
     from ..registry import get_model_info, list_models
@@ -83,6 +84,7 @@ def make_config(*, models: str | None = None, backends: str | None = None,
         warmup=(3 if quick else 10) if warmup is None else warmup,
         repeats=(15 if quick else 50) if repeats is None else repeats,
         rotate_inputs=rotate_inputs, include_transfer=include_transfer,
+        stretches=(1 if quick else 3) if stretches is None else stretches,
         settle_s=0.2 if quick else 1.0, bandwidth_repeats=3 if quick else 7)
 
 

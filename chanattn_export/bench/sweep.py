@@ -123,6 +123,7 @@ class BenchConfig:
     layout: Layout = Layout.NCHW
     settle_s: float = 1.0
     bandwidth_repeats: int = 7
+    stretches: int = 1  # > 1: time each case again with fresh buffers, pool the samples
 
     def __post_init__(self) -> None:
         if not self.models:
@@ -142,6 +143,7 @@ class BenchConfig:
         object.__setattr__(self, "threads", check_int(self.threads, "threads", 1, 1024))
         object.__setattr__(self, "warmup", check_int(self.warmup, "warmup", 0))
         object.__setattr__(self, "repeats", check_int(self.repeats, "repeats", 3))
+        object.__setattr__(self, "stretches", check_int(self.stretches, "stretches", 1, 100))
         check_dtype(self.dtype, self.devices)
 
     def to_dict(self) -> dict[str, Any]:
@@ -461,9 +463,15 @@ def run_sweep(cfg: BenchConfig, bandwidth: dict[str, Bandwidth],
                     try:
                         for n in cfg.batch_sizes:
                             try:
-                                prep = handle.case(n)
-                                samples = time_prepared(prep, cfg.warmup, cfg.repeats)
+                                # Timings are bimodal and the mode can change with the buffers'
+                                # addresses: several stretches on fresh buffers, samples pooled.
+                                parts = []
+                                for _ in range(cfg.stretches):
+                                    prep = handle.case(n)
+                                    parts.append(time_prepared(prep, cfg.warmup, cfg.repeats))
+                                samples = [t for part in parts for t in part]
                                 r = make_result(cfg, art, backend, device, n, samples, bw, prep)
+                                r.stretch_medians_ms = [summarize(p).median_ms for p in parts]
                             except SkipCase as e:
                                 r = make_result(cfg, art, backend, device, n, None, bw,
                                                 skipped=str(e))
