@@ -18,6 +18,7 @@ def plot_throughput(results: list[BenchResult], path: str | os.PathLike[str],
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import NullLocator
 
     done = [r for r in results if r.images_per_s]
     models = list(dict.fromkeys(r.model for r in done)) or ["(no results)"]
@@ -36,6 +37,9 @@ def plot_throughput(results: list[BenchResult], path: str | os.PathLike[str],
                     label=label)
         ax.set_title(model, fontsize=10)
         ax.set_xscale("log", base=2)
+        batches = sorted({r.batch_size for r in done if r.model == model})
+        ax.set_xticks(batches, [str(b) for b in batches])
+        ax.xaxis.set_minor_locator(NullLocator())
         ax.set_yscale("log")
         ax.set_xlabel("batch size")
         ax.set_ylabel("images / s (median)")
