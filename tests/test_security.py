@@ -15,7 +15,6 @@ from onnx import numpy_helper
 from reliability_helpers import (
     ONNX_NAME,
     PT_NAME,
-    build_folder,
     read_manifest,
     resign,
     write_manifest,
@@ -28,16 +27,6 @@ from chanattn_export.verify import verify_folder
 from chanattn_export.weights import read_state_dict
 
 PACKAGE = Path(__file__).resolve().parent.parent / "chanattn_export"
-
-
-@pytest.fixture(scope="module")
-def pristine(tmp_path_factory) -> Path:
-    return build_folder(tmp_path_factory.mktemp("pristine") / "art")
-
-
-@pytest.fixture
-def folder(pristine: Path, tmp_path: Path) -> Path:
-    return Path(shutil.copytree(pristine, tmp_path / "art"))
 
 
 def _nudge_one_weight(path: Path, delta: float = 0.05) -> str:

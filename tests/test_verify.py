@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import pytest
 from reliability_helpers import (
     ONNX_NAME,
     PT_NAME,
-    build_folder,
     cli,
     read_manifest,
     resign,
@@ -19,16 +17,6 @@ from reliability_helpers import (
 
 from chanattn_export.cli import main
 from chanattn_export.verify import WARNING, has_errors, verify_folder
-
-
-@pytest.fixture(scope="module")
-def pristine(tmp_path_factory) -> Path:
-    return build_folder(tmp_path_factory.mktemp("pristine") / "art")
-
-
-@pytest.fixture
-def folder(pristine: Path, tmp_path: Path) -> Path:
-    return Path(shutil.copytree(pristine, tmp_path / "art"))
 
 
 def _errors(folder: Path) -> list[str]:
