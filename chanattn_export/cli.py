@@ -152,8 +152,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
 def _tolerance(args: argparse.Namespace):
     from .spec import Tolerance
 
-    kw = _tol_kwargs(args)
-    return Tolerance(kw.get("atol", 1e-5), kw.get("rtol", 1e-4))
+    return Tolerance(**_tol_kwargs(args))
 
 
 def cmd_list(args: argparse.Namespace) -> int:
@@ -227,8 +226,15 @@ def _bench_parser(sub) -> None:  # type: ignore[no-untyped-def]
     p.set_defaults(func=cmd_bench)
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with the toolkit's one-line error format (usage stays behind --help)."""
+
+    def error(self, message: str):  # type: ignore[override]
+        self.exit(EXIT_ERROR, f"error: {self.prog}: {message} (see --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="chanattn_export",
         description="Export channel-attention blocks to TorchScript and ONNX, with parity checks.",
     )

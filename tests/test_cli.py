@@ -115,6 +115,8 @@ def test_weights_option(tmp_path: Path) -> None:
         (["onnx", "--opset", "99"], "opset 99 is newer than the installed onnx"),
         (["parity", "nowhere"], "no manifest.json"),
         (["torchscript", "--height", "-1"], "height must be in [1,"),
+        (["onnx", "--channels", "abc"], "argument --channels: invalid int value: 'abc'"),
+        (["export"], "invalid choice: 'export'"),
     ],
 )
 def test_bad_input_is_one_line_exit_2(args: list[str], needle: str, tmp_path: Path) -> None:
