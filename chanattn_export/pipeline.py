@@ -110,8 +110,8 @@ def export_artifact(spec: ExportSpec, out: str | os.PathLike[str] = "artifacts",
 
     say = progress or (lambda _msg: None)
     folder = ArtifactFolder(out)
-    folder.ensure()  # fail on a read-only folder before doing any work
-    net = build_model(spec.model, weights, seed)
+    net = build_model(spec.model, weights, seed)  # bad weights: fail before creating anything
+    folder.ensure()  # a read-only folder fails before the export work
     weights_data = state_dict_bytes(net, {"model": spec.model.name})
     # The eager reference is rebuilt from the stored bytes, exactly as `parity DIR` will.
     net = build_model(spec.model, weights_data)
