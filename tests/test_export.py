@@ -141,3 +141,27 @@ def test_export_bytes_does_not_touch_the_model() -> None:
     assert not net.training
     torch.jit.load(io.BytesIO(export_bytes(net, make_export_spec(
         "cbam-channel", fmt="torchscript", channels=8, height=4, width=4))[0]))
+
+
+def test_cuda_backends_join_parity_when_present(monkeypatch) -> None:
+    from chanattn_export.runtime import backends_for, runners
+    from chanattn_export.spec import Format
+
+    monkeypatch.setattr(runners, "cuda_available", lambda: True)
+    monkeypatch.setattr(runners, "ort_cuda_available", lambda: True)
+    assert backends_for(Format.ONNX) == ["onnxruntime-cpu", "onnxruntime-cuda"]
+    assert backends_for(Format.TORCHSCRIPT) == ["torchscript-cpu", "torchscript-cuda",
+                                                "eager-cuda"]
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device on this machine")
+def test_parity_on_cuda(tmp_path: Path) -> None:
+    from chanattn_export.runtime import ort_cuda_available
+
+    res = export_torchscript("cbam", channels=16, height=8, width=8, out=tmp_path)
+    assert {"torchscript-cuda", "eager-cuda"} <= set(res.parity.backends())
+    assert res.passed, res.parity.failures
+    if ort_cuda_available():
+        res = export_onnx("cbam", channels=16, height=8, width=8, out=tmp_path)
+        assert "onnxruntime-cuda" in res.parity.backends()
+        assert res.passed, res.parity.failures
