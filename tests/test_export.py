@@ -124,6 +124,19 @@ def test_reexport_is_byte_identical_across_processes(tmp_path: Path) -> None:
         (tmp_path / "b" / "cbam-nchw-c16-r16-8x8.onnx").read_bytes()
 
 
+def test_onnx_holds_no_local_source_paths(tmp_path: Path) -> None:
+    """Stack traces with this machine's paths must not ship (nor change bytes per install)."""
+    import chanattn_export
+
+    res = export_onnx("cbam", channels=8, height=6, width=6, out=tmp_path)
+    data = res.path.read_bytes()
+    assert str(Path(chanattn_export.__file__).parent).encode() not in data
+    assert b".py\", line" not in data
+    legacy = export_onnx("cbam", channels=8, height=6, width=6, exporter="legacy",
+                         out=tmp_path / "legacy")
+    assert str(Path(chanattn_export.__file__).parent).encode() not in legacy.path.read_bytes()
+
+
 def test_export_is_quiet(tmp_path: Path, capfd) -> None:
     export_onnx("se", channels=8, height=4, width=4, out=tmp_path)
     export_torchscript("se", channels=8, height=4, width=4, out=tmp_path)

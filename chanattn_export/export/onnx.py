@@ -91,6 +91,25 @@ def _legacy(model: nn.Module, spec: ExportSpec) -> Any:
     return onnx.load_from_string(buf.getvalue())
 
 
+STACK_TRACE_KEY = "pkg.torch.onnx.stack_trace"
+
+
+def _strip_stack_traces(graph: Any) -> None:
+    """Drop torch's per-node stack traces: they embed this machine's source paths, which
+    leak into shipped files and make the bytes depend on where the package is installed."""
+    for node in graph.node:
+        kept = [(p.key, p.value) for p in node.metadata_props if p.key != STACK_TRACE_KEY]
+        if len(kept) != len(node.metadata_props):
+            del node.metadata_props[:]
+            for key, value in kept:
+                node.metadata_props.add(key=key, value=value)
+        for attr in node.attribute:
+            if attr.HasField("g"):
+                _strip_stack_traces(attr.g)
+            for sub in attr.graphs:
+                _strip_stack_traces(sub)
+
+
 def _opset(proto: Any, default: int) -> int:
     return next((o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")), default)
 
@@ -131,6 +150,7 @@ def export_onnx_bytes(model: nn.Module, spec: ExportSpec, version: str) -> OnnxE
             break
     if proto is None or used is None:
         raise ExportError("; ".join(errors))
+    _strip_stack_traces(proto.graph)
     del proto.metadata_props[:]
     for key, value in metadata(spec, used, version).items():
         proto.metadata_props.add(key=key, value=value)
