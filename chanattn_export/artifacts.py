@@ -155,12 +155,17 @@ class ArtifactFolder:
                 return {"manifest_version": MANIFEST_VERSION, "artifacts": []}
             raise ArtifactError(f"{path}: no manifest.json (not an artifact folder?)")
         try:
-            data = json.loads(path.read_text(encoding="utf-8"))
+            text = path.read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as e:
             raise ArtifactError(f"{path}: cannot read manifest: {e}") from None
-        except json.JSONDecodeError as e:
-            raise ArtifactError(f"{path}: manifest is not valid JSON ({e})") from None
-        return validate_manifest(data, path)
+        try:
+            data = parse_manifest(text)
+        except ArtifactError as e:
+            raise ArtifactError(f"{path}: manifest {e}") from None
+        for i, entry in enumerate(data["artifacts"]):
+            if (problem := entry_problem(i, entry)) is not None:
+                raise ArtifactError(f"{path}: {problem}")
+        return data
 
     def _write_manifest(self, manifest: dict[str, Any]) -> None:
         manifest["artifacts"].sort(key=lambda a: a["path"])
@@ -242,26 +247,36 @@ class ArtifactFolder:
 REQUIRED_ENTRY_FIELDS = ("path", "sha256", "format", "model", "input", "files")
 
 
-def validate_manifest(data: object, path: Path) -> dict[str, Any]:
-    """Check the manifest's structure; raise :class:`ArtifactError` naming what is wrong."""
+def parse_manifest(text: str) -> dict[str, Any]:
+    """Decode manifest.json's text and check its top level; messages say what is wrong, not where.
+
+    Shared by :meth:`ArtifactFolder.read_manifest` (which raises) and ``verify`` (which collects).
+    """
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise ArtifactError(f"is not valid JSON ({e}); truncated or corrupted?") from None
     if not isinstance(data, dict):
-        raise ArtifactError(f"{path}: manifest is not a JSON object")
+        raise ArtifactError("is not a JSON object")
     version = data.get("manifest_version")
-    if not isinstance(version, int):
-        raise ArtifactError(f"{path}: manifest lacks an integer 'manifest_version'")
+    if not isinstance(version, int) or isinstance(version, bool):
+        raise ArtifactError("lacks an integer 'manifest_version'")
     if version > MANIFEST_VERSION:
         raise ArtifactError(
-            f"{path}: manifest version {version} is newer than this toolkit reads "
-            f"({MANIFEST_VERSION}); upgrade chanattn_export"
+            f"version {version} is newer than this toolkit reads ({MANIFEST_VERSION}); "
+            "upgrade chanattn_export"
         )
-    arts = data.get("artifacts")
-    if not isinstance(arts, list):
-        raise ArtifactError(f"{path}: manifest lacks an 'artifacts' list")
-    for i, a in enumerate(arts):
-        if not isinstance(a, dict):
-            raise ArtifactError(f"{path}: artifacts[{i}] is not an object")
-        missing = [k for k in REQUIRED_ENTRY_FIELDS if k not in a]
-        if missing:
-            name = a.get("path", f"artifacts[{i}]")
-            raise ArtifactError(f"{path}: entry {name} lacks fields: {', '.join(missing)}")
+    if not isinstance(data.get("artifacts"), list):
+        raise ArtifactError("lacks an 'artifacts' list")
     return data
+
+
+def entry_problem(i: int, entry: object) -> str | None:
+    """What is structurally wrong with ``artifacts[i]``, or None."""
+    if not isinstance(entry, dict):
+        return f"artifacts[{i}] is not an object"
+    missing = [k for k in REQUIRED_ENTRY_FIELDS if k not in entry]
+    if missing:
+        name = entry["path"] if isinstance(entry.get("path"), str) else f"artifacts[{i}]"
+        return f"entry {name} lacks fields: {', '.join(missing)}"
+    return None

@@ -9,7 +9,6 @@ The result is data (:class:`Problem` records); printing is the CLI's job.
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -18,13 +17,13 @@ from typing import Any
 
 from .artifacts import (
     MANIFEST,
-    MANIFEST_VERSION,
-    REQUIRED_ENTRY_FIELDS,
     TMP_PREFIX,
     ArtifactFolder,
+    entry_problem,
+    parse_manifest,
     sha256_bytes,
 )
-from .errors import ChanAttnError, InvalidSpecError
+from .errors import ArtifactError, ChanAttnError, InvalidSpecError
 from .spec import Format, InputSpec, ModelSpec, Tolerance
 
 ERROR, WARNING = "error", "warning"
@@ -74,36 +73,25 @@ def _read_manifest(folder: ArtifactFolder) -> tuple[dict[str, Any] | None, list[
     if not path.is_file():
         return None, [Problem(MANIFEST, "missing (not an artifact folder?)")]
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as e:
         return None, [Problem(MANIFEST, f"unreadable: {e}")]
-    except json.JSONDecodeError as e:
-        return None, [Problem(MANIFEST, f"not valid JSON ({e}); truncated or corrupted?")]
-    if not isinstance(data, dict):
-        return None, [Problem(MANIFEST, "not a JSON object")]
-    version = data.get("manifest_version")
-    if not isinstance(version, int) or isinstance(version, bool):
-        return None, [Problem(MANIFEST, "lacks an integer 'manifest_version'")]
-    if version > MANIFEST_VERSION:
-        return None, [Problem(MANIFEST, f"manifest version {version} is newer than this "
-                                        f"toolkit reads ({MANIFEST_VERSION}); upgrade "
-                                        "chanattn_export")]
-    if not isinstance(data.get("artifacts"), list):
-        return None, [Problem(MANIFEST, "lacks an 'artifacts' list")]
+    try:
+        data = parse_manifest(text)
+    except ArtifactError as e:
+        return None, [Problem(MANIFEST, str(e))]
     if not data["artifacts"]:
         return None, [Problem(MANIFEST, "lists no artifacts")]
     return data, []
 
 
-def _verify_entry(folder: ArtifactFolder, i: int, entry: object,
+def _verify_entry(folder: ArtifactFolder, i: int, entry: Any,
                   cache: dict[str, bytes | None], named: set[str],
                   tolerance: Tolerance | None, seed: int) -> list[Problem]:
-    if not isinstance(entry, dict):
-        return [Problem(MANIFEST, f"artifacts[{i}] is not an object")]
-    missing = [k for k in REQUIRED_ENTRY_FIELDS if k not in entry]
-    rel = entry.get("path") if isinstance(entry.get("path"), str) else f"artifacts[{i}]"
-    if missing:
-        return [Problem(MANIFEST, f"entry {rel} lacks fields: {', '.join(missing)}")]
+    problem = entry_problem(i, entry)
+    if problem is not None:
+        return [Problem(MANIFEST, problem)]
+    rel = entry["path"] if isinstance(entry["path"], str) else f"artifacts[{i}]"
     files = entry["files"]
     if not isinstance(files, list) or not all(
         isinstance(f, dict) and isinstance(f.get("path"), str) and isinstance(f.get("sha256"), str)
@@ -171,7 +159,7 @@ def _load_and_compare(entry: dict[str, Any], rel: str, model_data: bytes, weight
         inp = InputSpec.from_dict(entry["input"])
         fmt = Format.parse(entry["format"], "format")
         par = entry.get("parity") or {}
-        tol = tolerance or Tolerance(par.get("atol", 1e-5), par.get("rtol", 1e-4))
+        tol = tolerance or Tolerance(**{k: par[k] for k in ("atol", "rtol") if k in par})
     except (InvalidSpecError, KeyError, TypeError, AttributeError) as e:
         return [Problem(MANIFEST, f"entry {rel}: spec is invalid: {e}")]
     if Path(rel).suffix != fmt.suffix:
