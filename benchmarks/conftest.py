@@ -72,7 +72,7 @@ def threads(pytestconfig: pytest.Config) -> Any:
 def bandwidth(threads: int) -> dict[str, Any]:
     """Copy bandwidth per device, measured once in the same run as the cases."""
     from chanattn_export.bench.roofline import measure_bandwidth
-    from chanattn_export.bench.sweep import cuda_available
+    from chanattn_export.runtime import cuda_available
 
     out = {"cpu": measure_bandwidth("cpu", repeats=5)}
     if cuda_available():

@@ -21,9 +21,9 @@ from chanattn_export.bench.sweep import (
     DType,
     ModelArtifacts,
     SkipCase,
-    cuda_available,
 )
 from chanattn_export.registry import list_models
+from chanattn_export.runtime import cuda_available
 
 BATCHES = (1, 8, 32)
 FULL_BATCHES = (64,)

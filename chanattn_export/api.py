@@ -59,7 +59,5 @@ def export_torchscript(model: str = "cbam-channel", *, channels: int = 64,
 def check_parity(out: str | os.PathLike[str] = "artifacts", *, atol: float | None = None,
                  rtol: float | None = None) -> list[RecheckResult]:
     """Re-run parity for every artifact in ``out`` from its manifest and weights."""
-    tol = None
-    if atol is not None or rtol is not None:
-        tol = Tolerance(1e-5 if atol is None else atol, 1e-4 if rtol is None else rtol)
-    return recheck_folder(out, tolerance=tol)
+    given = {k: v for k, v in (("atol", atol), ("rtol", rtol)) if v is not None}
+    return recheck_folder(out, tolerance=Tolerance(**given) if given else None)

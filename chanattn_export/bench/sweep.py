@@ -68,12 +68,6 @@ class SkipCase(ChanAttnError):
     """This backend cannot run this case here; the reason goes into the record."""
 
 
-def cuda_available() -> bool:
-    import torch
-
-    return bool(torch.cuda.is_available())
-
-
 def resolve_devices(requested: Sequence[str] | None, has_cuda: bool) -> tuple[Device, ...]:
     """Devices to run: the requested ones (CUDA must exist), else CPU plus CUDA when present."""
     if not requested:
