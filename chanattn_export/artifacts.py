@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import hashlib
 import json
 import os
 import shutil
@@ -22,55 +21,13 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from .errors import ArtifactError
+from .fileio import TMP_PREFIX, sha256_bytes, sha256_file, stage, write_atomic
 
 MANIFEST = "manifest.json"
 MANIFEST_VERSION = 1
 LOCK_TIMEOUT_S = 120.0
-TMP_PREFIX = ".tmp-"
 STALE_TMP_S = 30.0  # every writer holds the lock while its temp files exist; older ones are dead
 SPACE_MARGIN = 1 << 20
-
-
-def sha256_bytes(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
-
-
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
-def write_atomic(path: Path, data: bytes) -> None:
-    """Write via a temp file in the same folder, fsync, then rename over ``path``."""
-    tmp = stage(path, data)
-    try:
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-
-
-def stage(path: Path, data: bytes) -> str:
-    """Write ``data`` to a fsynced temp file beside ``path``; the caller renames or unlinks it.
-
-    Every byte is on disk before anything is replaced, so a full disk fails here, not halfway.
-    The temp file is removed on any exception, KeyboardInterrupt and SIGTERM included.
-    """
-    fd, tmp = tempfile.mkstemp(prefix=TMP_PREFIX + path.name + ".", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-    return tmp
 
 
 def _oserror(e: OSError, what: str) -> ArtifactError:

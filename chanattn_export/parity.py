@@ -39,7 +39,7 @@ def _case(name: str, shape: tuple[int, ...], layout: Layout,
     elif name == "negative":  # max pooling of all-negative data, ReLU cutting everything
         x = -np.abs(rng.standard_normal(shape)) - 0.1
     elif name == "saturate":  # per-channel offsets of +-30 push the sigmoid to 0 and 1
-        c_axis = 3 if layout is Layout.NHWC else 1
+        c_axis = layout.channel_axis
         offsets = np.where(rng.random(shape[c_axis]) < 0.5, -30.0, 30.0)
         bshape = [1, 1, 1, 1]
         bshape[c_axis] = shape[c_axis]

@@ -5,20 +5,20 @@ The CLI and the public API both call these functions; each step stays in its own
 
 from __future__ import annotations
 
-import copy
 import os
-import platform
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ._version import __version__
 from .artifacts import ArtifactFolder, sha256_bytes
+from .environment import versions
 from .errors import ArtifactError, InvalidSpecError
+from .export import export_bytes
 from .parity import ParityReport, judge, make_cases, measure
-from .spec import ExportSpec, Format, InputSpec, Layout, ModelSpec, Tolerance
+from .registry import build_model
+from .spec import ExportSpec, Format, InputSpec, ModelSpec, Tolerance
 
 Progress = Callable[[str], None]
 DEFAULT_TOLERANCE = Tolerance()
@@ -43,61 +43,15 @@ class ExportResult:
         return self.parity.passed
 
 
-def versions() -> dict[str, str]:
-    import torch
-
-    out = {"chanattn_export": __version__, "python": platform.python_version(),
-           "torch": torch.__version__}
-    for mod in ("onnx", "onnxruntime", "onnxscript"):
-        try:
-            out[mod] = __import__(mod).__version__
-        except ImportError:
-            out[mod] = "not installed"
-    return out
-
-
-def build_model(model: ModelSpec, weights: str | os.PathLike[str] | bytes | None = None,
-                seed: int = 0):
-    """Eager model: weights from a file or bytes, else torch's init seeded by ``seed``."""
-    from .registry import build
-    from .weights import apply_state_dict, load_safetensors_bytes, read_state_dict, seeded
-
-    net = seeded(lambda: build(model), seed)
-    if weights is not None:
-        if isinstance(weights, bytes):
-            state, source = load_safetensors_bytes(weights), "reference weights"
-        else:
-            state, source = read_state_dict(weights), f"weights in {weights}"
-        apply_state_dict(net, state, source)
-    return net.eval()
-
-
-def export_bytes(net, spec: ExportSpec) -> tuple[bytes, str, str | None]:
-    """(file bytes, exporter used, fallback reason) for ``spec.format``."""
-    if spec.format is Format.ONNX:
-        from .export.onnx import export_onnx_bytes
-
-        res = export_onnx_bytes(net, spec, __version__)
-        return res.data, str(res.exporter), res.fallback_reason
-    from .export.torchscript import export_torchscript_bytes
-
-    return export_torchscript_bytes(net, spec), "trace", None
-
-
 def run_parity(net, fmt: Format, data: bytes, model: ModelSpec, inp: InputSpec,
                tolerance: Tolerance, seed: int = 0) -> ParityReport:
     """Every available backend for ``fmt`` against eager ``net`` on the standard cases."""
-    from .runtime import EagerRunner, backends_for, make_runner
-    from .runtime.runners import EAGER_CUDA
+    from .runtime import EagerRunner, runners_for
     from .validation import Expected
 
     cases = make_cases(model, inp, seed)
     expected = Expected.from_spec(model, inp)
-    candidates = [
-        EagerRunner(copy.deepcopy(net), "cuda", expected) if b == EAGER_CUDA
-        else make_runner(b, data, expected)
-        for b in backends_for(fmt)
-    ]
+    candidates = runners_for(fmt, data, net, expected)
     return judge(measure(EagerRunner(net, expected=expected), candidates, cases), tolerance, seed)
 
 
@@ -117,7 +71,8 @@ def export_artifact(spec: ExportSpec, out: str | os.PathLike[str] = "artifacts",
     net = build_model(spec.model, weights_data)
     say(f"exporting {spec.filename} ...")
     t0 = time.perf_counter()
-    data, exporter, fallback = export_bytes(net, spec)
+    exported = export_bytes(net, spec)
+    data, exporter, fallback = exported.data, exported.exporter, exported.fallback_reason
     seconds = time.perf_counter() - t0
     say(f"checking parity of {spec.filename} ...")
     report = run_parity(net, spec.format, data, spec.model, spec.input, tolerance, parity_seed)
@@ -140,7 +95,7 @@ def make_entry(spec: ExportSpec, data: bytes, exporter: str, weights_rel: str,
     out_kind = get_model_info(m.name).output
     out_dims: list[int | str] = list(in_dims)
     if out_kind == "gate":
-        for i in (1, 2) if m.layout is Layout.NHWC else (2, 3):
+        for i in m.layout.spatial_axes:
             out_dims[i] = 1
     return {
         "path": spec.filename,
@@ -228,4 +183,4 @@ def _read_checked(folder: ArtifactFolder, rel: str, sha: str) -> bytes:
     return data
 
 
-__all__ = ["ExportResult", "RecheckResult", "build_model", "export_artifact", "recheck_folder"]
+__all__ = ["ExportResult", "RecheckResult", "export_artifact", "recheck_folder"]

@@ -1,15 +1,16 @@
-"""Name -> factory for every exportable block.
+"""Name -> attention class for every exportable block, and building one from a spec.
 
 A model registered here gets export, parity and benchmark coverage automatically: the tests
-and the ``all`` command iterate over :func:`list_models`.
+and the ``all`` command iterate over :func:`list_models`. Every registered class takes
+``(channels, *, ratio=..., layout=...)`` (``ratio`` only when it has a reduction MLP).
 """
 
 from __future__ import annotations
 
 import difflib
-from collections.abc import Callable
+import os
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from .errors import InvalidSpecError, UnknownModelError
 from .spec import Layout, ModelSpec
@@ -18,30 +19,36 @@ if TYPE_CHECKING:
     from torch import nn
 
 DEFAULT_RATIO = 16
-Factory = Callable[[ModelSpec], "nn.Module"]
+GATE, APPLIED = "gate", "applied"
 
 
 @dataclass(frozen=True)
 class ModelInfo:
     name: str
+    cls: type[nn.Module]
     summary: str
-    uses_ratio: bool
-    output: str  # "gate" or "applied"
-    factory: Factory
+    uses_ratio: bool = True
+    output: str = APPLIED  # GATE: returns the broadcastable gate; APPLIED: x * gate
+
+    def instantiate(self, spec: ModelSpec) -> nn.Module:
+        kwargs: dict[str, Any] = {"layout": spec.layout}
+        if self.uses_ratio:
+            kwargs["ratio"] = spec.ratio
+        return self.cls(spec.channels, **kwargs)
 
 
 _REGISTRY: dict[str, ModelInfo] = {}
 
 
-def register(name: str, summary: str, *, uses_ratio: bool = True,
-             output: str = "applied") -> Callable[[Factory], Factory]:
-    def deco(factory: Factory) -> Factory:
-        if name in _REGISTRY:
-            raise ValueError(f"model {name!r} registered twice")
-        _REGISTRY[name] = ModelInfo(name, summary, uses_ratio, output, factory)
-        return factory
-
-    return deco
+def register(name: str, cls: type[nn.Module], summary: str, *, uses_ratio: bool = True,
+             output: str = APPLIED) -> ModelInfo:
+    """Add ``cls`` under ``name``; it must take ``(channels, *, [ratio,] layout)``."""
+    if name in _REGISTRY:
+        raise ValueError(f"model {name!r} registered twice")
+    if output not in (GATE, APPLIED):
+        raise ValueError(f"model {name!r}: output must be {GATE!r} or {APPLIED!r}")
+    info = _REGISTRY[name] = ModelInfo(name, cls, summary, uses_ratio, output)
+    return info
 
 
 def list_models() -> list[ModelInfo]:
@@ -81,7 +88,23 @@ def build(spec: ModelSpec) -> nn.Module:
         raise InvalidSpecError(
             f"model {spec.name!r} {'needs' if info.uses_ratio else 'takes no'} ratio"
         )
-    return info.factory(spec).eval()
+    return info.instantiate(spec).eval()
+
+
+def build_model(spec: ModelSpec, weights: str | os.PathLike[str] | bytes | None = None,
+                seed: int = 0) -> nn.Module:
+    """Eager model in eval mode: weights from a file or safetensors bytes, else torch's init
+    seeded by ``seed`` (the same seed gives the same weights and so the same exported bytes)."""
+    from .weights import apply_state_dict, load_safetensors_bytes, read_state_dict, seeded
+
+    net = seeded(lambda: build(spec), seed)
+    if weights is not None:
+        if isinstance(weights, bytes):
+            state, source = load_safetensors_bytes(weights), "reference weights"
+        else:
+            state, source = read_state_dict(weights), f"weights in {weights}"
+        apply_state_dict(net, state, source)
+    return net.eval()
 
 
 def create_model(name: str, channels: int = 64, ratio: int | None = None,

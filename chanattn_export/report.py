@@ -5,23 +5,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from .parity import CheckResult, ParityReport
-
-
-def _fmt(x: float) -> str:
-    return f"{x:.1e}" if x == x and x not in (float("inf"), float("-inf")) else str(x)
+from .render.text import sci as _fmt
+from .render.text import table
 
 
 def _where(c: CheckResult) -> str:
     return f"{c.case} {'x'.join(map(str, c.shape))}"
-
-
-def table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
-    widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h)
-              for i, h in enumerate(headers)]
-    line = "  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip()
-    out = [line, "  ".join("-" * w for w in widths)]
-    out += ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows]
-    return "\n".join(out)
 
 
 def parity_rows(artifact: str, report: ParityReport) -> list[list[str]]:

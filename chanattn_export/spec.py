@@ -33,8 +33,61 @@ class StrEnum(str, Enum):
 
 
 class Layout(StrEnum):
+    """Tensor layout; the one place that knows which axis holds what."""
+
     NCHW = "nchw"
     NHWC = "nhwc"
+
+    @property
+    def channel_axis(self) -> int:
+        return 3 if self is Layout.NHWC else 1
+
+    @property
+    def spatial_axes(self) -> tuple[int, int]:
+        return (1, 2) if self is Layout.NHWC else (2, 3)
+
+    @property
+    def axis_names(self) -> tuple[str, str, str, str]:
+        return ("N", "H", "W", "C") if self is Layout.NHWC else ("N", "C", "H", "W")
+
+    @property
+    def other(self) -> Layout:
+        return Layout.NCHW if self is Layout.NHWC else Layout.NHWC
+
+    def shape(self, n: int, c: int, h: int, w: int) -> tuple[int, int, int, int]:
+        """``(N, C, H, W)`` values placed in this layout's order."""
+        return (n, h, w, c) if self is Layout.NHWC else (n, c, h, w)
+
+    def pooled_shape(self, n: int, c: int) -> tuple[int, int, int, int]:
+        """Shape of a per-channel gate that broadcasts against an input of this layout."""
+        return self.shape(n, c, 1, 1)
+
+
+class Device(StrEnum):
+    CPU = "cpu"
+    CUDA = "cuda"
+
+
+class Backend(StrEnum):
+    """What executes a model. A runner's name is ``f"{backend}-{device}"``."""
+
+    EAGER = "eager"
+    TORCHSCRIPT = "torchscript"
+    ONNXRUNTIME = "onnxruntime"
+    COMPILE = "compile"  # torch.compile (inductor); bench only, opt-in
+
+    def on(self, device: Device | str) -> str:
+        """The runner name on ``device``, e.g. ``onnxruntime-cpu``."""
+        return f"{self.value}-{Device.parse(device, 'device').value}"
+
+
+class DType(StrEnum):
+    FLOAT32 = "float32"
+    FLOAT16 = "float16"
+
+    @property
+    def itemsize(self) -> int:
+        return 4 if self is DType.FLOAT32 else 2
 
 
 class Format(StrEnum):
@@ -137,16 +190,24 @@ class InputSpec:
         n = self.batch if batch is None else batch
         h = self.height if height is None else height
         w = self.width if width is None else width
-        if layout is Layout.NHWC:
-            return (n, h, w, channels)
-        return (n, channels, h, w)
+        return Layout(layout).shape(n, channels, h, w)
 
     def dims(self, layout: Layout, channels: int) -> list[int | str]:
         """Shape with symbolic names where a dim is dynamic, as written into the manifest."""
         n: int | str = "batch" if self.dynamic_batch else self.batch
         h: int | str = "height" if self.dynamic_hw else self.height
         w: int | str = "width" if self.dynamic_hw else self.width
-        return [n, h, w, channels] if layout is Layout.NHWC else [n, channels, h, w]
+        return list(Layout(layout).shape(n, channels, h, w))  # type: ignore[arg-type]
+
+    def dynamic_axes(self, layout: Layout) -> dict[int, str]:
+        """Axis index -> symbolic name for every dynamic dim (what the exporters mark)."""
+        axes: dict[int, str] = {}
+        if self.dynamic_batch:
+            axes[0] = "batch"
+        if self.dynamic_hw:
+            h, w = Layout(layout).spatial_axes
+            axes[h], axes[w] = "height", "width"
+        return axes
 
     @property
     def trace_batch(self) -> int:
@@ -164,7 +225,11 @@ class InputSpec:
 
 @dataclass(frozen=True)
 class Tolerance:
-    """allclose-style bound: |actual - expected| <= atol + rtol * |expected|."""
+    """The parity bound, elementwise: ``|a - e| <= atol * max(1, max|x|) + rtol * |e|``.
+
+    atol is per unit of the input's magnitude: these blocks scale with ``x`` and so does the
+    rounding of their sums (docs/design-notes.md).
+    """
 
     atol: float = 1e-5
     rtol: float = 1e-4

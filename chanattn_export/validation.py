@@ -33,7 +33,7 @@ class Expected:
     def from_spec(cls, model: ModelSpec, inp: InputSpec | None = None) -> Expected:
         if inp is None:  # only the channel count is known
             dims: list[int | str | None] = ["batch", None, None, None]
-            dims[channel_axis(model.layout)] = model.channels
+            dims[model.layout.channel_axis] = model.channels
             return cls(model.layout, tuple(dims))
         return cls(model.layout, tuple(inp.dims(model.layout, model.channels)))
 
@@ -47,12 +47,8 @@ class Expected:
     def channels(self) -> int | None:
         if self.layout is None:
             return None
-        c = self.dims[channel_axis(self.layout)] if len(self.dims) == RANK else None
+        c = self.dims[self.layout.channel_axis] if len(self.dims) == RANK else None
         return c if isinstance(c, int) else None
-
-
-def channel_axis(layout: Layout) -> int:
-    return 3 if layout is Layout.NHWC else 1
 
 
 def check_input(x: object, expected: Expected | None = None, *,
@@ -82,13 +78,14 @@ def check_input(x: object, expected: Expected | None = None, *,
 
 
 def _check_dims(shape: tuple[int, ...], expected: Expected, layout_txt: str) -> None:
-    names = ("N", "H", "W", "C") if expected.layout is Layout.NHWC else ("N", "C", "H", "W")
+    names = (expected.layout or Layout.NCHW).axis_names
     c = expected.channels
     if c is not None:
-        axis = channel_axis(expected.layout)  # type: ignore[arg-type]
+        layout: Layout = expected.layout  # type: ignore[assignment]  (channels imply a layout)
+        axis = layout.channel_axis
         if shape[axis] != c:
-            other = Layout.NCHW if expected.layout is Layout.NHWC else Layout.NHWC
-            swapped = shape[channel_axis(other)] == c
+            other = layout.other
+            swapped = shape[other.channel_axis] == c
             hint = (f"; this looks like an {str(other).upper()} tensor, the model expects "
                     f"{layout_txt}") if swapped else f" (layout {layout_txt})"
             raise InputError(
@@ -109,4 +106,4 @@ def _fmt(dims: Sequence[object]) -> str:
     return "(" + ", ".join("?" if d is None else str(d) for d in dims) + ")"
 
 
-__all__ = ["Expected", "channel_axis", "check_input"]
+__all__ = ["Expected", "check_input"]

@@ -150,7 +150,7 @@ def _load_and_compare(entry: dict[str, Any], rel: str, model_data: bytes, weight
                       weights_data: bytes, tolerance: Tolerance | None,
                       seed: int) -> list[Problem]:
     from .parity import judge, make_cases, measure
-    from .pipeline import build_model
+    from .registry import build_model
     from .runtime import EagerRunner
     from .validation import Expected
 

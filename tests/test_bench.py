@@ -245,7 +245,7 @@ def test_cli_compare(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None
 def test_cli_bad_options_one_line_exit_2(argv: list[str], message: str,
                                          capsys: pytest.CaptureFixture[str],
                                          monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("chanattn_export.runtime.runners.cuda_available", lambda: False)
+    monkeypatch.setattr("chanattn_export.runtime.devices.cuda_available", lambda: False)
     assert main(["bench", "--no-progress", "--no-plot", *argv]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("error: ") and message in err and "\n" not in err

@@ -16,7 +16,8 @@ import torch
 
 from chanattn_export import export_onnx, export_torchscript, list_models
 from chanattn_export.api import make_export_spec
-from chanattn_export.pipeline import build_model, export_bytes
+from chanattn_export.export import export_bytes
+from chanattn_export.registry import build_model
 from chanattn_export.spec import Layout
 
 MODELS = [m.name for m in list_models()]
@@ -148,20 +149,20 @@ def test_export_bytes_does_not_touch_the_model() -> None:
     spec = make_export_spec("cbam-channel", channels=8, height=4, width=4)
     net = build_model(spec.model)
     before = {k: v.clone() for k, v in net.state_dict().items()}
-    data, exporter, _ = export_bytes(net, spec)
-    assert exporter == "dynamo" and data[:2] != b""
+    res = export_bytes(net, spec)
+    assert res.exporter == "dynamo" and res.data[:2] != b""
     assert all(torch.equal(before[k], v) for k, v in net.state_dict().items())
     assert not net.training
     torch.jit.load(io.BytesIO(export_bytes(net, make_export_spec(
-        "cbam-channel", fmt="torchscript", channels=8, height=4, width=4))[0]))
+        "cbam-channel", fmt="torchscript", channels=8, height=4, width=4)).data))
 
 
 def test_cuda_backends_join_parity_when_present(monkeypatch) -> None:
-    from chanattn_export.runtime import backends_for, runners
+    from chanattn_export.runtime import backends_for, devices
     from chanattn_export.spec import Format
 
-    monkeypatch.setattr(runners, "cuda_available", lambda: True)
-    monkeypatch.setattr(runners, "ort_cuda_available", lambda: True)
+    monkeypatch.setattr(devices, "cuda_available", lambda: True)
+    monkeypatch.setattr(devices, "ort_cuda_available", lambda: True)
     assert backends_for(Format.ONNX) == ["onnxruntime-cpu", "onnxruntime-cuda"]
     assert backends_for(Format.TORCHSCRIPT) == ["torchscript-cpu", "torchscript-cuda",
                                                 "eager-cuda"]

@@ -12,8 +12,7 @@ from reliability_helpers import TINY
 
 from chanattn_export import InputError, api
 from chanattn_export.parity import compare, judge
-from chanattn_export.pipeline import build_model
-from chanattn_export.registry import list_models
+from chanattn_export.registry import build_model, list_models
 from chanattn_export.runtime import EagerRunner, OrtRunner, TorchScriptRunner
 from chanattn_export.spec import InputSpec, ModelSpec, Tolerance
 from chanattn_export.validation import Expected

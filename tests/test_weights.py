@@ -11,8 +11,7 @@ import tutorial_reference as tut
 from safetensors.torch import save_file
 
 from chanattn_export import WeightsError
-from chanattn_export.pipeline import build_model
-from chanattn_export.registry import make_spec
+from chanattn_export.registry import build_model, make_spec
 
 
 def _spec(name: str = "cbam-channel", channels: int = 40, ratio: int | None = 16):

@@ -41,7 +41,7 @@ def machine_info(threads: int | None = None) -> dict[str, Any]:
     """Everything that changes a timing and is not part of the case itself."""
     import torch
 
-    from ..pipeline import versions
+    from ..environment import versions
 
     info: dict[str, Any] = {
         "versions": versions(),

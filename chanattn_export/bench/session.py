@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import InvalidSpecError
-from ..runtime import runners
+from ..runtime import devices as runtime_devices
 from .machine import default_threads, machine_info
 from .records import BenchResult, write_csv, write_json
 from .roofline import Bandwidth, measure_bandwidth
@@ -71,7 +71,7 @@ def make_config(*, models: str | None = None, backends: str | None = None,
     bnames = split_list(backends)
     chosen: Sequence[Any] = DEFAULT_BACKENDS if bnames is None else (
         ALL_BACKENDS if bnames == ["all"] else bnames)
-    cuda = runners.cuda_available() if has_cuda is None else has_cuda
+    cuda = runtime_devices.cuda_available() if has_cuda is None else has_cuda
     devs = resolve_devices(split_list(devices), cuda)
     dt = DType.parse(dtype, "dtype")
     if dt is DType.FLOAT16 and devices is None and cuda:

@@ -163,8 +163,7 @@ class ModelArtifacts:
     @classmethod
     def build(cls, name: str, channels: int = 64, height: int = 56, width: int = 56,
               layout: Layout = Layout.NCHW, seed: int = 0) -> ModelArtifacts:
-        from ..pipeline import build_model
-        from ..registry import get_model_info, make_spec
+        from ..registry import build_model, get_model_info, make_spec
 
         info = get_model_info(name)
         spec = make_spec(name, channels, layout=layout)
@@ -174,12 +173,12 @@ class ModelArtifacts:
     def file(self, fmt: Format) -> bytes:
         """The exported file, through the package's own exporters (what users ship)."""
         if fmt.value not in self._files:
-            from ..pipeline import export_bytes
+            from ..export import export_bytes
 
             spec = ExportSpec(model=self.spec,
                               input=InputSpec(batch=2, height=self.height, width=self.width),
                               format=fmt)
-            self._files[fmt.value] = export_bytes(self.net, spec)[0]
+            self._files[fmt.value] = export_bytes(self.net, spec).data
         return self._files[fmt.value]
 
     @property
@@ -252,7 +251,7 @@ class BackendHandle:
             if self.dtype is DType.FLOAT16:
                 raise SkipCase("TorchScript file is traced and frozen in float32; "
                                "its constants cannot be cast to float16")
-            from ..runtime.runners import TorchScriptRunner
+            from ..runtime import TorchScriptRunner
 
             self.module = TorchScriptRunner(self.art.file(Format.TORCHSCRIPT), dev).module
             return
@@ -267,7 +266,7 @@ class BackendHandle:
         self.module = net
 
     def _open_ort(self) -> None:
-        from ..runtime.runners import OrtRunner, ort_cuda_available
+        from ..runtime import OrtRunner, ort_cuda_available
 
         if self.device is Device.CUDA and not ort_cuda_available():
             raise SkipCase("onnxruntime has no CUDAExecutionProvider (install onnxruntime-gpu)")

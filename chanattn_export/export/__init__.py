@@ -1,1 +1,42 @@
-"""Exporters: model + example input -> file bytes. They write nothing; artifacts.py does."""
+"""Exporters: an eager model + an :class:`ExportSpec` -> the file's bytes. Nothing is written here.
+
+:func:`export_bytes` picks the exporter for ``spec.format``; writing the bytes is
+``artifacts``' job, so a failed export or parity check never leaves a file behind.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from .._version import __version__
+from ..spec import ExportSpec, Format
+
+if TYPE_CHECKING:
+    from torch import nn
+
+TRACE = "trace"  # the "exporter" recorded for TorchScript files
+
+
+@dataclass(frozen=True)
+class Exported:
+    """The file's bytes and how they were made."""
+
+    data: bytes
+    exporter: str  # "dynamo" / "legacy" for ONNX (AUTO resolved), "trace" for TorchScript
+    fallback_reason: str | None = None
+
+
+def export_bytes(net: nn.Module, spec: ExportSpec) -> Exported:
+    """Export ``net`` (eval mode, CPU) in ``spec.format``."""
+    if spec.format is Format.ONNX:
+        from .onnx import export_onnx_bytes
+
+        res = export_onnx_bytes(net, spec, __version__)
+        return Exported(res.data, str(res.exporter), res.fallback_reason)
+    from .torchscript import export_torchscript_bytes
+
+    return Exported(export_torchscript_bytes(net, spec), TRACE)
+
+
+__all__ = ["TRACE", "Exported", "export_bytes"]

@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 from ..errors import ExportError, MissingDependencyError
-from ..spec import Exporter, ExportSpec, Layout
+from ..spec import Exporter, ExportSpec
 from ._quiet import first_line, quiet
 
 INPUT_NAME = "input"
@@ -25,23 +25,13 @@ OUTPUT_NAME = "output"
 class OnnxExport:
     data: bytes
     exporter: Exporter  # the one actually used (AUTO resolved)
-    opset: int
     fallback_reason: str | None = None
 
 
-def _example(spec: ExportSpec) -> torch.Tensor:
+def example_input(spec: ExportSpec) -> torch.Tensor:
+    """The seeded trace input, at the trace batch (>= 2 when the batch is dynamic)."""
     shape = spec.input.shape(spec.model.layout, spec.model.channels, batch=spec.input.trace_batch)
     return torch.randn(shape, generator=torch.Generator().manual_seed(0))
-
-
-def _dynamic_axes(spec: ExportSpec) -> dict[int, str]:
-    axes: dict[int, str] = {}
-    if spec.input.dynamic_batch:
-        axes[0] = "batch"
-    if spec.input.dynamic_hw:
-        h, w = (1, 2) if spec.model.layout is Layout.NHWC else (2, 3)
-        axes[h], axes[w] = "height", "width"
-    return axes
 
 
 def metadata(spec: ExportSpec, exporter: Exporter, version: str) -> dict[str, str]:
@@ -56,7 +46,8 @@ def metadata(spec: ExportSpec, exporter: Exporter, version: str) -> dict[str, st
         "chanattn_export.input_name": INPUT_NAME,
         "chanattn_export.input_dims": json.dumps(spec.input.dims(m.layout, m.channels)),
         "chanattn_export.input_shape": json.dumps(list(spec.input.shape(m.layout, m.channels))),
-        "chanattn_export.dynamic_dims": json.dumps(sorted(set(_dynamic_axes(spec).values()))),
+        "chanattn_export.dynamic_dims": json.dumps(
+            sorted(set(spec.input.dynamic_axes(m.layout).values()))),
         "chanattn_export.opset": str(spec.opset),
         "chanattn_export.exporter": str(exporter),
     }
@@ -66,10 +57,10 @@ def _dynamo(model: nn.Module, spec: ExportSpec) -> Any:
     from torch.export import Dim
 
     dims: dict[int, Any] = {}
-    for axis, name in _dynamic_axes(spec).items():
+    for axis, name in spec.input.dynamic_axes(spec.model.layout).items():
         dims[axis] = Dim(name, min=1)
     return torch.onnx.export(
-        model, (_example(spec),), dynamo=True, verbose=False, external_data=False,
+        model, (example_input(spec),), dynamo=True, verbose=False, external_data=False,
         input_names=[INPUT_NAME], output_names=[OUTPUT_NAME], opset_version=spec.opset,
         dynamic_shapes=({**dims},) if dims else None, optimize=True,
     ).model_proto
@@ -81,9 +72,9 @@ def _legacy(model: nn.Module, spec: ExportSpec) -> Any:
     import onnx
 
     buf = io.BytesIO()
-    axes = _dynamic_axes(spec)
+    axes = spec.input.dynamic_axes(spec.model.layout)
     torch.onnx.export(
-        model, (_example(spec),), buf, dynamo=False, input_names=[INPUT_NAME],
+        model, (example_input(spec),), buf, dynamo=False, input_names=[INPUT_NAME],
         output_names=[OUTPUT_NAME], opset_version=spec.opset,
         dynamic_axes={INPUT_NAME: axes, OUTPUT_NAME: axes} if axes else None,
         do_constant_folding=True,
@@ -160,6 +151,6 @@ def export_onnx_bytes(model: nn.Module, spec: ExportSpec, version: str) -> OnnxE
     except Exception as e:
         raise ExportError(f"exported ONNX model fails onnx.checker: {first_line(e)}") from e
     return OnnxExport(
-        data=proto.SerializeToString(deterministic=True), exporter=used, opset=spec.opset,
-        fallback_reason=errors[0] if errors else None,
+        data=proto.SerializeToString(deterministic=True), exporter=used,
+        fallback_reason="; ".join(errors) if errors else None,
     )

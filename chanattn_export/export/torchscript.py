@@ -1,7 +1,7 @@
 """TorchScript export: trace, freeze, save. Frozen modules are bit-exact with eager.
 
 ``optimize_for_inference`` is deliberately not applied: on this stack it slowed small batches
-and produced files that could not be loaded back (PITFALLS.md).
+and produced files that could not be loaded back (docs/design-notes.md).
 """
 
 from __future__ import annotations
@@ -14,14 +14,14 @@ from torch import nn
 from ..errors import ExportError
 from ..spec import ExportSpec
 from ._quiet import first_line, quiet
-from .onnx import _example
+from .onnx import example_input
 
 
 def export_torchscript_bytes(model: nn.Module, spec: ExportSpec) -> bytes:
     """Trace ``model`` at the trace batch, freeze it, and return ``torch.jit.save`` bytes."""
     try:
         with quiet(), torch.no_grad():
-            traced = torch.jit.trace(model, (_example(spec),), check_trace=False)
+            traced = torch.jit.trace(model, (example_input(spec),), check_trace=False)
             frozen = torch.jit.freeze(traced.eval())
             buf = io.BytesIO()
             torch.jit.save(frozen, buf)

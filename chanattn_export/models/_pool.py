@@ -2,7 +2,7 @@
 
 Pooling is written as ``mean``/``amax`` over the spatial axes rather than adaptive pooling
 modules: it exports to plain ReduceMean/ReduceMax with dynamic H/W and runs several times
-faster on CPU (see PITFALLS.md).
+faster on CPU (measured in docs/design-notes.md). Axis rules come from :class:`Layout`.
 """
 
 from __future__ import annotations
@@ -12,21 +12,13 @@ import torch
 from ..spec import Layout
 
 
-def spatial_dims(layout: Layout) -> tuple[int, int]:
-    return (1, 2) if layout is Layout.NHWC else (2, 3)
-
-
-def channel_dim(layout: Layout) -> int:
-    return 3 if layout is Layout.NHWC else 1
-
-
 def avg_max_stacked(x: torch.Tensor, layout: Layout) -> torch.Tensor:
     """``[2N, C]``: the average-pooled rows, then the max-pooled rows.
 
     Stacking lets the shared MLP run once; ``unflatten(0, (2, -1))`` splits it again without
     freezing the batch size (``split(n)`` would, in the legacy exporter).
     """
-    dims = spatial_dims(layout)
+    dims = layout.spatial_axes
     return torch.cat([x.mean(dims), x.amax(dims)], dim=0)
 
 

@@ -19,12 +19,12 @@ from ._pool import as_gate, avg_max_stacked
 class ChannelAttention(nn.Module):
     """Returns the gate ``sigmoid(MLP(avgpool(x)) + MLP(maxpool(x)))``, shaped for broadcasting."""
 
-    def __init__(self, in_planes: int, ratio: int = 16, layout: Layout = Layout.NCHW) -> None:
+    def __init__(self, channels: int, *, ratio: int = 16, layout: Layout = Layout.NCHW) -> None:
         super().__init__()
-        hidden = in_planes // ratio
+        hidden = channels // ratio
         self.layout = Layout(layout)
-        self.fc1 = nn.Conv2d(in_planes, hidden, 1, bias=False)
-        self.fc2 = nn.Conv2d(hidden, in_planes, 1, bias=False)
+        self.fc1 = nn.Conv2d(channels, hidden, 1, bias=False)
+        self.fc2 = nn.Conv2d(hidden, channels, 1, bias=False)
 
     def logits(self, x: torch.Tensor) -> torch.Tensor:
         """``[N, C]`` pre-sigmoid attention, shared with CBAM."""
@@ -40,9 +40,9 @@ class ChannelAttention(nn.Module):
 class UseAttentionModel(nn.Module):
     """The tutorial's applied block: ``x * ChannelAttention(x)``, shaped like ``x``."""
 
-    def __init__(self, in_planes: int, ratio: int = 16, layout: Layout = Layout.NCHW) -> None:
+    def __init__(self, channels: int, *, ratio: int = 16, layout: Layout = Layout.NCHW) -> None:
         super().__init__()
-        self.channel_attention = ChannelAttention(in_planes, ratio, layout)
+        self.channel_attention = ChannelAttention(channels, ratio=ratio, layout=layout)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return x * self.channel_attention(x)

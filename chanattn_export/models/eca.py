@@ -12,7 +12,7 @@ import torch
 from torch import nn
 
 from ..spec import Layout
-from ._pool import as_gate, spatial_dims
+from ._pool import as_gate
 
 
 def eca_kernel_size(channels: int, gamma: int = 2, b: int = 1) -> int:
@@ -22,13 +22,14 @@ def eca_kernel_size(channels: int, gamma: int = 2, b: int = 1) -> int:
 
 
 class EfficientChannelAttention(nn.Module):
-    def __init__(self, channels: int, layout: Layout = Layout.NCHW, gamma: int = 2, b: int = 1):
+    def __init__(self, channels: int, *, layout: Layout = Layout.NCHW, gamma: int = 2,
+                 b: int = 1) -> None:
         super().__init__()
         k = eca_kernel_size(channels, gamma, b)
         self.layout = Layout(layout)
         self.conv = nn.Conv1d(1, 1, kernel_size=k, padding=(k - 1) // 2, bias=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        pooled = x.mean(spatial_dims(self.layout))  # [N, C]
+        pooled = x.mean(self.layout.spatial_axes)  # [N, C]
         gate = torch.sigmoid(self.conv(pooled.unsqueeze(1)).squeeze(1))
         return x * as_gate(gate, self.layout)

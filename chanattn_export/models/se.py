@@ -1,7 +1,8 @@
 """Squeeze-and-Excitation (Hu et al., "Squeeze-and-Excitation Networks", CVPR 2018).
 
-Parameter names follow timm's ``SEModule`` (``fc1``/``fc2`` 1x1 convs with bias), so timm SE
-weights load unchanged; the forward pass uses ``F.linear`` on the pooled vector.
+Parameter names follow timm's ``SEModule`` (``fc1``/``fc2`` 1x1 convs with bias); the hidden
+width is ``C // ratio``, so a timm checkpoint loads only where that equals timm's rounded width.
+The forward pass uses ``F.linear`` on the pooled vector.
 """
 
 from __future__ import annotations
@@ -11,11 +12,11 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..spec import Layout
-from ._pool import as_gate, spatial_dims
+from ._pool import as_gate
 
 
 class SqueezeExcite(nn.Module):
-    def __init__(self, channels: int, ratio: int = 16, layout: Layout = Layout.NCHW) -> None:
+    def __init__(self, channels: int, *, ratio: int = 16, layout: Layout = Layout.NCHW) -> None:
         super().__init__()
         hidden = channels // ratio
         self.layout = Layout(layout)
@@ -23,7 +24,7 @@ class SqueezeExcite(nn.Module):
         self.fc2 = nn.Conv2d(hidden, channels, 1, bias=True)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        pooled = x.mean(spatial_dims(self.layout))
+        pooled = x.mean(self.layout.spatial_axes)
         hidden = F.relu(F.linear(pooled, self.fc1.weight.flatten(1), self.fc1.bias))
         gate = torch.sigmoid(F.linear(hidden, self.fc2.weight.flatten(1), self.fc2.bias))
         return x * as_gate(gate, self.layout)

@@ -4,16 +4,9 @@ Each runner is built from file bytes (or an eager module), so what is checked is
 gets written. CUDA backends appear only where torch or onnxruntime can actually use a GPU.
 """
 
-from .runners import (
-    EagerRunner,
-    OrtRunner,
-    Runner,
-    TorchScriptRunner,
-    backends_for,
-    cuda_available,
-    make_runner,
-    ort_cuda_available,
-)
+from .devices import cuda_available, ort_cuda_available, tf32_disabled, torch_threads
+from .runners import EagerRunner, OrtRunner, Runner, TorchScriptRunner
+from .select import backends_for, make_runner, runners_for
 
 __all__ = [
     "EagerRunner",
@@ -24,4 +17,7 @@ __all__ = [
     "cuda_available",
     "make_runner",
     "ort_cuda_available",
+    "runners_for",
+    "tf32_disabled",
+    "torch_threads",
 ]

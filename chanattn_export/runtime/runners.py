@@ -1,23 +1,23 @@
-"""Eager, TorchScript and onnxruntime runners behind one interface.
+"""Eager, TorchScript and onnxruntime runners behind one ``infer(x) -> y`` interface.
 
-TF32 is switched off on CUDA: these runners serve parity, and TF32 convolutions would be
-1e-3 off float32 by design, hiding real export errors behind a loose tolerance.
+Each runner validates its input first (:func:`check_input`): a bad tensor gets the toolkit's
+:class:`InputError`, never a backend's own error. On CUDA every call runs with TF32 off (parity
+is what these runners serve), and the user's TF32 settings are restored afterwards.
 """
 
 from __future__ import annotations
 
+import contextlib
 import io
 from typing import Protocol
 
 import numpy as np
 
 from ..errors import ArtifactError, MissingDependencyError
-from ..spec import Format
+from ..spec import Backend, Device
 from ..validation import Expected, check_input
-
-ONNX_CPU, ONNX_CUDA = "onnxruntime-cpu", "onnxruntime-cuda"
-TS_CPU, TS_CUDA = "torchscript-cpu", "torchscript-cuda"
-EAGER_CPU, EAGER_CUDA = "eager-cpu", "eager-cuda"
+from . import devices
+from .devices import tf32_disabled
 
 
 class Runner(Protocol):
@@ -26,74 +26,67 @@ class Runner(Protocol):
     def infer(self, x: np.ndarray) -> np.ndarray: ...
 
 
-def cuda_available() -> bool:
-    import torch
-
-    return bool(torch.cuda.is_available())
-
-
-def ort_cuda_available() -> bool:
-    try:
-        import onnxruntime as ort
-    except ImportError:
-        return False
-    return "CUDAExecutionProvider" in ort.get_available_providers()
-
-
-def backends_for(fmt: Format) -> list[str]:
-    """Backends that can run ``fmt`` on this machine, CPU first."""
-    if fmt is Format.ONNX:
-        return [ONNX_CPU] + ([ONNX_CUDA] if ort_cuda_available() else [])
-    return [TS_CPU] + ([TS_CUDA, EAGER_CUDA] if cuda_available() else [])
-
-
 class _TorchRunner:
-    def __init__(self, module, device: str, expected: Expected | None = None) -> None:
+    backend: Backend
+
+    def __init__(self, module, device: Device | str, expected: Expected | None = None) -> None:
         import torch
 
         self._torch = torch
-        self.device = torch.device(device)
+        self.device = Device.parse(device, "device")
         self.expected = expected
-        if self.device.type == "cuda":
-            if not cuda_available():
-                raise MissingDependencyError(
-                    f"device {device!r} requested but torch {torch.__version__} sees no CUDA GPU"
-                )
-            torch.backends.cuda.matmul.allow_tf32 = False
-            torch.backends.cudnn.allow_tf32 = False
-        self.module = module.to(self.device).eval()
+        if self.device is Device.CUDA and not devices.cuda_available():
+            raise MissingDependencyError(
+                f"device cuda requested but torch {torch.__version__} sees no CUDA GPU"
+            )
+        self.module = module.to(self.device.value).eval()
+        self.name = self.backend.on(self.device)
 
     def infer(self, x: np.ndarray) -> np.ndarray:
         torch = self._torch
         check_input(x, self.expected)
-        with torch.inference_mode():
-            y = self.module(torch.from_numpy(x).to(self.device))
+        on_cuda = self.device is Device.CUDA
+        with tf32_disabled() if on_cuda else contextlib.nullcontext(), torch.inference_mode():
+            y = self.module(torch.from_numpy(x).to(self.device.value))
         return y.detach().cpu().numpy()
 
 
 class EagerRunner(_TorchRunner):
-    def __init__(self, module, device: str = "cpu", expected: Expected | None = None) -> None:
+    backend = Backend.EAGER
+
+    def __init__(self, module, device: Device | str = Device.CPU,
+                 expected: Expected | None = None) -> None:
         super().__init__(module, device, expected)
-        self.name = EAGER_CPU if self.device.type == "cpu" else EAGER_CUDA
 
 
 class TorchScriptRunner(_TorchRunner):
-    def __init__(self, data: bytes, device: str = "cpu", expected: Expected | None = None) -> None:
+    """A saved TorchScript file. It is a program: load only files you trust (see verify)."""
+
+    backend = Backend.TORCHSCRIPT
+
+    def __init__(self, data: bytes, device: Device | str = Device.CPU,
+                 expected: Expected | None = None) -> None:
         import torch
 
         from ..export._quiet import first_line, quiet
 
+        dev = Device.parse(device, "device")
+        if dev is Device.CUDA and not devices.cuda_available():
+            raise MissingDependencyError("device cuda requested but torch sees no CUDA GPU")
         try:
+            # A frozen module's weights are constants that ``.to()`` does not move: load them
+            # straight onto the target device instead.
             with quiet():
-                module = torch.jit.load(io.BytesIO(data), map_location="cpu")
+                module = torch.jit.load(io.BytesIO(data), map_location=dev.value)
         except Exception as e:
             raise ArtifactError(f"cannot load TorchScript module: {first_line(e)}") from e
-        super().__init__(module, device, expected)
-        self.name = TS_CPU if self.device.type == "cpu" else TS_CUDA
+        super().__init__(module, dev, expected)
 
 
 class OrtRunner:
-    def __init__(self, data: bytes, device: str = "cpu", threads: int | None = None,
+    backend = Backend.ONNXRUNTIME
+
+    def __init__(self, data: bytes, device: Device | str = Device.CPU, threads: int | None = None,
                  expected: Expected | None = None) -> None:
         try:
             import onnxruntime as ort
@@ -101,12 +94,13 @@ class OrtRunner:
             raise MissingDependencyError(
                 "onnxruntime is not installed: pip install onnxruntime (or onnxruntime-gpu)"
             ) from None
+        dev = Device.parse(device, "device")
         opts = ort.SessionOptions()
         opts.log_severity_level = 3
         if threads:
             opts.intra_op_num_threads = threads
-        if device == "cuda":
-            if not ort_cuda_available():
+        if dev is Device.CUDA:
+            if not devices.ort_cuda_available():
                 raise MissingDependencyError("onnxruntime has no CUDAExecutionProvider here")
             providers: list = [("CUDAExecutionProvider", {"use_tf32": 0}), "CPUExecutionProvider"]
         else:
@@ -117,21 +111,23 @@ class OrtRunner:
             from ..export._quiet import first_line
 
             raise ArtifactError(f"onnxruntime cannot load the model: {first_line(e)}") from e
+        if dev is Device.CUDA and self.session.get_providers()[0] != "CUDAExecutionProvider":
+            # Built with CUDA but its libraries are missing: onnxruntime fell back to the CPU.
+            raise MissingDependencyError(
+                "onnxruntime's CUDA provider did not load (CUDA/cuDNN libraries missing?); "
+                f"the session runs on {self.session.get_providers()[0]}"
+            )
         first = self.session.get_inputs()[0]
         self.input_name = first.name
+        self.output_name = self.session.get_outputs()[0].name
         # Without a spec, the graph's own fixed dims (channels, static H/W) are the rules.
         self.expected = expected or Expected.from_onnx_shape(first.shape)
-        self.name = ONNX_CUDA if device == "cuda" else ONNX_CPU
+        self.device = dev
+        self.name = self.backend.on(dev)
 
     def infer(self, x: np.ndarray) -> np.ndarray:
         check_input(x, self.expected)
         return self.session.run(None, {self.input_name: x})[0]
 
 
-def make_runner(backend: str, data: bytes, expected: Expected | None = None) -> Runner:
-    """Runner for an exported file's bytes on ``backend`` (one of :func:`backends_for`)."""
-    if backend in (ONNX_CPU, ONNX_CUDA):
-        return OrtRunner(data, "cuda" if backend == ONNX_CUDA else "cpu", expected=expected)
-    if backend in (TS_CPU, TS_CUDA):
-        return TorchScriptRunner(data, "cuda" if backend == TS_CUDA else "cpu", expected)
-    raise ValueError(f"backend {backend!r} does not run exported files")
+__all__ = ["EagerRunner", "OrtRunner", "Runner", "TorchScriptRunner"]
