@@ -2,7 +2,8 @@
 
 The toolkit exports float32 files; the float16 benchmark converts weights, inputs and outputs
 with onnxruntime's own converter rather than exporting a second graph. It is used on CUDA only:
-onnxruntime's CPU kernels have no float16 path for these ops (docs/benchmarks.md).
+onnxruntime's CPU kernels have no float16 path for these ops (docs/benchmarks.md, "Why the
+timing rules").
 """
 
 from __future__ import annotations
