@@ -5,7 +5,14 @@ gets written. CUDA backends appear only where torch or onnxruntime can actually 
 """
 
 from .devices import cuda_available, ort_cuda_available, tf32_disabled, torch_threads
-from .runners import EagerRunner, OrtRunner, Runner, TorchScriptRunner
+from .runners import (
+    EagerRunner,
+    OrtRunner,
+    Runner,
+    TorchScriptRunner,
+    load_torchscript,
+    open_ort_session,
+)
 from .select import backends_for, make_runner, runners_for
 
 __all__ = [
@@ -15,7 +22,9 @@ __all__ = [
     "TorchScriptRunner",
     "backends_for",
     "cuda_available",
+    "load_torchscript",
     "make_runner",
+    "open_ort_session",
     "ort_cuda_available",
     "runners_for",
     "tf32_disabled",
