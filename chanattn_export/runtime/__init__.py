@@ -4,9 +4,15 @@ Each runner is built from file bytes (or an eager module), so what is checked is
 gets written. CUDA backends appear only where torch or onnxruntime can actually use a GPU.
 """
 
-from .devices import cuda_available, ort_cuda_available, tf32_disabled, torch_threads
+from .devices import (
+    cuda_available,
+    ort_cuda_available,
+    parse_devices,
+    tf32_disabled,
+    torch_threads,
+)
 from .runners import EagerRunner, OrtRunner, Runner, TorchScriptRunner
-from .select import backends_for, make_runner, runners_for
+from .select import backends_for, make_runner, require_devices, runners_for
 
 __all__ = [
     "EagerRunner",
@@ -17,6 +23,8 @@ __all__ = [
     "cuda_available",
     "make_runner",
     "ort_cuda_available",
+    "parse_devices",
+    "require_devices",
     "runners_for",
     "tf32_disabled",
     "torch_threads",
