@@ -10,7 +10,7 @@ weights file. Files in the folder that no entry names are warnings. The result i
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from .artifacts import MANIFEST, TMP_PREFIX, ArtifactFolder, ManifestEntry, parse_top
 from .errors import ArtifactError
@@ -25,7 +25,8 @@ def has_errors(problems: list[Problem]) -> bool:
 
 
 def verify_folder(out: str | os.PathLike[str], *, tolerance: Tolerance | None = None,
-                  seed: int = 0, progress: Callable[[str], None] | None = None) -> list[Problem]:
+                  seed: int = 0, progress: Callable[[str], None] | None = None,
+                  devices: str | Sequence[str] | None = None) -> list[Problem]:
     """Every problem of the folder ``out``; an empty list means every artifact was proven.
 
     Judged at ``tolerance`` or the toolkit's defaults, never at a tolerance from the manifest.
@@ -55,7 +56,7 @@ def verify_folder(out: str | os.PathLike[str], *, tolerance: Tolerance | None = 
         seen.add(entry.path)
         named.update(f.path for f in entry.files)
         check = check_entry(folder, entry, tolerance=tol, seed=seed, cases=QUICK_CASES,
-                            collect=True, cache=cache)
+                            collect=True, cache=cache, devices=devices)
         problems.extend(check.problems)
         problems.extend(failure_problems(check))
     problems.extend(_stray_files(folder, named))
