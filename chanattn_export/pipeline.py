@@ -111,11 +111,15 @@ def recheck_folder(out: str | os.PathLike[str], *, tolerance: Tolerance | None =
     """``parity DIR``: re-run parity for every entry from its files and weights, stopping at the
     first file problem, and record the new verdicts. Judged at ``tolerance`` or the toolkit's
     defaults, never at a tolerance read from the manifest."""
+    from .runtime import require_devices
+
     say = progress or (lambda _msg: None)
     folder = ArtifactFolder(out)
     manifest = folder.read_manifest(missing_ok=False)
     if not manifest.entries:
         raise ArtifactError(f"{folder.manifest_path}: manifest lists no artifacts")
+    for fmt in {e.format for e in manifest.entries}:
+        require_devices(fmt, devices)  # an absent GPU that was asked for: before any verdict
     checks = []
     for entry in manifest.entries:
         say(f"checking parity of {entry.path} ...")

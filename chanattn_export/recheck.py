@@ -191,7 +191,8 @@ def failure_problems(check: EntryCheck) -> list[Problem]:
 
 def record_parity(folder: ArtifactFolder, checks: Sequence[EntryCheck]) -> None:
     """Store new verdicts in the manifest, for entries whose model file is still the one checked."""
-    by_path = {c.entry.path: c for c in checks if c.parity is not None}
+    # A report without checks (every backend asked for was skipped) proves nothing either way.
+    by_path = {c.entry.path: c for c in checks if c.parity is not None and c.parity.checks}
 
     def change(m: Any) -> Any:
         out = []

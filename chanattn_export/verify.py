@@ -31,7 +31,10 @@ def verify_folder(out: str | os.PathLike[str], *, tolerance: Tolerance | None = 
 
     Judged at ``tolerance`` or the toolkit's defaults, never at a tolerance from the manifest.
     """
+    from .runtime import parse_devices, require_devices
+
     say = progress or (lambda _msg: None)
+    devices = parse_devices(devices)  # a bad value is the caller's error, not a file's problem
     tol = tolerance or Tolerance()
     folder = ArtifactFolder(out)
     if not folder.root.is_dir():
@@ -54,6 +57,7 @@ def verify_folder(out: str | os.PathLike[str], *, tolerance: Tolerance | None = 
             problems.append(Problem(MANIFEST, f"entry {entry.path} appears twice"))
             continue
         seen.add(entry.path)
+        require_devices(entry.format, devices)
         named.update(f.path for f in entry.files)
         check = check_entry(folder, entry, tolerance=tol, seed=seed, cases=QUICK_CASES,
                             collect=True, cache=cache, devices=devices)

@@ -192,3 +192,27 @@ def test_asked_for_gpu_that_is_absent_fails_before_any_work(tmp_path: Path, monk
 def test_bad_devices_value_is_a_one_line_error(tmp_path: Path, capsys) -> None:
     assert main(["onnx", "--devices", "tpu", "--out", str(tmp_path / "art")]) == 2
     assert "device must be one of cpu, cuda; got 'tpu'" in capsys.readouterr().err
+
+
+def test_recheck_asking_for_an_absent_gpu_changes_nothing(folder: Path, monkeypatch,
+                                                          capsys) -> None:
+    monkeypatch.setattr(devices, "cuda_available", lambda: False)
+    monkeypatch.setattr(devices, "ort_cuda_available", lambda: False)
+    before = (folder / "manifest.json").read_bytes()
+    assert main(["parity", str(folder), "--devices", "cuda"]) == 2
+    assert main(["verify", str(folder), "--devices", "cuda"]) == 2
+    assert main(["verify", str(folder), "--devices", "tpu"]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 3 and all(line.startswith("error: ") for line in err)
+    assert "no CUDA" in err[0] + err[1] or "CUDAExecutionProvider" in err[0] + err[1]
+    assert (folder / "manifest.json").read_bytes() == before
+
+
+def test_recheck_on_a_broken_gpu_only_keeps_the_recorded_verdicts(folder: Path, broken_cuda,
+                                                                  capsys) -> None:
+    before = (folder / "manifest.json").read_bytes()
+    assert main(["parity", str(folder), "--devices", "cuda"]) == 1
+    out = capsys.readouterr().out
+    assert "onnxruntime-cuda not checked: CUDA unusable" in out
+    assert "torchscript-cuda not checked: CUDA unusable" in out
+    assert (folder / "manifest.json").read_bytes() == before  # nothing ran: nothing recorded
