@@ -216,3 +216,23 @@ def test_recheck_on_a_broken_gpu_only_keeps_the_recorded_verdicts(folder: Path, 
     assert "onnxruntime-cuda not checked: CUDA unusable" in out
     assert "torchscript-cuda not checked: CUDA unusable" in out
     assert (folder / "manifest.json").read_bytes() == before  # nothing ran: nothing recorded
+
+
+# --- on a real GPU (skipped here) -----------------------------------------------------------
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device on this machine")
+def test_torchscript_file_runs_on_cuda_like_on_cpu(pristine: Path) -> None:
+    data = (pristine / PT_NAME).read_bytes()
+    x = np.random.default_rng(0).standard_normal((2, 8, 8, 8)).astype(np.float32)
+    np.testing.assert_allclose(TorchScriptRunner(data, "cuda").infer(x),
+                               TorchScriptRunner(data, "cpu").infer(x), atol=1e-5, rtol=1e-4)
+
+
+@pytest.mark.skipif(not devices.ort_cuda_available(),
+                    reason="onnxruntime has no CUDAExecutionProvider (onnxruntime-gpu absent)")
+def test_onnx_file_runs_on_onnxruntime_cuda(pristine: Path) -> None:
+    data = (pristine / ONNX_NAME).read_bytes()
+    runner = OrtRunner(data, "cuda")  # raises if the session fell back to the CPU
+    x = np.random.default_rng(0).standard_normal((2, 8, 8, 8)).astype(np.float32)
+    np.testing.assert_allclose(runner.infer(x), OrtRunner(data, "cpu").infer(x), atol=1e-5,
+                               rtol=1e-4)

@@ -1,7 +1,8 @@
 """Runners: one ``infer(x: ndarray) -> ndarray`` interface over every backend.
 
 Each runner is built from file bytes (or an eager module), so what is checked is exactly what
-gets written. CUDA backends appear only where torch or onnxruntime can actually use a GPU.
+gets written. By default CUDA backends join where torch or onnxruntime detects a GPU; an explicit
+device list (``--devices``) is taken as given, and ``cpu`` alone never queries CUDA.
 """
 
 from .devices import (
