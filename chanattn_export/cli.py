@@ -58,7 +58,14 @@ def _model_options() -> argparse.ArgumentParser:
     g.add_argument("--out", type=Path, default=Path("artifacts"),
                    help="output folder (default ./artifacts)")
     _tolerance_options(p)
+    _devices_option(p)
     return p
+
+
+def _devices_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--devices", default=None,
+                   help="comma-separated devices parity runs on: cpu, cuda (default: cpu, plus "
+                   "cuda when present; an unusable GPU is then reported and skipped)")
 
 
 def _tolerance_options(p: argparse.ArgumentParser) -> None:
@@ -76,11 +83,15 @@ def _tolerance(args: argparse.Namespace):
 
 
 def _print_parity(items: list[tuple[str, object]]) -> bool:
-    from .render.parity import failure_lines, parity_table
+    from .render.parity import failure_lines, parity_table, skip_lines
 
     print(parity_table(items))  # type: ignore[arg-type]
     ok = True
     for name, rep in items:
+        for line in skip_lines(name, rep):  # type: ignore[arg-type]
+            print(line)
+        # A GPU named in --devices that could not be checked fails the command, not the file.
+        ok = ok and not any(k.requested for k in rep.skipped)  # type: ignore[attr-defined]
         for line in failure_lines(name, rep):  # type: ignore[arg-type]
             print(line)
             ok = False
@@ -93,7 +104,7 @@ def _export(fmt: Format, args: argparse.Namespace, model: str, layout: str) -> o
     common = dict(channels=args.channels, ratio=args.ratio, layout=layout, batch=args.batch,
                   height=args.height, width=args.width, dynamic_hw=args.dynamic_hw,
                   weights=args.weights, seed=args.seed, out=args.out, progress=_say,
-                  atol=args.atol, rtol=args.rtol)
+                  atol=args.atol, rtol=args.rtol, devices=args.devices)
     if fmt is Format.ONNX:
         return api.export_onnx(model, opset=args.opset, exporter=args.exporter, **common)
     return api.export_torchscript(model, **common)
@@ -134,7 +145,7 @@ def cmd_all(args: argparse.Namespace) -> int:
 def cmd_parity(args: argparse.Namespace) -> int:
     from .api import check_parity
 
-    checks = check_parity(args.dir, atol=args.atol, rtol=args.rtol)
+    checks = check_parity(args.dir, atol=args.atol, rtol=args.rtol, devices=args.devices)
     ok = _print_parity([(c.entry.path, c.parity) for c in checks])
     return EXIT_OK if ok else EXIT_FAILED
 
@@ -143,7 +154,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
     from .render.folder import problem_line, verify_summary
     from .verify import has_errors, verify_folder
 
-    problems = verify_folder(args.dir, tolerance=_tolerance(args))
+    problems = verify_folder(args.dir, tolerance=_tolerance(args), devices=args.devices)
     for p in problems:
         print(problem_line(args.dir, p))
     print(verify_summary(args.dir, problems))
@@ -246,12 +257,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("dir", type=Path, nargs="?", default=Path("artifacts"),
                    help="artifact folder (default ./artifacts)")
     _tolerance_options(p)
+    _devices_option(p)
     p.set_defaults(func=cmd_parity)
     help_ = "prove an artifact folder: checksums, loading, quick parity (exit 1 on a problem)"
     p = sub.add_parser("verify", help=help_, description=help_)
     p.add_argument("dir", type=Path, nargs="?", default=Path("artifacts"),
                    help="artifact folder (default ./artifacts)")
     _tolerance_options(p)
+    _devices_option(p)
     p.set_defaults(func=cmd_verify)
     p = sub.add_parser("list", help="list the registered models")
     p.set_defaults(func=cmd_list)
