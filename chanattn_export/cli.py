@@ -11,6 +11,7 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from ._cli_deploy import add_inspect_parser, reference_option, save_reference_from_args
 from ._version import __version__
 from .errors import ChanAttnError
 from .spec import DEFAULT_OPSET, Exporter, Format, Layout
@@ -94,22 +95,13 @@ def _describe(res) -> str:
     return line
 
 
-def _save_reference(args: argparse.Namespace, folder: Path, paths: list[str] | None) -> None:
-    from .reference import save_reference
-
-    if args.save_reference is None:
-        return
-    for ref in save_reference(args.save_reference, folder, paths):
-        print(f"reference: {ref.folder}/" + (f"  check: {ref.command}" if ref.command else ""))
-
-
 def cmd_export(fmt: Format) -> Callable[[argparse.Namespace], int]:
     def run(args: argparse.Namespace) -> int:
         res = _export(fmt, args, args.model, args.layout)
         print(_describe(res))
         ok = _print_parity([(res.path.name, res.parity)])
         print(f"manifest: {Path(args.out) / 'manifest.json'}")
-        _save_reference(args, Path(args.out), [res.path.name])
+        save_reference_from_args(args, Path(args.out), [res.path.name])
         return EXIT_OK if ok else EXIT_FAILED
 
     return run
@@ -140,14 +132,8 @@ def cmd_parity(args: argparse.Namespace) -> int:
 
     results = check_parity(args.dir, **_tol_kwargs(args))
     ok = _print_parity([(r.path, r.parity) for r in results])
-    _save_reference(args, args.dir, None)
+    save_reference_from_args(args, args.dir, None)
     return EXIT_OK if ok else EXIT_FAILED
-
-
-def _reference_option(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--save-reference", type=Path, default=None, metavar="DIR",
-                   help="write the parity inputs and eager outputs in Polygraphy's JSON format "
-                   "into DIR/<artifact>/ (needs polygraphy)")
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
@@ -264,7 +250,7 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--model", default="cbam-channel", help="registered model (see: list)")
         p.add_argument("--weights", type=Path, default=None,
                        help="safetensors or torch.save state dict (loaded weights_only)")
-        _reference_option(p)
+        reference_option(p)
         p.set_defaults(func=cmd_export(fmt))
     p = sub.add_parser("all", parents=[common], help="both formats for every model and layout")
     p.set_defaults(func=cmd_all, weights=None)
@@ -272,7 +258,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("dir", type=Path, nargs="?", default=Path("artifacts"),
                    help="artifact folder (default ./artifacts)")
     _tolerance_options(p)
-    _reference_option(p)
+    reference_option(p)
     p.set_defaults(func=cmd_parity)
     help_ = "prove an artifact folder: checksums, loading, quick parity (exit 1 on a problem)"
     p = sub.add_parser("verify", help=help_, description=help_)
@@ -280,6 +266,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="artifact folder (default ./artifacts)")
     _tolerance_options(p)
     p.set_defaults(func=cmd_verify)
+    add_inspect_parser(sub)
     p = sub.add_parser("list", help="list the registered models")
     p.set_defaults(func=cmd_list)
     _bench_parser(sub)
