@@ -22,8 +22,10 @@ def save_reference_from_args(args: argparse.Namespace, folder: Path,
     if getattr(args, "save_reference", None) is None:
         return
     from .reference import save_reference
+    from .spec import Tolerance
 
-    for ref in save_reference(args.save_reference, folder, paths):
+    tol = {k: v for k in ("atol", "rtol") if (v := getattr(args, k, None)) is not None}
+    for ref in save_reference(args.save_reference, folder, paths, tolerance=Tolerance(**tol)):
         print(f"reference: {ref.folder}/" + (f"  check: {ref.command}" if ref.command else ""))
 
 

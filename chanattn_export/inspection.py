@@ -39,7 +39,7 @@ def inspect_path(target: str | os.PathLike[str], *, lint: bool = True) -> dict[s
         names = [path.name]
     else:
         raise ArtifactError(f"{path}: no such file or folder")
-    by_name = {e.get("path"): e for e in entries}
+    by_name = {e["path"]: e for e in entries}
     return {
         "schema": SCHEMA,
         "target": str(path),
@@ -55,7 +55,7 @@ def _manifest_entries(folder: Path, required: bool) -> list[dict[str, Any]]:
 
     if not (folder / MANIFEST).is_file() and not required:
         return []
-    return list(ArtifactFolder(folder).read_manifest(missing_ok=False)["artifacts"])
+    return [e.to_dict() for e in ArtifactFolder(folder).read_manifest(missing_ok=False).entries]
 
 
 def _format_of(path: Path) -> str:

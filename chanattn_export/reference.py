@@ -17,11 +17,11 @@ from typing import Any
 
 import numpy as np
 
-from .artifacts import ArtifactFolder
-from .errors import ArtifactError, InvalidSpecError, MissingDependencyError
+from .artifacts import ArtifactFolder, ManifestEntry
+from .errors import ArtifactError, MissingDependencyError
 from .fileio import sha256_bytes, write_atomic
 from .parity import CASES, input_scale, make_cases
-from .spec import Format, InputSpec, ModelSpec, Tolerance
+from .spec import Format, Tolerance
 
 SCHEMA = "chanattn_export.reference/1"
 RUNNER_NAME = "eager-cpu (chanattn_export)"
@@ -57,40 +57,43 @@ def polygraphy_tolerance(tol: Tolerance, scales: list[float]) -> tuple[float, fl
 
 
 def save_reference(dest: str | os.PathLike[str], folder: str | os.PathLike[str],
-                   paths: list[str] | None = None, *, seed: int = 0) -> list[SavedReference]:
-    """Write ``dest/<artifact>/{inputs,outputs,reference}.json`` for entries of ``folder``."""
+                   paths: list[str] | None = None, *, tolerance: Tolerance | None = None,
+                   seed: int = 0) -> list[SavedReference]:
+    """Write ``dest/<artifact>/{inputs,outputs,reference}.json`` for entries of ``folder``.
+
+    ``tolerance`` (default: the toolkit's) sets the suggested Polygraphy tolerances; like
+    ``parity DIR``, a tolerance stored in the manifest is never trusted.
+    """
     IterationResult, RunResults, to_json = _polygraphy()
     from .registry import build_model
     from .runtime import EagerRunner
 
     art = ArtifactFolder(folder)
-    entries = art.read_manifest(missing_ok=False)["artifacts"]
+    entries = art.read_manifest(missing_ok=False).entries
     if paths is not None:
-        entries = [e for e in entries if e["path"] in paths]
+        entries = tuple(e for e in entries if e.path in paths)
+    tol = tolerance or Tolerance()
     saved = []
     for entry in entries:
-        model, inp, weights = _entry_spec(art, entry)
-        net = build_model(model, weights)
+        net = build_model(entry.model, _weights(art, entry))
         runner = EagerRunner(net)
-        cases = make_cases(model, inp, seed, CASES)
+        cases = make_cases(entry.model, entry.input, seed, CASES)
         outputs = [runner.infer(c.x) for c in cases]
-        out_dir = Path(dest) / entry["path"]
+        out_dir = Path(dest) / Path(entry.path).name
         feeds = [{"input": c.x} for c in cases]
         results = RunResults([(RUNNER_NAME, [IterationResult({"output": y}, runner_name=RUNNER_NAME)
                                              for y in outputs])])
         write_atomic(out_dir / INPUTS, to_json(feeds).encode(), make_parents=True)
         write_atomic(out_dir / OUTPUTS, results.to_json().encode())
-        par = entry.get("parity") or {}
-        tol = Tolerance(**{k: par[k] for k in ("atol", "rtol") if k in par})
         atol, rtol = polygraphy_tolerance(tol, [input_scale(c.x) for c in cases])
-        model_file = Path(folder) / entry["path"]
+        model_file = art.resolve(entry.path)
         command = None
-        if Format.parse(entry["format"], "format") is Format.ONNX:
+        if entry.format is Format.ONNX:
             command = (f"polygraphy run {model_file} --onnxrt --load-inputs {out_dir / INPUTS} "
                        f"--load-outputs {out_dir / OUTPUTS} --atol {atol:.3g} --rtol {rtol:.3g}")
         index = {
-            "schema": SCHEMA, "artifact": entry["path"], "sha256": entry["sha256"],
-            "weights": entry["weights"], "seed": seed,
+            "schema": SCHEMA, "artifact": entry.path, "sha256": entry.sha256,
+            "weights": entry.weights, "seed": seed,
             "tolerance": {"atol": tol.atol, "rtol": tol.rtol},
             "polygraphy_tolerance": {"atol": atol, "rtol": rtol},
             "cases": [{"case": c.name, "shape": list(c.x.shape), "scale": input_scale(c.x),
@@ -99,23 +102,20 @@ def save_reference(dest: str | os.PathLike[str], folder: str | os.PathLike[str],
             "command": command,
         }
         write_atomic(out_dir / INDEX, (json.dumps(index, indent=2) + "\n").encode())
-        saved.append(SavedReference(entry["path"], out_dir, command))
+        saved.append(SavedReference(entry.path, out_dir, command))
     return saved
 
 
-def _entry_spec(art: ArtifactFolder, entry: dict[str, Any]) -> tuple[ModelSpec, InputSpec, bytes]:
-    try:
-        model, inp = ModelSpec.from_dict(entry["model"]), InputSpec.from_dict(entry["input"])
-        w = next(f for f in entry["files"] if f["path"] == entry["weights"])
-    except (InvalidSpecError, KeyError, TypeError, StopIteration) as e:
-        raise ArtifactError(f"{entry.get('path')}: manifest entry is invalid: {e}") from None
-    path = art.resolve(w["path"])
+def _weights(art: ArtifactFolder, entry: ManifestEntry) -> bytes:
+    """The entry's weights file, after its checksum matched (the eager reference's source)."""
+    w = entry.weights_file
+    path = art.resolve(w.path)
     if not path.is_file():
-        raise ArtifactError(f"{w['path']}: weights file named in the manifest is missing")
+        raise ArtifactError(f"{w.path}: weights file named in the manifest is missing")
     data = path.read_bytes()
-    if sha256_bytes(data) != w["sha256"]:
-        raise ArtifactError(f"{w['path']}: sha256 differs from the manifest")
-    return model, inp, data
+    if sha256_bytes(data) != w.sha256:
+        raise ArtifactError(f"{w.path}: sha256 differs from the manifest")
+    return data
 
 
 def _trt_shapes(cases: list) -> dict[str, str]:

@@ -21,9 +21,11 @@ from typing import Any
 
 import numpy as np
 
+from .artifacts.folder import ArtifactFolder
+from .artifacts.manifest import ManifestEntry
 from .errors import ArtifactError, InputError, InvalidSpecError, MissingDependencyError
 from .fileio import sha256_bytes
-from .spec import Device, Format, InputSpec, Layout, ModelSpec
+from .spec import Device, Format, Layout
 from .validation import Expected, check_input
 
 ORT_PROVIDER = {Device.CPU: "CPUExecutionProvider", Device.CUDA: "CUDAExecutionProvider"}
@@ -88,12 +90,12 @@ def load_artifact(folder: str | os.PathLike[str], model: str | None = None,
     that cannot run here is an error unless a later one is listed: then the later one runs
     and ``fallback_reason`` says why, so a CPU fallback is never silent.
     """
-    root = Path(folder)
-    entry = select_entry(root, model)
+    art = ArtifactFolder(folder)
+    entry = select_entry(art, model)
+    path = art.resolve(entry.path)  # a manifest path never leaves the folder
     if not entry.passed:
-        raise ArtifactError(f"{root / entry.path}: parity FAILED at export; refusing to serve it "
+        raise ArtifactError(f"{path}: parity FAILED at export; refusing to serve it "
                             "(re-export, or inspect the manifest's parity report)")
-    path = root / entry.path
     try:
         data = path.read_bytes()
     except OSError as e:
@@ -115,48 +117,15 @@ def load_artifact(folder: str | os.PathLike[str], model: str | None = None,
         session=session)
 
 
-@dataclass(frozen=True)
-class _Entry:
-    """The fields of a manifest entry serving reads (same names as the manifest's records)."""
-
-    path: str
-    sha256: str
-    status: str
-    format: Format
-    model: ModelSpec
-    input: InputSpec
-    inputs: tuple[dict[str, Any], ...]
-    outputs: tuple[dict[str, Any], ...]
-    parity: dict[str, Any]
-
-    @property
-    def passed(self) -> bool:
-        return self.status == "passed"
-
-
-def _read_entries(root: Path) -> list[_Entry]:
-    from .artifacts import ArtifactFolder  # torch-free: json and fileio only
-
-    out = []
-    for e in ArtifactFolder(root).read_manifest(missing_ok=False)["artifacts"]:
-        try:
-            out.append(_Entry(e["path"], e["sha256"], e.get("status", "failed"),
-                              Format.parse(e["format"], "format"), ModelSpec.from_dict(e["model"]),
-                              InputSpec.from_dict(e["input"]), tuple(e["inputs"]),
-                              tuple(e["outputs"]), e.get("parity") or {}))
-        except (InvalidSpecError, KeyError, TypeError) as err:
-            raise ArtifactError(f"{root}: manifest entry {e.get('path')!r} is invalid: "
-                                f"{err}") from None
-    return out
-
-
-def select_entry(root: Path, model: str | None) -> _Entry:
+def select_entry(folder: ArtifactFolder, model: str | None) -> ManifestEntry:
     """The ONNX entry named ``model`` (file name, or model name when only one matches)."""
-    onnx = [e for e in _read_entries(root) if e.format is Format.ONNX]
+    root = folder.root
+    onnx = [e for e in folder.read_manifest(missing_ok=False).entries
+            if e.format is Format.ONNX]
     if model is None:
         matches = onnx
     else:
-        matches = [e for e in onnx if e.path == model] or \
+        matches = [e for e in onnx if model in (e.path, Path(e.path).name)] or \
                   [e for e in onnx if e.model.name == model]
     if len(matches) == 1:
         return matches[0]

@@ -87,7 +87,10 @@ def test_failed_parity_exits_1_and_names_backend_batch_case(tmp_path: Path) -> N
     assert "input=" in fail[0] and "needs atol" in fail[0]
     entry = json.loads((tmp_path / "manifest.json").read_text())["artifacts"][0]
     assert entry["status"] == "failed"
-    assert run("parity", str(tmp_path)).returncode == 1  # still fails at its stored tolerance
+    # A re-check judges at the command line's tolerance, or the defaults: never at one stored in
+    # the manifest (an attacker could store 1e9 there).
+    assert run("parity", str(tmp_path), "--atol", "0", "--rtol", "0").returncode == 1
+    assert run("parity", str(tmp_path)).returncode == 0
     assert run("parity", str(tmp_path), "--atol", "1e-3").returncode == 0
 
 
