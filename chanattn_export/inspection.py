@@ -46,8 +46,18 @@ def inspect_path(target: str | os.PathLike[str], *, lint: bool = True) -> dict[s
         "kind": "folder" if path.is_dir() else _format_of(path),
         "manifest": str(folder / MANIFEST) if entries else None,
         "signature": signature_state(folder),
-        "artifacts": [_artifact(folder / n, by_name.get(n), lint) for n in names],
+        "artifacts": [_artifact(folder, n, by_name.get(n), lint) for n in names],
     }
+
+
+def _confined(folder: Path, rel: str) -> Path:
+    """``folder/rel``; a manifest path escaping the folder names nothing (reported missing)."""
+    from .artifacts import ArtifactFolder
+
+    try:
+        return ArtifactFolder(folder).resolve(rel)
+    except ArtifactError:
+        return folder / "\0escapes-the-folder" / Path(rel).name
 
 
 def _manifest_entries(folder: Path, required: bool) -> list[dict[str, Any]]:
@@ -62,13 +72,17 @@ def _format_of(path: Path) -> str:
     return {".onnx": "onnx", ".pt": "torchscript"}.get(path.suffix, "unknown")
 
 
-def _artifact(path: Path, entry: dict[str, Any] | None, lint: bool) -> dict[str, Any]:
+def _artifact(root: Path, rel: str, entry: dict[str, Any] | None,
+              lint: bool) -> dict[str, Any]:
+    path = _confined(root, rel)
     fmt = _format_of(path)
-    rec: dict[str, Any] = {"path": path.name, "format": fmt, "exists": path.is_file()}
+    rec: dict[str, Any] = {"path": rel, "format": fmt, "exists": path.is_file()}
+    if "\0escapes-the-folder" in path.parts:
+        rec["error"] = "the manifest path escapes the folder; not read"
     if path.is_file():
         rec["size"] = path.stat().st_size
         rec["sha256"] = sha256_file(path)
-    rec["manifest"] = _manifest_record(path.parent, entry) if entry else None
+    rec["manifest"] = _manifest_record(root, entry) if entry else None
     rec["graph"] = rec["lint"] = None
     if not path.is_file():
         return rec
@@ -82,7 +96,7 @@ def _artifact(path: Path, entry: dict[str, Any] | None, lint: bool) -> dict[str,
 def _manifest_record(folder: Path, e: dict[str, Any]) -> dict[str, Any]:
     files = []
     for f in e.get("files", []):
-        p = folder / f["path"]
+        p = _confined(folder, f["path"])
         actual = sha256_file(p) if p.is_file() and not p.is_symlink() else None
         files.append({"path": f["path"], "role": f.get("role"), "sha256": f["sha256"],
                       "matches": actual == f["sha256"], "exists": actual is not None})
