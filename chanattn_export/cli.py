@@ -106,7 +106,7 @@ def cmd_export(fmt: Format) -> Callable[[argparse.Namespace], int]:
 
         res = _export(fmt, args, args.model, args.layout)
         print(export_line(res))
-        ok = _print_parity([(res.path.name, res.parity)])
+        ok = _print_parity([(res.path.name, res.parity)]) and res.passed
         print(f"manifest: {Path(args.out) / 'manifest.json'}")
         save_reference_from_args(args, Path(args.out), [res.path.name])
         return EXIT_OK if ok else EXIT_FAILED
@@ -118,7 +118,7 @@ def cmd_all(args: argparse.Namespace) -> int:
     from .registry import list_models
     from .render.folder import export_line
 
-    items = []
+    items, ok_lint = [], True
     for info in list_models():
         for layout in Layout:
             for fmt in Format:
@@ -128,7 +128,8 @@ def cmd_all(args: argparse.Namespace) -> int:
                 res = _export(fmt, ns, info.name, layout.value)
                 print(export_line(res), flush=True)
                 items.append((res.path.name, res.parity))
-    ok = _print_parity(items)
+                ok_lint = ok_lint and not res.lint
+    ok = _print_parity(items) and ok_lint
     print(f"{len(items)} artifacts, manifest: {Path(args.out) / 'manifest.json'}")
     return EXIT_OK if ok else EXIT_FAILED
 

@@ -194,7 +194,9 @@ def record_parity(folder: ArtifactFolder, checks: Sequence[EntryCheck]) -> None:
         for e in m.entries:
             c = by_path.get(e.path)
             if c is not None and c.parity is not None and e.sha256 == c.entry.sha256:
-                e = e.with_parity(c.parity.to_dict(), c.parity.passed)
+                lint = e.parity.get("lint") or []  # same bytes: the export's lint still holds
+                e = e.with_parity({**c.parity.to_dict(), **({"lint": lint} if lint else {})},
+                                  c.parity.passed and not lint)
             out.append(e)
         return m.replaced(out)
 

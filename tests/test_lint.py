@@ -145,3 +145,60 @@ def test_legacy_exporter_baked_batch_is_caught(fn):
                           dynamic_axes={"input": {0: "batch"}, "output": {0: "batch"}})
     rules = _rules(buf.getvalue(), export_shape=[2, C, H, W])
     assert "unseen-shape" in rules
+
+
+def _plant_baked_batch(data: bytes) -> bytes:
+    """A Reshape of the input to the export batch's fixed shape, as a careless exporter leaves."""
+    m = onnx.load_from_string(data)
+    dims = json.loads(next(p.value for p in m.metadata_props
+                           if p.key == "chanattn_export.input_dims"))
+    m.graph.initializer.append(_const("baked_shape", [2, *dims[1:]]))
+    m.graph.node.append(helper.make_node("Reshape", ["input", "baked_shape"], ["baked"],
+                                         name="planted_baked_batch"))
+    return m.SerializeToString()
+
+
+@pytest.fixture
+def planted_export(monkeypatch):
+    from chanattn_export import pipeline
+    from chanattn_export.export import Exported
+
+    real = pipeline.export_bytes
+
+    def export_bytes(net, spec):
+        e = real(net, spec)
+        return Exported(_plant_baked_batch(e.data), e.exporter, e.fallback_reason)
+
+    monkeypatch.setattr(pipeline, "export_bytes", export_bytes)
+
+
+def test_a_lint_failure_fails_the_export_like_a_parity_failure(planted_export, tmp_path, capsys):
+    from chanattn_export import api
+    from chanattn_export.artifacts import ArtifactFolder
+    from chanattn_export.cli import main
+    from chanattn_export.errors import ParityError
+
+    res = api.export_onnx("se", out=tmp_path, **TINY)
+    assert not res.passed
+    assert "baked-shape" in [p.rule for p in res.lint]
+    with pytest.raises(ParityError, match="fails the graph lint: baked-shape"):
+        res.raise_for_status()
+    (entry,) = ArtifactFolder(tmp_path).read_manifest().entries
+    assert entry.status == "failed"
+    assert {p["rule"] for p in entry.parity["lint"]} >= {"baked-shape", "unseen-shape"}
+    assert any(p["node"] == "planted_baked_batch" for p in entry.parity["lint"])
+
+    rc = main(["onnx", "--model", "se", "--channels", "8", "--height", "8", "--width", "8",
+               "--out", str(tmp_path / "cli")])
+    assert rc == 1
+    assert "LINT FAIL se-nchw-c8-r8-8x8.onnx: baked-shape" in capsys.readouterr().out
+
+
+def test_clean_export_records_no_lint(tmp_path):
+    from chanattn_export import api
+    from chanattn_export.artifacts import ArtifactFolder
+
+    res = api.export_onnx("se", out=tmp_path, **TINY)
+    assert res.passed and res.lint == ()
+    (entry,) = ArtifactFolder(tmp_path).read_manifest().entries
+    assert entry.status == "passed" and "lint" not in entry.parity

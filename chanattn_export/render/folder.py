@@ -19,6 +19,8 @@ def export_line(res: Any) -> str:
     line = f"wrote {res.path} ({kib:.1f} KiB, {how}, {res.export_seconds:.1f} s)"
     if res.fallback_reason:
         line += f"\n  note: fell back to the legacy exporter: {res.fallback_reason}"
+    for p in getattr(res, "lint", ()):
+        line += f"\nLINT FAIL {res.path.name}: {p}"
     return line
 
 
