@@ -197,3 +197,22 @@ def test_missing_manifest_and_wrong_shape_messages(served_base, tmp_path):
         m.run(np.zeros((8, 8, 8), np.float32))
     with pytest.raises(InputError, match="this looks like an NHWC tensor"):
         m.run(np.zeros((2, 5, 5, 8), np.float32))
+
+
+EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "serve_onnxruntime.py"
+
+
+def test_example_program_serves_a_npy_batch_without_torch(served_base, tmp_path):
+    out = tmp_path / "y.npy"
+    p = run_torchless([str(EXAMPLE), str(served_base / "art"), str(served_base / "x.npy"),
+                       "--model", ONNX_NAME, "--out", str(out)], served_base)
+    assert p.returncode == 0, p.stderr[-3000:]
+    assert f"{ONNX_NAME} on CPUExecutionProvider: input [3, 8, 8, 8]" in p.stdout
+    y, want = np.load(out), np.load(served_base / "y_eager.npy")
+    assert y.shape == want.shape and float(np.abs(y - want).max()) <= 1e-5
+
+    bad = tmp_path / "bad.npy"
+    np.save(bad, np.load(served_base / "x.npy").astype(np.float64))
+    p = run_torchless([str(EXAMPLE), str(served_base / "art"), str(bad)], served_base)
+    assert p.returncode == 2 and "Traceback" not in p.stderr
+    assert p.stderr.startswith("error: ") and "float64" in p.stderr
