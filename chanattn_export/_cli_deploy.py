@@ -6,6 +6,7 @@ Kept beside ``cli.py`` so that module stays small; nothing but ``cli.py`` import
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 EXIT_OK = 0
@@ -17,6 +18,11 @@ def reference_option(p: argparse.ArgumentParser) -> None:
                    "into DIR/<artifact>/ (needs polygraphy)")
 
 
+def json_option(p: argparse.ArgumentParser, command: str) -> None:
+    p.add_argument("--json", action="store_true", help="machine-readable output "
+                   f'({{"schema": "chanattn_export.{command}/1", ...}}, see README)')
+
+
 def save_reference_from_args(args: argparse.Namespace, folder: Path,
                              paths: list[str] | None) -> None:
     if getattr(args, "save_reference", None) is None:
@@ -25,8 +31,10 @@ def save_reference_from_args(args: argparse.Namespace, folder: Path,
     from .spec import Tolerance
 
     tol = {k: v for k in ("atol", "rtol") if (v := getattr(args, k, None)) is not None}
+    out = sys.stderr if getattr(args, "json", False) else sys.stdout  # keep stdout valid JSON
     for ref in save_reference(args.save_reference, folder, paths, tolerance=Tolerance(**tol)):
-        print(f"reference: {ref.folder}/" + (f"  check: {ref.command}" if ref.command else ""))
+        print(f"reference: {ref.folder}/" + (f"  check: {ref.command}" if ref.command else ""),
+              file=out)
 
 
 def cmd_inspect(args: argparse.Namespace) -> int:
@@ -42,7 +50,6 @@ def add_inspect_parser(sub) -> None:  # type: ignore[no-untyped-def]
     help_ = "describe an artifact folder, .onnx or .pt file (a .pt is never loaded)"
     p = sub.add_parser("inspect", help=help_, description=help_)
     p.add_argument("target", type=Path, metavar="FILE_OR_DIR")
-    p.add_argument("--json", action="store_true",
-                   help='machine-readable output ({"schema": "chanattn_export.inspect/1", ...})')
+    json_option(p, "inspect")
     p.add_argument("--no-lint", action="store_true", help="skip the graph lint of ONNX files")
     p.set_defaults(func=cmd_inspect)

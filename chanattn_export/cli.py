@@ -11,7 +11,7 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from ._cli_deploy import add_inspect_parser, reference_option, save_reference_from_args
+from . import _cli_deploy as deploy
 from ._version import __version__
 from .errors import ChanAttnError
 from .spec import (
@@ -108,7 +108,7 @@ def cmd_export(fmt: Format) -> Callable[[argparse.Namespace], int]:
         print(export_line(res))
         ok = _print_parity([(res.path.name, res.parity)]) and res.passed
         print(f"manifest: {Path(args.out) / 'manifest.json'}")
-        save_reference_from_args(args, Path(args.out), [res.path.name])
+        deploy.save_reference_from_args(args, Path(args.out), [res.path.name])
         return EXIT_OK if ok else EXIT_FAILED
 
     return run
@@ -138,8 +138,14 @@ def cmd_parity(args: argparse.Namespace) -> int:
     from .api import check_parity
 
     checks = check_parity(args.dir, atol=args.atol, rtol=args.rtol)
-    ok = _print_parity([(c.entry.path, c.parity) for c in checks])
-    save_reference_from_args(args, args.dir, None)
+    if args.json:
+        from .render.machine import parity_json
+
+        print(parity_json(args.dir, checks))
+        ok = all(c.parity is not None and c.parity.passed for c in checks)
+    else:
+        ok = _print_parity([(c.entry.path, c.parity) for c in checks])
+    deploy.save_reference_from_args(args, args.dir, None)
     return EXIT_OK if ok else EXIT_FAILED
 
 
@@ -148,6 +154,11 @@ def cmd_verify(args: argparse.Namespace) -> int:
     from .verify import has_errors, verify_folder
 
     problems = verify_folder(args.dir, tolerance=_tolerance(args))
+    if args.json:
+        from .render.machine import verify_json
+
+        print(verify_json(args.dir, problems))
+        return EXIT_FAILED if has_errors(problems) else EXIT_OK
     for p in problems:
         print(problem_line(args.dir, p))
     print(verify_summary(args.dir, problems))
@@ -246,7 +257,7 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--model", default="cbam-channel", help="registered model (see: list)")
         p.add_argument("--weights", type=Path, default=None,
                        help="safetensors or torch.save state dict (loaded weights_only)")
-        reference_option(p)
+        deploy.reference_option(p)
         p.set_defaults(func=cmd_export(fmt))
     p = sub.add_parser("all", parents=[common], help="both formats for every model and layout")
     p.set_defaults(func=cmd_all, weights=None)  # `all` builds every model: no --weights
@@ -254,15 +265,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("dir", type=Path, nargs="?", default=Path("artifacts"),
                    help="artifact folder (default ./artifacts)")
     _tolerance_options(p)
-    reference_option(p)
+    deploy.reference_option(p), deploy.json_option(p, "parity")
     p.set_defaults(func=cmd_parity)
     help_ = "prove an artifact folder: checksums, loading, quick parity (exit 1 on a problem)"
     p = sub.add_parser("verify", help=help_, description=help_)
     p.add_argument("dir", type=Path, nargs="?", default=Path("artifacts"),
                    help="artifact folder (default ./artifacts)")
-    _tolerance_options(p)
+    _tolerance_options(p), deploy.json_option(p, "verify")
     p.set_defaults(func=cmd_verify)
-    add_inspect_parser(sub)
+    deploy.add_inspect_parser(sub)
     p = sub.add_parser("list", help="list the registered models")
     p.set_defaults(func=cmd_list)
     _bench_parser(sub)
