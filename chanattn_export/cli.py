@@ -97,7 +97,8 @@ def _export(fmt: Format, args: argparse.Namespace, model: str, layout: str) -> o
                   atol=args.atol, rtol=args.rtol)
     if fmt is Format.ONNX:
         return api.export_onnx(model, opset=args.opset, exporter=args.exporter, **common)
-    return api.export_torchscript(model, **common)
+    export = api.export_pt2 if fmt is Format.PT2 else api.export_torchscript
+    return export(model, **common)
 
 
 def cmd_export(fmt: Format) -> Callable[[argparse.Namespace], int]:
@@ -121,7 +122,7 @@ def cmd_all(args: argparse.Namespace) -> int:
     items, ok_lint = [], True
     for info in list_models():
         for layout in Layout:
-            for fmt in Format:
+            for fmt in (Format.ONNX, Format.TORCHSCRIPT):  # .pt2: the `pt2` command
                 ns = argparse.Namespace(**vars(args))
                 if not info.uses_ratio:
                     ns.ratio = None
@@ -252,7 +253,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="command", required=True)
     common = _model_options()
     for fmt, help_ in ((Format.ONNX, "export one model to ONNX and check parity"),
-                       (Format.TORCHSCRIPT, "export one model to TorchScript and check parity")):
+                       (Format.TORCHSCRIPT, "export one model to TorchScript and check parity"),
+                       (Format.PT2, "export one model as a torch.export program (.pt2)")):
         p = sub.add_parser(fmt.value, parents=[common], help=help_, description=help_)
         p.add_argument("--model", default="cbam-channel", help="registered model (see: list)")
         p.add_argument("--weights", type=Path, default=None,

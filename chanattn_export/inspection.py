@@ -69,7 +69,7 @@ def _manifest_entries(folder: Path, required: bool) -> list[dict[str, Any]]:
 
 
 def _format_of(path: Path) -> str:
-    return {".onnx": "onnx", ".pt": "torchscript"}.get(path.suffix, "unknown")
+    return {".onnx": "onnx", ".pt": "torchscript", ".pt2": "pt2"}.get(path.suffix, "unknown")
 
 
 def _artifact(root: Path, rel: str, entry: dict[str, Any] | None,
@@ -88,7 +88,7 @@ def _artifact(root: Path, rel: str, entry: dict[str, Any] | None,
         return rec
     if fmt == "onnx":
         rec["graph"], rec["lint"] = _onnx_facts(path, lint)
-    elif fmt == "torchscript":
+    elif fmt in ("torchscript", "pt2"):
         rec["archive"] = _zip_facts(path)
     return rec
 
@@ -163,7 +163,7 @@ def _maybe_json(value: str) -> Any:
 
 
 def _zip_facts(path: Path) -> dict[str, Any]:
-    """A TorchScript file is a zip archive; listing it runs nothing (it is never unpickled)."""
+    """TorchScript and .pt2 files are zip archives; listing one runs nothing (never loaded)."""
     try:
         with zipfile.ZipFile(path) as z:
             names = z.namelist()

@@ -137,8 +137,8 @@ def _compare(entry: ManifestEntry, model_data: bytes, weights_data: bytes,
     try:
         runners = runners_for(entry.format, model_data, net, expected)
     except ChanAttnError as e:
-        kind = "not a loadable TorchScript file" if entry.format is Format.TORCHSCRIPT \
-            else "cannot load"
+        kind = {Format.TORCHSCRIPT: "not a loadable TorchScript file",
+                Format.PT2: "not a loadable torch.export program"}.get(entry.format, "cannot load")
         out.add(entry.path, f"{kind}: {e}")
         return None
     try:

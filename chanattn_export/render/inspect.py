@@ -64,7 +64,7 @@ def _artifact(a: dict[str, Any]) -> list[str]:
                 out.append(_row("metadata", f"{k} = {json.dumps(v)}"))
     if a.get("archive"):
         z = a["archive"]
-        facts = (f"zip archive, {z['entries']} entries, not loaded (TorchScript is a program)"
+        facts = (f"zip archive, {z['entries']} entries, not loaded (inspect never runs a program)"
                  if z["zip"] else f"not a zip archive: {z.get('error')}")
         out.append(_row("file", facts))
     out.append(_row("sha256", a["sha256"] + _match(a, m)))

@@ -5,11 +5,12 @@ gets written. CUDA backends appear only where torch or onnxruntime can actually 
 """
 
 from .devices import cuda_available, ort_cuda_available, tf32_disabled, torch_threads
-from .runners import EagerRunner, OrtRunner, Runner, TorchScriptRunner
+from .runners import EagerRunner, ExportedProgramRunner, OrtRunner, Runner, TorchScriptRunner
 from .select import backends_for, make_runner, runners_for
 
 __all__ = [
     "EagerRunner",
+    "ExportedProgramRunner",
     "OrtRunner",
     "Runner",
     "TorchScriptRunner",

@@ -83,6 +83,42 @@ class TorchScriptRunner(_TorchRunner):
         super().__init__(module, dev, expected)
 
 
+class ExportedProgramRunner(_TorchRunner):
+    """A saved torch.export program (``.pt2``), loaded with ``torch.export.load`` on the CPU."""
+
+    backend = Backend.EAGER  # runs as an eager GraphModule; its own name is set below
+    NAME = "torch-export-cpu"
+
+    def __init__(self, data: bytes, expected: Expected | None = None) -> None:
+        import torch
+
+        from ..export._quiet import first_line, quiet
+
+        try:
+            with quiet():
+                module = torch.export.load(io.BytesIO(data)).module()
+        except Exception as e:
+            raise ArtifactError(f"cannot load torch.export program: {first_line(e)}") from e
+        super().__init__(_Eval(module), Device.CPU, expected)
+        self.name = self.NAME
+
+
+class _Eval:
+    """torch.export modules refuse ``.eval()`` (train/eval is fixed at export): a thin holder."""
+
+    def __init__(self, module) -> None:
+        self.module = module
+
+    def to(self, device: str) -> _Eval:
+        return self
+
+    def eval(self) -> _Eval:
+        return self
+
+    def __call__(self, x):
+        return self.module(x)
+
+
 class OrtRunner:
     backend = Backend.ONNXRUNTIME
 
@@ -136,4 +172,4 @@ class OrtRunner:
                                 f"{list(x.shape)}: {first_line(e)}") from e
 
 
-__all__ = ["EagerRunner", "OrtRunner", "Runner", "TorchScriptRunner"]
+__all__ = ["EagerRunner", "ExportedProgramRunner", "OrtRunner", "Runner", "TorchScriptRunner"]

@@ -8,17 +8,20 @@ from typing import Any
 from ..spec import Backend, Device, Format
 from ..validation import Expected
 from . import devices
-from .runners import EagerRunner, OrtRunner, Runner, TorchScriptRunner
+from .runners import EagerRunner, ExportedProgramRunner, OrtRunner, Runner, TorchScriptRunner
 
 ONNX_CPU, ONNX_CUDA = Backend.ONNXRUNTIME.on(Device.CPU), Backend.ONNXRUNTIME.on(Device.CUDA)
 TS_CPU, TS_CUDA = Backend.TORCHSCRIPT.on(Device.CPU), Backend.TORCHSCRIPT.on(Device.CUDA)
 EAGER_CPU, EAGER_CUDA = Backend.EAGER.on(Device.CPU), Backend.EAGER.on(Device.CUDA)
+PT2_CPU = ExportedProgramRunner.NAME  # torch.export programs are checked on the CPU only
 
 
 def backends_for(fmt: Format) -> list[str]:
     """Runner names that can run ``fmt`` on this machine, CPU first."""
     if fmt is Format.ONNX:
         return [ONNX_CPU] + ([ONNX_CUDA] if devices.ort_cuda_available() else [])
+    if fmt is Format.PT2:
+        return [PT2_CPU]
     return [TS_CPU] + ([TS_CUDA, EAGER_CUDA] if devices.cuda_available() else [])
 
 
@@ -30,6 +33,8 @@ def make_runner(backend: str, data: bytes, expected: Expected | None = None) -> 
     if backend in (TS_CPU, TS_CUDA):
         return TorchScriptRunner(data, Device.CUDA if backend == TS_CUDA else Device.CPU,
                                  expected)
+    if backend == PT2_CPU:
+        return ExportedProgramRunner(data, expected)
     raise ValueError(f"backend {backend!r} does not run exported files")
 
 
@@ -42,5 +47,5 @@ def runners_for(fmt: Format, data: bytes, net: Any, expected: Expected) -> list[
     ]
 
 
-__all__ = ["EAGER_CPU", "EAGER_CUDA", "ONNX_CPU", "ONNX_CUDA", "TS_CPU", "TS_CUDA",
+__all__ = ["EAGER_CPU", "EAGER_CUDA", "ONNX_CPU", "ONNX_CUDA", "PT2_CPU", "TS_CPU", "TS_CUDA",
            "backends_for", "make_runner", "runners_for"]
