@@ -179,7 +179,7 @@ def cmd_list(args: argparse.Namespace) -> int:
 def cmd_bench(args: argparse.Namespace) -> int:
     from .bench import session
     from .bench.records import read_json
-    from .bench.table import comparison_table, results_table
+    from .render.bench import comparison_table, results_table, run_footer
 
     if args.compare:
         from .bench.compare import compare
@@ -197,12 +197,9 @@ def cmd_bench(args: argparse.Namespace) -> int:
     res = session.run(cfg, progress=not args.no_progress, say=_say)
     paths = session.write(res, args.out, plot=not args.no_plot)
     print(results_table(res.results))
-    bw = ", ".join(f"{d} {b.gb_per_s:.1f} GB/s" for d, b in res.bandwidth.items())
-    print(f"threads {cfg.threads}, copy bandwidth {bw}, rotate-inputs "
-          f"{'on' if cfg.rotate_inputs else 'off'}, transfers "
-          f"{'included' if cfg.include_transfer else 'excluded'}")
+    print(run_footer(cfg, res.bandwidth))
     print("wrote " + ", ".join(str(p) for p in paths.values()))
-    return EXIT_OK
+    return EXIT_FAILED if any(r.error for r in res.results) else EXIT_OK
 
 
 def _bench_parser(sub) -> None:  # type: ignore[no-untyped-def]

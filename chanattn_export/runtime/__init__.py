@@ -5,7 +5,15 @@ gets written. CUDA backends appear only where torch or onnxruntime can actually 
 """
 
 from .devices import cuda_available, ort_cuda_available, tf32_disabled, torch_threads
-from .runners import EagerRunner, ExportedProgramRunner, OrtRunner, Runner, TorchScriptRunner
+from .program import ExportedProgramRunner
+from .runners import (
+    EagerRunner,
+    OrtRunner,
+    Runner,
+    TorchScriptRunner,
+    load_torchscript,
+    open_ort_session,
+)
 from .select import backends_for, make_runner, runners_for
 
 __all__ = [
@@ -16,7 +24,9 @@ __all__ = [
     "TorchScriptRunner",
     "backends_for",
     "cuda_available",
+    "load_torchscript",
     "make_runner",
+    "open_ort_session",
     "ort_cuda_available",
     "runners_for",
     "tf32_disabled",

@@ -8,7 +8,8 @@ from typing import Any
 from ..spec import Backend, Device, Format
 from ..validation import Expected
 from . import devices
-from .runners import EagerRunner, ExportedProgramRunner, OrtRunner, Runner, TorchScriptRunner
+from .program import ExportedProgramRunner
+from .runners import EagerRunner, OrtRunner, Runner, TorchScriptRunner
 
 ONNX_CPU, ONNX_CUDA = Backend.ONNXRUNTIME.on(Device.CPU), Backend.ONNXRUNTIME.on(Device.CUDA)
 TS_CPU, TS_CUDA = Backend.TORCHSCRIPT.on(Device.CPU), Backend.TORCHSCRIPT.on(Device.CUDA)
