@@ -126,6 +126,10 @@ def test_serves_as_another_user(served_base):
     prefix = as_nobody_prefix()
     if prefix is None:
         pytest.skip("running as root without setpriv: cannot drop to another user")
+    probe = run_torchless(["-c", "import chanattn_export.serving"], served_base, prefix=prefix)
+    if probe.returncode != 0:  # e.g. a checkout or virtualenv under a private (0700) folder
+        pytest.skip("another user cannot run this interpreter or import this checkout: "
+                    + (probe.stderr.strip().splitlines() or ["?"])[-1][:200])
     p = run_torchless([str(served_base / "script.py"), str(served_base)], served_base,
                       prefix=prefix)
     assert p.returncode == 0, p.stderr[-3000:]
