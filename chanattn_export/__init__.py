@@ -29,6 +29,7 @@ _LAZY = {
     "get_model_info": "registry",
     "export_onnx": "api",
     "export_torchscript": "api",
+    "export_pt2": "api",
     "check_parity": "api",
     "make_export_spec": "api",
     "ExportResult": "pipeline",

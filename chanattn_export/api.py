@@ -81,6 +81,22 @@ def export_torchscript(model: str = "cbam-channel", *, channels: int = DEFAULT_C
                            tolerance=tolerance(atol, rtol), progress=progress, devices=devices)
 
 
+def export_pt2(model: str = "cbam-channel", *, channels: int = DEFAULT_CHANNELS,
+               ratio: int | None = None, layout: Layout | str = Layout.NCHW,
+               batch: int = 1, height: int = DEFAULT_SIZE, width: int = DEFAULT_SIZE,
+               dynamic_hw: bool = False, weights: str | os.PathLike[str] | None = None,
+               seed: int = 0, out: str | os.PathLike[str] = "artifacts",
+               atol: float | None = None, rtol: float | None = None,
+               progress: Progress | None = None, devices: Devices = None) -> ExportResult:
+    """Export a torch.export program (``.pt2``); check parity (on the CPU: programs are not
+    checked on CUDA yet, whatever ``devices`` says); record it in ``out``."""
+    spec = make_export_spec(model, fmt=Format.PT2, channels=channels, ratio=ratio,
+                            layout=layout, batch=batch, height=height, width=width,
+                            dynamic_hw=dynamic_hw)
+    return export_artifact(spec, out, weights=weights, seed=seed,
+                           tolerance=tolerance(atol, rtol), progress=progress, devices=devices)
+
+
 def check_parity(out: str | os.PathLike[str] = "artifacts", *, atol: float | None = None,
                  rtol: float | None = None,
                  progress: Progress | None = None,

@@ -11,6 +11,7 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from . import _cli_deploy as deploy
 from ._version import __version__
 from .errors import ChanAttnError
 from .spec import (
@@ -107,7 +108,8 @@ def _export(fmt: Format, args: argparse.Namespace, model: str, layout: str) -> o
                   atol=args.atol, rtol=args.rtol, devices=args.devices)
     if fmt is Format.ONNX:
         return api.export_onnx(model, opset=args.opset, exporter=args.exporter, **common)
-    return api.export_torchscript(model, **common)
+    export = api.export_pt2 if fmt is Format.PT2 else api.export_torchscript
+    return export(model, **common)
 
 
 def cmd_export(fmt: Format) -> Callable[[argparse.Namespace], int]:
@@ -116,8 +118,9 @@ def cmd_export(fmt: Format) -> Callable[[argparse.Namespace], int]:
 
         res = _export(fmt, args, args.model, args.layout)
         print(export_line(res))
-        ok = _print_parity([(res.path.name, res.parity)])
+        ok = _print_parity([(res.path.name, res.parity)]) and res.passed
         print(f"manifest: {Path(args.out) / 'manifest.json'}")
+        deploy.save_reference_from_args(args, Path(args.out), [res.path.name])
         return EXIT_OK if ok else EXIT_FAILED
 
     return run
@@ -127,17 +130,18 @@ def cmd_all(args: argparse.Namespace) -> int:
     from .registry import list_models
     from .render.folder import export_line
 
-    items = []
+    items, ok_lint = [], True
     for info in list_models():
         for layout in Layout:
-            for fmt in Format:
+            for fmt in (Format.ONNX, Format.TORCHSCRIPT):  # .pt2: the `pt2` command
                 ns = argparse.Namespace(**vars(args))
                 if not info.uses_ratio:
                     ns.ratio = None
                 res = _export(fmt, ns, info.name, layout.value)
                 print(export_line(res), flush=True)
                 items.append((res.path.name, res.parity))
-    ok = _print_parity(items)
+                ok_lint = ok_lint and not res.lint
+    ok = _print_parity(items) and ok_lint
     print(f"{len(items)} artifacts, manifest: {Path(args.out) / 'manifest.json'}")
     return EXIT_OK if ok else EXIT_FAILED
 
@@ -146,7 +150,14 @@ def cmd_parity(args: argparse.Namespace) -> int:
     from .api import check_parity
 
     checks = check_parity(args.dir, atol=args.atol, rtol=args.rtol, devices=args.devices)
-    ok = _print_parity([(c.entry.path, c.parity) for c in checks])
+    if args.json:
+        from .render.machine import parity_json
+
+        print(parity_json(args.dir, checks))
+        ok = all(c.parity is not None and c.parity.passed for c in checks)
+    else:
+        ok = _print_parity([(c.entry.path, c.parity) for c in checks])
+    deploy.save_reference_from_args(args, args.dir, None)
     return EXIT_OK if ok else EXIT_FAILED
 
 
@@ -155,6 +166,11 @@ def cmd_verify(args: argparse.Namespace) -> int:
     from .verify import has_errors, verify_folder
 
     problems = verify_folder(args.dir, tolerance=_tolerance(args), devices=args.devices)
+    if args.json:
+        from .render.machine import verify_json
+
+        print(verify_json(args.dir, problems))
+        return EXIT_FAILED if has_errors(problems) else EXIT_OK
     for p in problems:
         print(problem_line(args.dir, p))
     print(verify_summary(args.dir, problems))
@@ -245,11 +261,13 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="command", required=True)
     common = _model_options()
     for fmt, help_ in ((Format.ONNX, "export one model to ONNX and check parity"),
-                       (Format.TORCHSCRIPT, "export one model to TorchScript and check parity")):
+                       (Format.TORCHSCRIPT, "export one model to TorchScript and check parity"),
+                       (Format.PT2, "export one model as a torch.export program (.pt2)")):
         p = sub.add_parser(fmt.value, parents=[common], help=help_, description=help_)
         p.add_argument("--model", default="cbam-channel", help="registered model (see: list)")
         p.add_argument("--weights", type=Path, default=None,
                        help="safetensors or torch.save state dict (loaded weights_only)")
+        deploy.reference_option(p)
         p.set_defaults(func=cmd_export(fmt))
     p = sub.add_parser("all", parents=[common], help="both formats for every model and layout")
     p.set_defaults(func=cmd_all, weights=None)  # `all` builds every model: no --weights
@@ -258,14 +276,16 @@ def build_parser() -> argparse.ArgumentParser:
                    help="artifact folder (default ./artifacts)")
     _tolerance_options(p)
     _devices_option(p)
+    deploy.reference_option(p), deploy.json_option(p, "parity")
     p.set_defaults(func=cmd_parity)
     help_ = "prove an artifact folder: checksums, loading, quick parity (exit 1 on a problem)"
     p = sub.add_parser("verify", help=help_, description=help_)
     p.add_argument("dir", type=Path, nargs="?", default=Path("artifacts"),
                    help="artifact folder (default ./artifacts)")
-    _tolerance_options(p)
+    _tolerance_options(p), deploy.json_option(p, "verify")
     _devices_option(p)
     p.set_defaults(func=cmd_verify)
+    deploy.add_inspect_parser(sub)
     p = sub.add_parser("list", help="list the registered models")
     p.set_defaults(func=cmd_list)
     _bench_parser(sub)

@@ -140,8 +140,8 @@ def _compare(entry: ManifestEntry, model_data: bytes, weights_data: bytes,
     try:
         runners = runners_for(entry.format, model_data, net, expected, devices)
     except ChanAttnError as e:
-        kind = "not a loadable TorchScript file" if entry.format is Format.TORCHSCRIPT \
-            else "cannot load"
+        kind = {Format.TORCHSCRIPT: "not a loadable TorchScript file",
+                Format.PT2: "not a loadable torch.export program"}.get(entry.format, "cannot load")
         out.add(entry.path, f"{kind}: {e}")
         return None
     try:
@@ -199,7 +199,9 @@ def record_parity(folder: ArtifactFolder, checks: Sequence[EntryCheck]) -> None:
         for e in m.entries:
             c = by_path.get(e.path)
             if c is not None and c.parity is not None and e.sha256 == c.entry.sha256:
-                e = e.with_parity(c.parity.to_dict(), c.parity.passed)
+                lint = e.parity.get("lint") or []  # same bytes: the export's lint still holds
+                e = e.with_parity({**c.parity.to_dict(), **({"lint": lint} if lint else {})},
+                                  c.parity.passed and not lint)
             out.append(e)
         return m.replaced(out)
 

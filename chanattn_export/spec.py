@@ -93,10 +93,11 @@ class DType(StrEnum):
 class Format(StrEnum):
     ONNX = "onnx"
     TORCHSCRIPT = "torchscript"
+    PT2 = "pt2"  # a torch.export program (torch.export.save), TorchScript's successor
 
     @property
     def suffix(self) -> str:
-        return ".onnx" if self is Format.ONNX else ".pt"
+        return {Format.ONNX: ".onnx", Format.TORCHSCRIPT: ".pt", Format.PT2: ".pt2"}[self]
 
 
 class Exporter(StrEnum):

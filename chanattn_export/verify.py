@@ -17,7 +17,7 @@ from .errors import ArtifactError
 from .recheck import ERROR, QUICK_CASES, WARNING, Problem, check_entry, failure_problems
 from .spec import Tolerance
 
-ARTIFACT_SUFFIXES = (".onnx", ".pt", ".safetensors")
+ARTIFACT_SUFFIXES = (".onnx", ".pt", ".pt2", ".safetensors")
 
 
 def has_errors(problems: list[Problem]) -> bool:

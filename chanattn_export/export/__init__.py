@@ -34,6 +34,10 @@ def export_bytes(net: nn.Module, spec: ExportSpec) -> Exported:
 
         res = export_onnx_bytes(net, spec, __version__)
         return Exported(res.data, str(res.exporter), res.fallback_reason)
+    if spec.format is Format.PT2:
+        from .pt2 import EXPORTER, export_pt2_bytes
+
+        return Exported(export_pt2_bytes(net, spec), EXPORTER)
     from .torchscript import export_torchscript_bytes
 
     return Exported(export_torchscript_bytes(net, spec), TRACE)

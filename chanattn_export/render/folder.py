@@ -15,10 +15,13 @@ def export_line(res: Any) -> str:
     """``wrote PATH (size, exporter, seconds)`` plus the fallback note, for an ExportResult."""
     kib = res.size_bytes / 1024
     how = (f"{res.exporter} exporter, opset {res.spec.opset}" if res.spec.format is Format.ONNX
+           else "torch.export program" if res.spec.format is Format.PT2
            else "traced + frozen TorchScript")
     line = f"wrote {res.path} ({kib:.1f} KiB, {how}, {res.export_seconds:.1f} s)"
     if res.fallback_reason:
         line += f"\n  note: fell back to the legacy exporter: {res.fallback_reason}"
+    for p in getattr(res, "lint", ()):
+        line += f"\nLINT FAIL {res.path.name}: {p}"
     return line
 
 

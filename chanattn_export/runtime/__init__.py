@@ -12,6 +12,7 @@ from .devices import (
     tf32_disabled,
     torch_threads,
 )
+from .program import ExportedProgramRunner
 from .runners import (
     EagerRunner,
     OrtRunner,
@@ -24,6 +25,7 @@ from .select import backends_for, make_runner, require_devices, runners_for
 
 __all__ = [
     "EagerRunner",
+    "ExportedProgramRunner",
     "OrtRunner",
     "Runner",
     "TorchScriptRunner",

@@ -148,7 +148,13 @@ class OrtRunner:
 
     def infer(self, x: np.ndarray) -> np.ndarray:
         check_input(x, self.expected)
-        return self.session.run(None, {self.input_name: x})[0]
+        try:
+            return self.session.run(None, {self.input_name: x})[0]
+        except Exception as e:  # onnxruntime's own error types: e.g. a batch baked into a Reshape
+            from ..export._quiet import first_line
+
+            raise ArtifactError(f"onnxruntime cannot run the model on input shape "
+                                f"{list(x.shape)}: {first_line(e)}") from e
 
 
 __all__ = ["EagerRunner", "OrtRunner", "Runner", "TorchScriptRunner", "load_torchscript",

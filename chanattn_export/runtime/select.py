@@ -19,12 +19,14 @@ from ..errors import DeviceUnusableError, InputError, MissingDependencyError
 from ..spec import Backend, Device, Format
 from ..validation import Expected
 from . import devices as dev
+from .program import ExportedProgramRunner
 from .runners import EagerRunner, OrtRunner, Runner, TorchScriptRunner
 
 ONNX_CPU, ONNX_CUDA = Backend.ONNXRUNTIME.on(Device.CPU), Backend.ONNXRUNTIME.on(Device.CUDA)
 TS_CPU, TS_CUDA = Backend.TORCHSCRIPT.on(Device.CPU), Backend.TORCHSCRIPT.on(Device.CUDA)
 EAGER_CPU, EAGER_CUDA = Backend.EAGER.on(Device.CPU), Backend.EAGER.on(Device.CUDA)
 CUDA_BACKENDS = (ONNX_CUDA, TS_CUDA, EAGER_CUDA)
+PT2_CPU = ExportedProgramRunner.NAME  # torch.export programs are checked on the CPU only
 
 
 def backends_for(fmt: Format, devices: str | Iterable[Device | str] | None = None) -> list[str]:
@@ -39,6 +41,8 @@ def backends_for(fmt: Format, devices: str | Iterable[Device | str] | None = Non
     if fmt is Format.ONNX:
         cuda = (dev.ort_cuda_available() if wanted is None else Device.CUDA in wanted)
         return [ONNX_CPU] * cpu + [ONNX_CUDA] * cuda
+    if fmt is Format.PT2:
+        return [PT2_CPU]
     cuda = dev.cuda_available() if wanted is None else Device.CUDA in wanted
     return [TS_CPU] * cpu + [TS_CUDA, EAGER_CUDA] * cuda
 
@@ -64,6 +68,8 @@ def make_runner(backend: str, data: bytes, expected: Expected | None = None) -> 
     if backend in (TS_CPU, TS_CUDA):
         return TorchScriptRunner(data, Device.CUDA if backend == TS_CUDA else Device.CPU,
                                  expected)
+    if backend == PT2_CPU:
+        return ExportedProgramRunner(data, expected)
     raise ValueError(f"backend {backend!r} does not run exported files")
 
 
@@ -125,5 +131,5 @@ def runners_for(fmt: Format, data: bytes, net: Any, expected: Expected,
     return out
 
 
-__all__ = ["CUDA_BACKENDS", "EAGER_CPU", "EAGER_CUDA", "ONNX_CPU", "ONNX_CUDA", "TS_CPU",
+__all__ = ["CUDA_BACKENDS", "EAGER_CPU", "EAGER_CUDA", "ONNX_CPU", "ONNX_CUDA", "PT2_CPU", "TS_CPU",
            "TS_CUDA", "backends_for", "make_runner", "require_devices", "runners_for"]

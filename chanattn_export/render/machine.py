@@ -1,0 +1,37 @@
+"""Machine-readable (``--json``) output of ``parity DIR`` and ``verify DIR``: versioned schemas.
+
+Each document carries ``"schema": "chanattn_export.<command>/<version>"``; fields are only added
+within a version, and a removal or rename bumps it. ``inspect --json`` is
+``chanattn_export.inspect/1`` (built in ``inspection``). The README documents all three.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Sequence
+from typing import Any
+
+PARITY_SCHEMA = "chanattn_export.parity/1"
+VERIFY_SCHEMA = "chanattn_export.verify/1"
+
+
+def parity_json(folder: str | os.PathLike[str], checks: Sequence[Any]) -> str:
+    """``checks``: the ``EntryCheck`` list of ``parity DIR``."""
+    arts = [{"path": c.entry.path, "sha256": c.entry.sha256, "format": str(c.entry.format),
+             "passed": c.parity is not None and c.parity.passed,
+             "parity": c.parity.to_dict() if c.parity is not None else None} for c in checks]
+    doc = {"schema": PARITY_SCHEMA, "folder": str(folder),
+           "passed": bool(arts) and all(a["passed"] for a in arts), "artifacts": arts}
+    return json.dumps(doc, indent=2)
+
+
+def verify_json(folder: str | os.PathLike[str], problems: Sequence[Any]) -> str:
+    """``problems``: the ``Problem`` list of ``verify DIR`` (errors and warnings)."""
+    rows = [{"path": p.path, "severity": p.severity, "message": p.message} for p in problems]
+    doc = {"schema": VERIFY_SCHEMA, "folder": str(folder),
+           "ok": not any(r["severity"] == "error" for r in rows), "problems": rows}
+    return json.dumps(doc, indent=2)
+
+
+__all__ = ["PARITY_SCHEMA", "VERIFY_SCHEMA", "parity_json", "verify_json"]
