@@ -48,17 +48,20 @@ def export_onnx(model: str = "cbam-channel", *, channels: int = DEFAULT_CHANNELS
                 opset: int = DEFAULT_OPSET, exporter: Exporter | str = Exporter.AUTO,
                 weights: str | os.PathLike[str] | None = None, seed: int = 0,
                 out: str | os.PathLike[str] = "artifacts", atol: float | None = None,
-                rtol: float | None = None, progress: Progress | None = None) -> ExportResult:
+                rtol: float | None = None, progress: Progress | None = None,
+                keep_failed: bool = False) -> ExportResult:
     """Export to ONNX, check parity against eager PyTorch, and record it in ``out``.
 
     The result's ``parity.passed`` says whether the file computes the eager function; a failed
-    artifact is still written and marked ``"status": "failed"`` in the manifest.
+    artifact is not written (``written`` is False), or with ``keep_failed`` it is written under
+    ``out/failed/`` with its record, never beside the passing artifacts.
     """
     spec = make_export_spec(model, fmt=Format.ONNX, channels=channels, ratio=ratio,
                             layout=layout, batch=batch, height=height, width=width,
                             dynamic_hw=dynamic_hw, opset=opset, exporter=exporter)
     return export_artifact(spec, out, weights=weights, seed=seed,
-                           tolerance=tolerance(atol, rtol), progress=progress)
+                           tolerance=tolerance(atol, rtol), progress=progress,
+                           keep_failed=keep_failed)
 
 
 def export_torchscript(model: str = "cbam-channel", *, channels: int = DEFAULT_CHANNELS,
@@ -67,18 +70,22 @@ def export_torchscript(model: str = "cbam-channel", *, channels: int = DEFAULT_C
                        dynamic_hw: bool = False,
                        weights: str | os.PathLike[str] | None = None, seed: int = 0,
                        out: str | os.PathLike[str] = "artifacts", atol: float | None = None,
-                       rtol: float | None = None,
-                       progress: Progress | None = None) -> ExportResult:
+                       rtol: float | None = None, progress: Progress | None = None,
+                       keep_failed: bool = False) -> ExportResult:
     """Trace, freeze and save a TorchScript module; check parity; record it in ``out``."""
     spec = make_export_spec(model, fmt=Format.TORCHSCRIPT, channels=channels, ratio=ratio,
                             layout=layout, batch=batch, height=height, width=width,
                             dynamic_hw=dynamic_hw)
     return export_artifact(spec, out, weights=weights, seed=seed,
-                           tolerance=tolerance(atol, rtol), progress=progress)
+                           tolerance=tolerance(atol, rtol), progress=progress,
+                           keep_failed=keep_failed)
 
 
 def check_parity(out: str | os.PathLike[str] = "artifacts", *, atol: float | None = None,
-                 rtol: float | None = None,
-                 progress: Progress | None = None) -> list[EntryCheck]:
-    """Re-run parity for every artifact in ``out`` from its manifest and weights files."""
-    return recheck_folder(out, tolerance=tolerance(atol, rtol), progress=progress)
+                 rtol: float | None = None, progress: Progress | None = None,
+                 trust_torchscript: bool = False) -> list[EntryCheck]:
+    """Re-run parity for every artifact in ``out`` from its manifest and weights files.
+
+    TorchScript files are programs: loaded only with ``trust_torchscript`` (see README)."""
+    return recheck_folder(out, tolerance=tolerance(atol, rtol), progress=progress,
+                          trust_torchscript=trust_torchscript)

@@ -12,6 +12,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from ._version import __version__
+from .cli_trust import add_sign_commands, public_key_option, silence_stdout, trust_option
 from .errors import ChanAttnError
 from .spec import (
     DEFAULT_ATOL,
@@ -57,6 +58,9 @@ def _model_options() -> argparse.ArgumentParser:
                    help="ONNX exporter: auto = dynamo (torch.export), legacy if that fails")
     g.add_argument("--out", type=Path, default=Path("artifacts"),
                    help="output folder (default ./artifacts)")
+    g.add_argument("--keep-failed", action="store_true",
+                   help="keep an export that fails parity under OUT/failed/ (default: not "
+                   "written; it never lands beside the passing artifacts)")
     _tolerance_options(p)
     return p
 
@@ -93,7 +97,7 @@ def _export(fmt: Format, args: argparse.Namespace, model: str, layout: str) -> o
     common = dict(channels=args.channels, ratio=args.ratio, layout=layout, batch=args.batch,
                   height=args.height, width=args.width, dynamic_hw=args.dynamic_hw,
                   weights=args.weights, seed=args.seed, out=args.out, progress=_say,
-                  atol=args.atol, rtol=args.rtol)
+                  atol=args.atol, rtol=args.rtol, keep_failed=args.keep_failed)
     if fmt is Format.ONNX:
         return api.export_onnx(model, opset=args.opset, exporter=args.exporter, **common)
     return api.export_torchscript(model, **common)
@@ -133,8 +137,13 @@ def cmd_all(args: argparse.Namespace) -> int:
 
 def cmd_parity(args: argparse.Namespace) -> int:
     from .api import check_parity
+    from .render.folder import problem_line
 
-    checks = check_parity(args.dir, atol=args.atol, rtol=args.rtol)
+    checks = check_parity(args.dir, atol=args.atol, rtol=args.rtol,
+                          trust_torchscript=args.trust_torchscript)
+    for c in checks:
+        for p in c.problems:
+            _say(problem_line(args.dir, p))
     ok = _print_parity([(c.entry.path, c.parity) for c in checks])
     return EXIT_OK if ok else EXIT_FAILED
 
@@ -143,7 +152,8 @@ def cmd_verify(args: argparse.Namespace) -> int:
     from .render.folder import problem_line, verify_summary
     from .verify import has_errors, verify_folder
 
-    problems = verify_folder(args.dir, tolerance=_tolerance(args))
+    problems = verify_folder(args.dir, tolerance=_tolerance(args), public_key=args.public_key,
+                             trust_torchscript=args.trust_torchscript)
     for p in problems:
         print(problem_line(args.dir, p))
     print(verify_summary(args.dir, problems))
@@ -249,13 +259,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("dir", type=Path, nargs="?", default=Path("artifacts"),
                    help="artifact folder (default ./artifacts)")
     _tolerance_options(p)
+    trust_option(p)
     p.set_defaults(func=cmd_parity)
     help_ = "prove an artifact folder: checksums, loading, quick parity (exit 1 on a problem)"
     p = sub.add_parser("verify", help=help_, description=help_)
     p.add_argument("dir", type=Path, nargs="?", default=Path("artifacts"),
                    help="artifact folder (default ./artifacts)")
     _tolerance_options(p)
+    trust_option(p)
+    public_key_option(p)
     p.set_defaults(func=cmd_verify)
+    add_sign_commands(sub)
     p = sub.add_parser("list", help="list the registered models")
     p.set_defaults(func=cmd_list)
     _bench_parser(sub)
@@ -273,6 +287,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ChanAttnError as e:
         print(f"error: {e}", file=sys.stderr)
         return EXIT_ERROR
+    except BrokenPipeError:  # `... | head`: the reader left; not an error of ours
+        silence_stdout()
+        return EXIT_OK
     except KeyboardInterrupt as e:
         code = exit_code(e)
         what = "terminated (SIGTERM)" if code != EXIT_INTERRUPTED else "interrupted"

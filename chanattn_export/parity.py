@@ -7,7 +7,7 @@ failure can say which tolerance would have passed (``needed_atol``).
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -88,6 +88,8 @@ class Diff:
     scale: float  # max(1, max |x|): atol is per unit of input magnitude
     _expected: np.ndarray = field(repr=False, compare=False)
     _actual: np.ndarray = field(repr=False, compare=False)
+    # NaN/Inf in the eager output on an all-finite input: broken weights, never "equal"
+    nonfinite_reference: int = 0
 
     def needed_atol(self, rtol: float) -> float:
         """Smallest atol at which this diff passes with ``rtol``.
@@ -138,8 +140,11 @@ def measure(reference, candidates: Iterable, cases: Sequence[InputCase]) -> list
     diffs = []
     for runner in candidates:
         for case, exp in zip(cases, expected, strict=True):
-            diffs.append(compare(runner.name, case.name, exp, runner.infer(case.x),
-                                 input_scale(case.x)))
+            d = compare(runner.name, case.name, exp, runner.infer(case.x), input_scale(case.x))
+            if np.isfinite(case.x).all():
+                bad = int((~np.isfinite(exp)).sum())
+                d = replace(d, nonfinite_reference=bad) if bad else d
+            diffs.append(d)
     return diffs
 
 
@@ -153,6 +158,7 @@ class CheckResult:
     needed_atol: float
     nan_mismatch: int
     passed: bool
+    nonfinite_reference: int = 0
 
 
 @dataclass(frozen=True)
@@ -215,7 +221,8 @@ def judge(diffs: Iterable[Diff], tolerance: Tolerance, seed: int = 0) -> ParityR
     checks = []
     for d in diffs:
         needed = d.needed_atol(tolerance.rtol)
-        passed = d.shape_ok and d.nan_mismatch == 0 and needed <= tolerance.atol
+        passed = (d.shape_ok and d.nan_mismatch == 0 and d.nonfinite_reference == 0
+                  and needed <= tolerance.atol)
         checks.append(CheckResult(d.backend, d.case, d.shape, d.max_abs, d.max_rel, needed,
-                                  d.nan_mismatch, passed))
+                                  d.nan_mismatch, passed, d.nonfinite_reference))
     return ParityReport(tolerance, tuple(checks), seed)

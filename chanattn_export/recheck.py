@@ -14,7 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .artifacts import MANIFEST, ArtifactFolder, ManifestEntry, sha256_bytes
+from .artifacts import MANIFEST, ArtifactFolder, FileRecord, ManifestEntry, sha256_bytes
+from .artifacts.folder import MAX_FILE_BYTES
 from .errors import ArtifactError, ChanAttnError
 from .parity import CASES, ParityReport, judge, make_cases, measure
 from .spec import Format, Tolerance
@@ -46,7 +47,8 @@ class EntryCheck:
 
     @property
     def ok(self) -> bool:
-        return not self.problems and self.parity is not None and self.parity.passed
+        return (all(p.severity != ERROR for p in self.problems) and self.parity is not None
+                and self.parity.passed)
 
 
 class _Collector:
@@ -61,34 +63,72 @@ class _Collector:
             raise ArtifactError(f"{path}: {message}")
         self.problems.append(Problem(path, message))
 
+    def warn(self, path: str, message: str) -> None:
+        self.problems.append(Problem(path, message, WARNING))
+
+    @property
+    def errors(self) -> bool:
+        return any(p.severity == ERROR for p in self.problems)
+
 
 FileCache = dict[str, "bytes | None"]
 
 
 def check_entry(folder: ArtifactFolder, entry: ManifestEntry, *, tolerance: Tolerance,
                 seed: int = 0, cases: Sequence[str] = CASES, collect: bool = True,
-                cache: FileCache | None = None) -> EntryCheck:
-    """Files, loading and parity of ``entry``; see the module docstring."""
+                cache: FileCache | None = None,
+                trust_torchscript: bool = False) -> EntryCheck:
+    """Files, loading and parity of ``entry``; see the module docstring.
+
+    A TorchScript file is a program (loading it runs its ``__setstate__``): without
+    ``trust_torchscript`` only its checksum is checked, and a warning (verify) or an error
+    (parity DIR, which cannot judge it otherwise) says so.
+    """
     out = _Collector(collect)
     cache = {} if cache is None else cache
+    _stored_tolerance(entry, tolerance, out)
     data: dict[str, bytes] = {}
     for f in entry.files:
-        got = _checked_bytes(folder, f.path, f.sha256, cache, out)
+        got = _checked_bytes(folder, f, cache, out)
         if got is not None:
             data[f.path] = got
-    if out.problems or entry.path not in data or entry.weights not in data:
+    if out.errors or entry.path not in data or entry.weights not in data:
         return EntryCheck(entry, tuple(out.problems), None)  # never parse an unchecked file
     if Path(entry.path).suffix != entry.format.suffix:
         out.add(entry.path, f"format {entry.format} in the manifest, but the file name ends "
                             f"{Path(entry.path).suffix!r}")
         return EntryCheck(entry, tuple(out.problems), None)
+    if entry.format is Format.TORCHSCRIPT and not trust_torchscript:
+        why = ("not loaded: a TorchScript file is a program that runs when loaded; its checksum "
+               "matches, but only --trust-torchscript or a valid signature (--public-key) "
+               "lets it run")
+        if collect:
+            out.warn(entry.path, why)
+        else:
+            out.add(entry.path, why)
+        return EntryCheck(entry, tuple(out.problems), None)
     report = _compare(entry, data[entry.path], data[entry.weights], tolerance, seed, cases, out)
     return EntryCheck(entry, tuple(out.problems), report)
 
 
-def _checked_bytes(folder: ArtifactFolder, rel: str, sha: str, cache: FileCache,
+def _stored_tolerance(entry: ManifestEntry, tolerance: Tolerance, out: _Collector) -> None:
+    """A tolerance in the manifest looser than the defaults is reported, never used."""
+    default = Tolerance()
+    stored = {k: entry.parity.get(k) for k in ("atol", "rtol")}
+    looser = [f"{k} {v:g}" for k, v in stored.items()
+              if isinstance(v, int | float) and not isinstance(v, bool)
+              and not v <= getattr(default, k)]
+    if looser:
+        out.warn(MANIFEST, f"entry {entry.path} records a looser tolerance than the defaults "
+                           f"({', '.join(looser)}); ignored: judged at atol {tolerance.atol:g}, "
+                           f"rtol {tolerance.rtol:g}")
+
+
+def _checked_bytes(folder: ArtifactFolder, record: FileRecord, cache: FileCache,
                    out: _Collector) -> bytes | None:
-    """The file's bytes when they match ``sha``; each bad file is reported only once."""
+    """The file's bytes when they match the record; each bad file is reported only once. A file
+    larger than its recorded size (or than any artifact of this toolkit) is not read whole."""
+    rel, sha = record.path, record.sha256
     key = f"{rel}\0{sha}"
     if key in cache:
         return cache[key]
@@ -101,7 +141,13 @@ def _checked_bytes(folder: ArtifactFolder, rel: str, sha: str, cache: FileCache,
     if not path.is_file():
         out.add(rel, "missing (named in the manifest)")
         return None
+    limit = record.size if record.size is not None else MAX_FILE_BYTES
     try:
+        on_disk = path.stat().st_size
+        if on_disk > limit:
+            out.add(rel, f"{on_disk} bytes on disk, more than the manifest's "
+                         f"{limit}: truncated, corrupted or changed")
+            return None
         raw = path.read_bytes()
     except OSError as e:
         out.add(rel, f"unreadable: {e.strerror or e}")
@@ -176,7 +222,9 @@ def failure_problems(check: EntryCheck) -> list[Problem]:
     tol = check.parity.tolerance
     problems = []
     for c in check.parity.failures[:1]:
-        why = ("output shape differs" if c.needed_atol == float("inf") and not c.nan_mismatch
+        why = ("the eager reference output is not finite on a finite input (NaN/Inf weights?)"
+               if getattr(c, "nonfinite_reference", 0)
+               else "output shape differs" if c.needed_atol == float("inf") and not c.nan_mismatch
                else f"{c.nan_mismatch} NaN mismatches" if c.nan_mismatch
                else f"max |diff| {c.max_abs:.3g} needs atol {c.needed_atol:.3g} > {tol.atol:g}")
         problems.append(Problem(check.entry.path, f"parity fails on {c.backend} (case {c.case}, "

@@ -13,6 +13,9 @@ from ..spec import Format
 
 def export_line(res: Any) -> str:
     """``wrote PATH (size, exporter, seconds)`` plus the fallback note, for an ExportResult."""
+    if not getattr(res, "written", True):
+        return (f"not written: {res.path.name} failed parity; the folder is unchanged "
+                "(--keep-failed keeps failed exports under DIR/failed/)")
     kib = res.size_bytes / 1024
     how = (f"{res.exporter} exporter, opset {res.spec.opset}" if res.spec.format is Format.ONNX
            else "traced + frozen TorchScript")
@@ -32,6 +35,10 @@ def verify_summary(folder: str | os.PathLike[str], problems: Sequence[Problem]) 
     errors = sum(p.severity == ERROR for p in problems)
     if errors:
         return f"verify {folder}: {errors} problem{'s' * (errors != 1)}"
+    warnings = len(problems) - errors
+    if warnings:
+        return (f"verify {folder}: no errors, {warnings} warning{'s' * (warnings != 1)} "
+                "(see above: what was not checked or not tidy)")
     return f"verify {folder}: every file matches the manifest, loads, and passes parity"
 
 
