@@ -100,7 +100,8 @@ def export_artifact(spec: ExportSpec, out: str | os.PathLike[str] = "artifacts",
         model=spec.model, inp=spec.input, output_kind=get_model_info(spec.model.name).output,
         weights=weights_rel, weights_sha256=weights_sha, exporter=exported.exporter,
         opset=spec.opset if spec.format is Format.ONNX else None, versions=versions(),
-        parity=report.to_dict(), passed=report.passed, fallback_reason=exported.fallback_reason)
+        parity=report.to_dict(), passed=report.passed, fallback_reason=exported.fallback_reason,
+        weights_size=len(weights_data))
     files = {spec.filename: exported.data, weights_rel: weights_data}
     path, written = folder.root / spec.filename, True
     if report.passed:

@@ -141,12 +141,12 @@ def _checked_bytes(folder: ArtifactFolder, record: FileRecord, cache: FileCache,
     if not path.is_file():
         out.add(rel, "missing (named in the manifest)")
         return None
-    limit = record.size if record.size is not None else MAX_FILE_BYTES
+    limit = min(record.size if record.size is not None else MAX_FILE_BYTES, MAX_FILE_BYTES)
     try:
         on_disk = path.stat().st_size
-        if on_disk > limit:
-            out.add(rel, f"{on_disk} bytes on disk, more than the manifest's "
-                         f"{limit}: truncated, corrupted or changed")
+        if on_disk > limit:  # checked before reading: a sparse 8 GB file costs nothing
+            out.add(rel, f"{on_disk} bytes on disk, more than {limit} (the manifest's size, "
+                         f"at most {MAX_FILE_BYTES}): corrupted or changed; not read")
             return None
         raw = path.read_bytes()
     except OSError as e:
@@ -168,6 +168,10 @@ def _compare(entry: ManifestEntry, model_data: bytes, weights_data: bytes,
     from .runtime import EagerRunner, runners_for
     from .validation import Expected
 
+    too_big = _size_problem(entry, cases)
+    if too_big:
+        out.add(entry.path, too_big)
+        return None
     expected = Expected.from_spec(entry.model, entry.input)
     loaded = _load_check(entry.format, entry.path, model_data, out)
     try:
@@ -194,6 +198,30 @@ def _compare(entry: ManifestEntry, model_data: bytes, weights_data: bytes,
     except ChanAttnError as e:
         out.add(entry.path, f"cannot run: {e}")
         return None
+
+
+MAX_ELEMENTS = 1 << 28  # 1 GiB of float32 per parity input, or per weight matrix
+
+
+def _size_problem(entry: ManifestEntry, cases: Sequence[str]) -> str | None:
+    """What the untrusted manifest would make us allocate, refused before allocating it."""
+    from .parity import parity_batches, parity_sizes
+
+    m, inp = entry.model, entry.input
+    for h, w in parity_sizes(inp):
+        for n in parity_batches(inp):
+            shape = inp.shape(m.layout, m.channels, batch=n, height=h, width=w)
+            elements = 1
+            for d in shape:
+                elements *= d
+            if elements > MAX_ELEMENTS:
+                return (f"the manifest asks for parity inputs of shape {list(shape)} "
+                        f"({elements:.3g} elements, more than 2**28): refused before allocating")
+    weights = m.channels * m.channels // max(1, m.ratio or 1)
+    if weights > MAX_ELEMENTS:
+        return (f"the manifest's model ({m.channels} channels, ratio {m.ratio}) would allocate "
+                f"{weights:.3g} weights (more than 2**28): refused before allocating")
+    return None
 
 
 def _load_check(fmt: Format, rel: str, data: bytes, out: _Collector) -> bool:

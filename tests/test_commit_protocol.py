@@ -112,7 +112,7 @@ def test_failing_os_call_at_each_position_leaves_old_or_new(versions: dict, tmp_
         folder = Path(shutil.copytree(versions["old"], tmp_path / f"{name}{k}"))
         calls = []
 
-        def failing(*a, _k=k, **kw):
+        def failing(*a, _k=k, calls=calls, **kw):
             calls.append(1)
             if len(calls) == _k + 1:
                 raise OSError(errno.EIO, "Input/output error")

@@ -29,7 +29,7 @@ STALE_TMP_S = 0.0  # temp files exist only under the exclusive lock: any found t
 SPACE_MARGIN = 1 << 20
 SUMS = "SHA256SUMS"
 FAILED_DIR = "failed"
-MAX_FILE_BYTES = 1 << 32  # no artifact file of this toolkit comes near 4 GiB: refuse to hash more
+MAX_FILE_BYTES = 1 << 30  # no artifact file of this toolkit comes near 1 GiB: never read more
 
 
 def oserror(e: OSError, what: str, replaced: bool = False) -> ArtifactError:

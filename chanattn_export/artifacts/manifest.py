@@ -195,7 +195,8 @@ class ManifestEntry:
                inp: InputSpec, output_kind: str, weights: str, weights_sha256: str,
                exporter: str, opset: int | None, versions: Mapping[str, str],
                parity: Mapping[str, Any], passed: bool,
-               fallback_reason: str | None = None) -> ManifestEntry:
+               fallback_reason: str | None = None,
+               weights_size: int | None = None) -> ManifestEntry:
         """A new entry for a freshly exported file (what ``export`` records)."""
         in_dims = inp.dims(model.layout, model.channels)
         out_dims: list[int | str] = list(in_dims)
@@ -205,7 +206,7 @@ class ManifestEntry:
         return cls(
             path=path, sha256=data_sha256, format=fmt, model=model, input=inp,
             files=(FileRecord(path, data_sha256, MODEL, size),
-                   FileRecord(weights, weights_sha256, WEIGHTS)),
+                   FileRecord(weights, weights_sha256, WEIGHTS, weights_size)),
             weights=weights, status=PASSED if passed else FAILED, exporter=exporter,
             opset=opset,
             inputs=({"name": INPUT_NAME, "dtype": "float32", "dims": in_dims,
