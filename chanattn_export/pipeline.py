@@ -124,7 +124,7 @@ def recheck_folder(out: str | os.PathLike[str], *, tolerance: Tolerance | None =
     say = progress or (lambda _msg: None)
     folder = ArtifactFolder(out)
     if not folder.root.is_dir():
-        raise ArtifactError(f"{folder.root}: no such folder")
+        raise ArtifactError(f"{folder.manifest_path}: no manifest.json (no such folder)")
     with folder.shared():  # one consistent state while reading, even during an export
         manifest = folder.read_manifest(missing_ok=False)
         if not manifest.entries:

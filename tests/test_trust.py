@@ -3,6 +3,7 @@ the code before its fix."""
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import os
@@ -276,10 +277,8 @@ def _wrapped_sigterm(*_a, **_k):
 
 
 def _swallowed_sigterm(*_a, **_k):
-    try:
+    with contextlib.suppress(BaseException):  # a library swallowing it whole
         _sigterm()
-    except BaseException:  # a library swallowing it whole
-        pass
     raise RuntimeError("exporter failed")
 
 
@@ -468,7 +467,7 @@ def test_batch_too_large_for_memory_is_a_clear_error(monkeypatch) -> None:
                                "memory for requested buffer of size 68719476736")
 
     monkeypatch.setattr(runner, "session", Session())
-    with pytest.raises(InputError, match="does not fit in memory.*smaller batch"):
+    with pytest.raises(InputError, match=r"does not fit in memory.*smaller batch"):
         runner.infer(np.ones((3, 8, 4, 4), np.float32))
 
 

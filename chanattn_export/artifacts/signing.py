@@ -106,12 +106,19 @@ def sign_folder(root: Path, key_path: Path) -> Path:
     if _inside(key_path, root):
         raise ArtifactError(f"{key_path} is inside the artifact folder: keys never ship in it")
     key = _read_key(key_path, private=True)
-    payload = json.dumps({"format": PAYLOAD_FORMAT, "version": 1,
-                          "files": folder_digests(root)}, sort_keys=True)
-    sig = key.sign(payload.encode())
-    doc = {"algorithm": "ed25519", "payload": payload,
-           "signature": base64.b64encode(sig).decode()}
-    return write_atomic(root / SIGNATURE, (json.dumps(doc, indent=2) + "\n").encode())
+    from .folder import LOCK_TIMEOUT_S
+    from .lock import flocked
+
+    try:  # exclusive: no export changes the folder between hashing and writing
+        with flocked(root, exclusive=True, timeout_s=LOCK_TIMEOUT_S):
+            payload = json.dumps({"format": PAYLOAD_FORMAT, "version": 1,
+                                  "files": folder_digests(root)}, sort_keys=True)
+            sig = key.sign(payload.encode())
+            doc = {"algorithm": "ed25519", "payload": payload,
+                   "signature": base64.b64encode(sig).decode()}
+            return write_atomic(root / SIGNATURE, (json.dumps(doc, indent=2) + "\n").encode())
+    except OSError as e:
+        raise ArtifactError(f"cannot write {root / SIGNATURE}: {e.strerror or e}") from None
 
 
 def check_signature(root: Path, public_key: Path) -> list[str]:
@@ -137,8 +144,17 @@ def check_signature(root: Path, public_key: Path) -> list[str]:
     except (InvalidSignature, ValueError):
         return [f"{SIGNATURE}: does not verify with {public_key}: signed by another key, or "
                 "the signature or its file list was edited"]
-    signed = json.loads(doc["payload"]).get("files", {})
-    now = folder_digests(root)
+    try:
+        signed = json.loads(doc["payload"]).get("files", {})
+    except (ValueError, AttributeError):
+        return [f"{SIGNATURE}: its payload is not a file list"]
+    if not isinstance(signed, dict):
+        return [f"{SIGNATURE}: its payload is not a file list"]
+    from .folder import LOCK_TIMEOUT_S
+    from .lock import flocked
+
+    with flocked(root, exclusive=False, timeout_s=LOCK_TIMEOUT_S):
+        now = folder_digests(root)
     problems = [f"{rel}: changed since the folder was signed" for rel in sorted(signed)
                 if rel in now and now[rel] != signed[rel]]
     problems += [f"{rel}: removed since the folder was signed" for rel in sorted(signed)
