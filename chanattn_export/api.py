@@ -49,20 +49,23 @@ def export_onnx(model: str = "cbam-channel", *, channels: int = DEFAULT_CHANNELS
                 weights: str | os.PathLike[str] | None = None, seed: int = 0,
                 out: str | os.PathLike[str] = "artifacts", atol: float | None = None,
                 rtol: float | None = None, progress: Progress | None = None,
-                devices: Devices = None) -> ExportResult:
+                devices: Devices = None,
+                keep_failed: bool = False) -> ExportResult:
     """Export to ONNX, check parity against eager PyTorch, and record it in ``out``.
 
     ``devices`` (``"cpu"``, ``"cpu,cuda"``, ...) says where parity runs; the default is the
     CPU plus CUDA where detected, and an unusable CUDA backend is recorded as skipped.
 
     The result's ``parity.passed`` says whether the file computes the eager function; a failed
-    artifact is still written and marked ``"status": "failed"`` in the manifest.
+    artifact is not written (``written`` is False), or with ``keep_failed`` it is written under
+    ``out/failed/`` with its record, never beside the passing artifacts.
     """
     spec = make_export_spec(model, fmt=Format.ONNX, channels=channels, ratio=ratio,
                             layout=layout, batch=batch, height=height, width=width,
                             dynamic_hw=dynamic_hw, opset=opset, exporter=exporter)
     return export_artifact(spec, out, weights=weights, seed=seed,
-                           tolerance=tolerance(atol, rtol), progress=progress, devices=devices)
+                           tolerance=tolerance(atol, rtol), progress=progress, devices=devices,
+                           keep_failed=keep_failed)
 
 
 def export_torchscript(model: str = "cbam-channel", *, channels: int = DEFAULT_CHANNELS,
@@ -72,13 +75,15 @@ def export_torchscript(model: str = "cbam-channel", *, channels: int = DEFAULT_C
                        weights: str | os.PathLike[str] | None = None, seed: int = 0,
                        out: str | os.PathLike[str] = "artifacts", atol: float | None = None,
                        rtol: float | None = None, progress: Progress | None = None,
-                       devices: Devices = None) -> ExportResult:
+                       devices: Devices = None,
+                keep_failed: bool = False) -> ExportResult:
     """Trace, freeze and save a TorchScript module; check parity; record it in ``out``."""
     spec = make_export_spec(model, fmt=Format.TORCHSCRIPT, channels=channels, ratio=ratio,
                             layout=layout, batch=batch, height=height, width=width,
                             dynamic_hw=dynamic_hw)
     return export_artifact(spec, out, weights=weights, seed=seed,
-                           tolerance=tolerance(atol, rtol), progress=progress, devices=devices)
+                           tolerance=tolerance(atol, rtol), progress=progress, devices=devices,
+                           keep_failed=keep_failed)
 
 
 def export_pt2(model: str = "cbam-channel", *, channels: int = DEFAULT_CHANNELS,
@@ -87,20 +92,24 @@ def export_pt2(model: str = "cbam-channel", *, channels: int = DEFAULT_CHANNELS,
                dynamic_hw: bool = False, weights: str | os.PathLike[str] | None = None,
                seed: int = 0, out: str | os.PathLike[str] = "artifacts",
                atol: float | None = None, rtol: float | None = None,
-               progress: Progress | None = None, devices: Devices = None) -> ExportResult:
+               progress: Progress | None = None, devices: Devices = None,
+               keep_failed: bool = False) -> ExportResult:
     """Export a torch.export program (``.pt2``); check parity (on the CPU: programs are not
     checked on CUDA yet, whatever ``devices`` says); record it in ``out``."""
     spec = make_export_spec(model, fmt=Format.PT2, channels=channels, ratio=ratio,
                             layout=layout, batch=batch, height=height, width=width,
                             dynamic_hw=dynamic_hw)
     return export_artifact(spec, out, weights=weights, seed=seed,
-                           tolerance=tolerance(atol, rtol), progress=progress, devices=devices)
+                           tolerance=tolerance(atol, rtol), progress=progress, devices=devices,
+                           keep_failed=keep_failed)
 
 
 def check_parity(out: str | os.PathLike[str] = "artifacts", *, atol: float | None = None,
                  rtol: float | None = None,
-                 progress: Progress | None = None,
-                 devices: Devices = None) -> list[EntryCheck]:
-    """Re-run parity for every artifact in ``out`` from its manifest and weights files."""
+                 progress: Progress | None = None, devices: Devices = None,
+                 trust_torchscript: bool = False) -> list[EntryCheck]:
+    """Re-run parity for every artifact in ``out`` from its manifest and weights files.
+
+    TorchScript files are programs: loaded only with ``trust_torchscript`` (see README)."""
     return recheck_folder(out, tolerance=tolerance(atol, rtol), progress=progress,
-                          devices=devices)
+                          devices=devices, trust_torchscript=trust_torchscript)

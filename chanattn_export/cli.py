@@ -13,6 +13,7 @@ from pathlib import Path
 
 from . import _cli_deploy as deploy
 from ._version import __version__
+from .cli_trust import add_sign_commands, public_key_option, silence_stdout, trust_option
 from .errors import ChanAttnError
 from .spec import (
     DEFAULT_ATOL,
@@ -58,6 +59,9 @@ def _model_options() -> argparse.ArgumentParser:
                    help="ONNX exporter: auto = dynamo (torch.export), legacy if that fails")
     g.add_argument("--out", type=Path, default=Path("artifacts"),
                    help="output folder (default ./artifacts)")
+    g.add_argument("--keep-failed", action="store_true",
+                   help="keep an export that fails parity under OUT/failed/ (default: not "
+                   "written; it never lands beside the passing artifacts)")
     _tolerance_options(p)
     _devices_option(p)
     return p
@@ -105,7 +109,8 @@ def _export(fmt: Format, args: argparse.Namespace, model: str, layout: str) -> o
     common = dict(channels=args.channels, ratio=args.ratio, layout=layout, batch=args.batch,
                   height=args.height, width=args.width, dynamic_hw=args.dynamic_hw,
                   weights=args.weights, seed=args.seed, out=args.out, progress=_say,
-                  atol=args.atol, rtol=args.rtol, devices=args.devices)
+                  atol=args.atol, rtol=args.rtol, devices=args.devices,
+                  keep_failed=args.keep_failed)
     if fmt is Format.ONNX:
         return api.export_onnx(model, opset=args.opset, exporter=args.exporter, **common)
     export = api.export_pt2 if fmt is Format.PT2 else api.export_torchscript
@@ -148,8 +153,13 @@ def cmd_all(args: argparse.Namespace) -> int:
 
 def cmd_parity(args: argparse.Namespace) -> int:
     from .api import check_parity
+    from .render.folder import problem_line
 
-    checks = check_parity(args.dir, atol=args.atol, rtol=args.rtol, devices=args.devices)
+    checks = check_parity(args.dir, atol=args.atol, rtol=args.rtol, devices=args.devices,
+                          trust_torchscript=args.trust_torchscript)
+    for c in checks:
+        for p in c.problems:
+            _say(problem_line(args.dir, p))
     if args.json:
         from .render.machine import parity_json
 
@@ -165,7 +175,8 @@ def cmd_verify(args: argparse.Namespace) -> int:
     from .render.folder import problem_line, verify_summary
     from .verify import has_errors, verify_folder
 
-    problems = verify_folder(args.dir, tolerance=_tolerance(args), devices=args.devices)
+    problems = verify_folder(args.dir, tolerance=_tolerance(args), public_key=args.public_key,
+                             trust_torchscript=args.trust_torchscript, devices=args.devices)
     if args.json:
         from .render.machine import verify_json
 
@@ -277,6 +288,7 @@ def build_parser() -> argparse.ArgumentParser:
     _tolerance_options(p)
     _devices_option(p)
     deploy.reference_option(p), deploy.json_option(p, "parity")
+    trust_option(p)
     p.set_defaults(func=cmd_parity)
     help_ = "prove an artifact folder: checksums, loading, quick parity (exit 1 on a problem)"
     p = sub.add_parser("verify", help=help_, description=help_)
@@ -284,8 +296,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="artifact folder (default ./artifacts)")
     _tolerance_options(p), deploy.json_option(p, "verify")
     _devices_option(p)
+    trust_option(p)
+    public_key_option(p)
     p.set_defaults(func=cmd_verify)
     deploy.add_inspect_parser(sub)
+    add_sign_commands(sub)
     p = sub.add_parser("list", help="list the registered models")
     p.set_defaults(func=cmd_list)
     _bench_parser(sub)
@@ -303,6 +318,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ChanAttnError as e:
         print(f"error: {e}", file=sys.stderr)
         return EXIT_ERROR
+    except BrokenPipeError:  # `... | head`: the reader left; not an error of ours
+        silence_stdout()
+        return EXIT_OK
     except KeyboardInterrupt as e:
         code = exit_code(e)
         what = "terminated (SIGTERM)" if code != EXIT_INTERRUPTED else "interrupted"

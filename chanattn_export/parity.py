@@ -7,7 +7,7 @@ failure can say which tolerance would have passed (``needed_atol``).
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -88,6 +88,8 @@ class Diff:
     scale: float  # max(1, max |x|): atol is per unit of input magnitude
     _expected: np.ndarray = field(repr=False, compare=False)
     _actual: np.ndarray = field(repr=False, compare=False)
+    # NaN/Inf in the eager output on an all-finite input: broken weights, never "equal"
+    nonfinite_reference: int = 0
 
     def needed_atol(self, rtol: float) -> float:
         """Smallest atol at which this diff passes with ``rtol``.
@@ -156,12 +158,17 @@ def measure_usable(reference, candidates: Iterable, cases: Sequence[InputCase],
     diffs, skips = [], []
     for runner in candidates:
         try:
-            diffs.extend([compare(runner.name, case.name, exp, runner.infer(case.x),
-                                  input_scale(case.x))
-                          for case, exp in zip(cases, expected, strict=True)])
+            for case, exp in zip(cases, expected, strict=True):
+                d = compare(runner.name, case.name, exp, runner.infer(case.x),
+                            input_scale(case.x))
+                if np.isfinite(case.x).all():
+                    bad = int((~np.isfinite(exp)).sum())
+                    d = replace(d, nonfinite_reference=bad) if bad else d
+                diffs.append(d)
         except DeviceUnusableError as e:
             if not skip:
                 raise
+            diffs = [d for d in diffs if d.backend != runner.name]
             skips.append(Skip(e.backend, str(e), e.requested))
     return diffs, skips
 
@@ -176,6 +183,7 @@ class CheckResult:
     needed_atol: float
     nan_mismatch: int
     passed: bool
+    nonfinite_reference: int = 0
 
 
 @dataclass(frozen=True)
@@ -243,7 +251,8 @@ def judge(diffs: Iterable[Diff], tolerance: Tolerance, seed: int = 0,
     checks = []
     for d in diffs:
         needed = d.needed_atol(tolerance.rtol)
-        passed = d.shape_ok and d.nan_mismatch == 0 and needed <= tolerance.atol
+        passed = (d.shape_ok and d.nan_mismatch == 0 and d.nonfinite_reference == 0
+                  and needed <= tolerance.atol)
         checks.append(CheckResult(d.backend, d.case, d.shape, d.max_abs, d.max_rel, needed,
-                                  d.nan_mismatch, passed))
+                                  d.nan_mismatch, passed, d.nonfinite_reference))
     return ParityReport(tolerance, tuple(checks), seed, tuple(skipped))

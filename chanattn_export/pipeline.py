@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from .artifacts import ArtifactFolder, ManifestEntry, sha256_bytes
+from .artifacts import FAILED_DIR, ArtifactFolder, ManifestEntry, sha256_bytes
 from .environment import versions
 from .errors import ArtifactError, ChanAttnError, ParityError
 from .export import export_bytes
@@ -40,6 +40,7 @@ class ExportResult:
     parity: ParityReport
     fallback_reason: str | None = None
     lint: tuple[LintProblem, ...] = ()  # graph lint of an ONNX file; any problem fails it
+    written: bool = True  # False: failed parity and not kept (the folder is unchanged)
 
     @property
     def passed(self) -> bool:
@@ -76,8 +77,15 @@ def run_parity(net, spec: ExportSpec, data: bytes, tolerance: Tolerance,
 def export_artifact(spec: ExportSpec, out: str | os.PathLike[str] = "artifacts", *,
                     weights: str | os.PathLike[str] | None = None, seed: int = 0,
                     tolerance: Tolerance | None = None, parity_seed: int = 0,
-                    progress: Progress | None = None, devices: Devices = None) -> ExportResult:
-    """Build, export, check parity and commit one artifact; the manifest records the verdict."""
+                    progress: Progress | None = None, devices: Devices = None,
+                    keep_failed: bool = False) -> ExportResult:
+    """Build, export, check parity (and lint ONNX) and commit one artifact that passed.
+
+    A failed one never lands beside the passing artifacts: it is not written (the folder, and
+    any earlier passing artifact of that name, stay as they were), or with ``keep_failed`` it is
+    written under ``DIR/failed/`` with its manifest record, outside ``manifest.json``.
+    """
+    from .artifacts.commit import keep_failed as write_failed
     from .runtime import require_devices
     from .weights import state_dict_bytes
 
@@ -111,11 +119,19 @@ def export_artifact(spec: ExportSpec, out: str | os.PathLike[str] = "artifacts",
         weights=weights_rel, weights_sha256=weights_sha, exporter=exported.exporter,
         opset=spec.opset if spec.format is Format.ONNX else None, versions=versions(),
         parity={**report.to_dict(), **({"lint": [p.to_dict() for p in lint]} if lint else {})},
-        passed=report.passed and not lint, fallback_reason=exported.fallback_reason)
-    folder.commit(entry, {spec.filename: exported.data, weights_rel: weights_data})
-    return ExportResult(spec, folder.root / spec.filename, sha, len(exported.data),
-                        folder.root / weights_rel, exported.exporter, seconds, report,
-                        exported.fallback_reason, lint)
+        passed=report.passed and not lint, fallback_reason=exported.fallback_reason,
+        weights_size=len(weights_data))
+    files = {spec.filename: exported.data, weights_rel: weights_data}
+    path, written = folder.root / spec.filename, True
+    if report.passed and not lint:
+        folder.commit(entry, files)
+    elif keep_failed:
+        path = write_failed(folder, entry, files)
+    else:
+        path, written = folder.root / FAILED_DIR / spec.filename, False
+    return ExportResult(spec, path, sha, len(exported.data), path.parent / weights_rel,
+                        exported.exporter, seconds, report, exported.fallback_reason, lint,
+                        written)
 
 
 def lint_export(spec: ExportSpec, data: bytes) -> tuple[LintProblem, ...]:
@@ -129,24 +145,30 @@ def lint_export(spec: ExportSpec, data: bytes) -> tuple[LintProblem, ...]:
 
 def recheck_folder(out: str | os.PathLike[str], *, tolerance: Tolerance | None = None,
                    seed: int = 0, progress: Progress | None = None,
-                   devices: Devices = None) -> list[EntryCheck]:
+                   devices: Devices = None,
+                   trust_torchscript: bool = False) -> list[EntryCheck]:
     """``parity DIR``: re-run parity for every entry from its files and weights, stopping at the
     first file problem, and record the new verdicts. Judged at ``tolerance`` or the toolkit's
-    defaults, never at a tolerance read from the manifest."""
+    defaults, never at a tolerance read from the manifest. TorchScript files are programs: they
+    are loaded only with ``trust_torchscript`` (otherwise the first one stops the run)."""
     from .runtime import require_devices
 
     say = progress or (lambda _msg: None)
     folder = ArtifactFolder(out)
-    manifest = folder.read_manifest(missing_ok=False)
-    if not manifest.entries:
-        raise ArtifactError(f"{folder.manifest_path}: manifest lists no artifacts")
-    for fmt in {e.format for e in manifest.entries}:
-        require_devices(fmt, devices)  # an absent GPU that was asked for: before any verdict
-    checks = []
-    for entry in manifest.entries:
-        say(f"checking parity of {entry.path} ...")
-        checks.append(check_entry(folder, entry, tolerance=tolerance or Tolerance(), seed=seed,
-                                  collect=False, devices=devices))
+    if not folder.root.is_dir():
+        raise ArtifactError(f"{folder.manifest_path}: no manifest.json (no such folder)")
+    with folder.shared():  # one consistent state while reading, even during an export
+        manifest = folder.read_manifest(missing_ok=False)
+        if not manifest.entries:
+            raise ArtifactError(f"{folder.manifest_path}: manifest lists no artifacts")
+        for fmt in {e.format for e in manifest.entries}:
+            require_devices(fmt, devices)  # an absent GPU that was asked for: before any verdict
+        checks = []
+        for entry in manifest.entries:
+            say(f"checking parity of {entry.path} ...")
+            checks.append(check_entry(folder, entry, tolerance=tolerance or Tolerance(),
+                                      seed=seed, collect=False, devices=devices,
+                                      trust_torchscript=trust_torchscript))
     record_parity(folder, checks)
     return checks
 

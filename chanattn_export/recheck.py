@@ -14,7 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .artifacts import MANIFEST, ArtifactFolder, ManifestEntry, sha256_bytes
+from .artifacts import MANIFEST, ArtifactFolder, FileRecord, ManifestEntry, sha256_bytes
+from .artifacts.folder import MAX_FILE_BYTES
 from .errors import ArtifactError, ChanAttnError
 from .parity import CASES, ParityReport, judge, make_cases, measure_usable
 from .spec import Format, Tolerance
@@ -46,7 +47,8 @@ class EntryCheck:
 
     @property
     def ok(self) -> bool:
-        return not self.problems and self.parity is not None and self.parity.passed
+        return (all(p.severity != ERROR for p in self.problems) and self.parity is not None
+                and self.parity.passed)
 
 
 class _Collector:
@@ -61,6 +63,13 @@ class _Collector:
             raise ArtifactError(f"{path}: {message}")
         self.problems.append(Problem(path, message))
 
+    def warn(self, path: str, message: str) -> None:
+        self.problems.append(Problem(path, message, WARNING))
+
+    @property
+    def errors(self) -> bool:
+        return any(p.severity == ERROR for p in self.problems)
+
 
 FileCache = dict[str, "bytes | None"]
 
@@ -68,29 +77,60 @@ FileCache = dict[str, "bytes | None"]
 def check_entry(folder: ArtifactFolder, entry: ManifestEntry, *, tolerance: Tolerance,
                 seed: int = 0, cases: Sequence[str] = CASES, collect: bool = True,
                 cache: FileCache | None = None,
-                devices: str | Sequence[str] | None = None) -> EntryCheck:
-    """Files, loading and parity of ``entry``; see the module docstring."""
+                devices: str | Sequence[str] | None = None,
+                trust_torchscript: bool = False) -> EntryCheck:
+    """Files, loading and parity of ``entry``; see the module docstring.
+
+    A TorchScript file is a program (loading it runs its ``__setstate__``): without
+    ``trust_torchscript`` only its checksum is checked, and a warning (verify) or an error
+    (parity DIR, which cannot judge it otherwise) says so.
+    """
     out = _Collector(collect)
     cache = {} if cache is None else cache
+    _stored_tolerance(entry, tolerance, out)
     data: dict[str, bytes] = {}
     for f in entry.files:
-        got = _checked_bytes(folder, f.path, f.sha256, cache, out)
+        got = _checked_bytes(folder, f, cache, out)
         if got is not None:
             data[f.path] = got
-    if out.problems or entry.path not in data or entry.weights not in data:
+    if out.errors or entry.path not in data or entry.weights not in data:
         return EntryCheck(entry, tuple(out.problems), None)  # never parse an unchecked file
     if Path(entry.path).suffix != entry.format.suffix:
         out.add(entry.path, f"format {entry.format} in the manifest, but the file name ends "
                             f"{Path(entry.path).suffix!r}")
+        return EntryCheck(entry, tuple(out.problems), None)
+    if entry.format is Format.TORCHSCRIPT and not trust_torchscript:
+        why = ("not loaded: a TorchScript file is a program that runs when loaded; its checksum "
+               "matches, but only --trust-torchscript or a valid signature (--public-key) "
+               "lets it run")
+        if collect:
+            out.warn(entry.path, why)
+        else:
+            out.add(entry.path, why)
         return EntryCheck(entry, tuple(out.problems), None)
     report = _compare(entry, data[entry.path], data[entry.weights], tolerance, seed, cases, out,
                       devices)
     return EntryCheck(entry, tuple(out.problems), report)
 
 
-def _checked_bytes(folder: ArtifactFolder, rel: str, sha: str, cache: FileCache,
+def _stored_tolerance(entry: ManifestEntry, tolerance: Tolerance, out: _Collector) -> None:
+    """A tolerance in the manifest looser than the defaults is reported, never used."""
+    default = Tolerance()
+    stored = {k: entry.parity.get(k) for k in ("atol", "rtol")}
+    looser = [f"{k} {v:g}" for k, v in stored.items()
+              if isinstance(v, int | float) and not isinstance(v, bool)
+              and not v <= getattr(default, k)]
+    if looser:
+        out.warn(MANIFEST, f"entry {entry.path} records a looser tolerance than the defaults "
+                           f"({', '.join(looser)}); ignored: judged at atol {tolerance.atol:g}, "
+                           f"rtol {tolerance.rtol:g}")
+
+
+def _checked_bytes(folder: ArtifactFolder, record: FileRecord, cache: FileCache,
                    out: _Collector) -> bytes | None:
-    """The file's bytes when they match ``sha``; each bad file is reported only once."""
+    """The file's bytes when they match the record; each bad file is reported only once. A file
+    larger than its recorded size (or than any artifact of this toolkit) is not read whole."""
+    rel, sha = record.path, record.sha256
     key = f"{rel}\0{sha}"
     if key in cache:
         return cache[key]
@@ -103,7 +143,13 @@ def _checked_bytes(folder: ArtifactFolder, rel: str, sha: str, cache: FileCache,
     if not path.is_file():
         out.add(rel, "missing (named in the manifest)")
         return None
+    limit = min(record.size if record.size is not None else MAX_FILE_BYTES, MAX_FILE_BYTES)
     try:
+        on_disk = path.stat().st_size
+        if on_disk > limit:  # checked before reading: a sparse 8 GB file costs nothing
+            out.add(rel, f"{on_disk} bytes on disk, more than {limit} (the manifest's size, "
+                         f"at most {MAX_FILE_BYTES}): corrupted or changed; not read")
+            return None
         raw = path.read_bytes()
     except OSError as e:
         out.add(rel, f"unreadable: {e.strerror or e}")
@@ -125,6 +171,10 @@ def _compare(entry: ManifestEntry, model_data: bytes, weights_data: bytes,
     from .runtime import EagerRunner, runners_for
     from .validation import Expected
 
+    too_big = _size_problem(entry, cases)
+    if too_big:
+        out.add(entry.path, too_big)
+        return None
     expected = Expected.from_spec(entry.model, entry.input)
     loaded = _load_check(entry.format, entry.path, model_data, out)
     try:
@@ -151,6 +201,30 @@ def _compare(entry: ManifestEntry, model_data: bytes, weights_data: bytes,
     except ChanAttnError as e:
         out.add(entry.path, f"cannot run: {e}")
         return None
+
+
+MAX_ELEMENTS = 1 << 28  # 1 GiB of float32 per parity input, or per weight matrix
+
+
+def _size_problem(entry: ManifestEntry, cases: Sequence[str]) -> str | None:
+    """What the untrusted manifest would make us allocate, refused before allocating it."""
+    from .parity import parity_batches, parity_sizes
+
+    m, inp = entry.model, entry.input
+    for h, w in parity_sizes(inp):
+        for n in parity_batches(inp):
+            shape = inp.shape(m.layout, m.channels, batch=n, height=h, width=w)
+            elements = 1
+            for d in shape:
+                elements *= d
+            if elements > MAX_ELEMENTS:
+                return (f"the manifest asks for parity inputs of shape {list(shape)} "
+                        f"({elements:.3g} elements, more than 2**28): refused before allocating")
+    weights = m.channels * m.channels // max(1, m.ratio or 1)
+    if weights > MAX_ELEMENTS:
+        return (f"the manifest's model ({m.channels} channels, ratio {m.ratio}) would allocate "
+                f"{weights:.3g} weights (more than 2**28): refused before allocating")
+    return None
 
 
 def _load_check(fmt: Format, rel: str, data: bytes, out: _Collector) -> bool:
@@ -180,7 +254,9 @@ def failure_problems(check: EntryCheck) -> list[Problem]:
     problems = [Problem(check.entry.path, k.reason, ERROR if k.requested else WARNING)
                 for k in check.parity.skipped]  # asked-for CUDA unusable: an error, else a note
     for c in check.parity.failures[:1]:
-        why = ("output shape differs" if c.needed_atol == float("inf") and not c.nan_mismatch
+        why = ("the eager reference output is not finite on a finite input (NaN/Inf weights?)"
+               if getattr(c, "nonfinite_reference", 0)
+               else "output shape differs" if c.needed_atol == float("inf") and not c.nan_mismatch
                else f"{c.nan_mismatch} NaN mismatches" if c.nan_mismatch
                else f"max |diff| {c.max_abs:.3g} needs atol {c.needed_atol:.3g} > {tol.atol:g}")
         problems.append(Problem(check.entry.path, f"parity fails on {c.backend} (case {c.case}, "

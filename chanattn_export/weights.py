@@ -13,13 +13,18 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from .errors import WeightsError
+from .errors import InvalidSpecError, WeightsError
 
 WRAPPER_KEYS = ("state_dict", "model", "model_state_dict")
 
 
+MAX_SEED = 2**64 - 1  # torch's generator takes a 64-bit seed
+
+
 def seeded(model_factory, seed: int) -> nn.Module:
     """Build a model with torch's default init drawn from ``seed``, leaving global RNG as found."""
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed <= MAX_SEED:
+        raise InvalidSpecError(f"seed must be an integer in [0, 2**64 - 1], got {seed!r}")
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         return model_factory()
@@ -53,8 +58,10 @@ def _read_safetensors(p: Path) -> dict[str, torch.Tensor]:
 
     try:
         return load_file(str(p), device="cpu")
-    except (SafetensorError, OSError, ValueError) as e:
-        raise WeightsError(f"cannot read {p} as safetensors or a torch state dict: {e}") from e
+    except (SafetensorError, OSError, ValueError, OverflowError, RuntimeError) as e:
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise WeightsError(f"cannot read {p} as safetensors or a torch state dict: {first}") \
+            from None
 
 
 def _unwrap(obj: object, p: Path) -> dict[str, torch.Tensor]:
@@ -93,7 +100,20 @@ def apply_state_dict(model: nn.Module, state: Mapping[str, torch.Tensor],
         problems.append("non-float tensors: " + ", ".join(not_float))
     if problems:
         raise WeightsError(f"{source} do not match the model: " + "; ".join(problems))
-    converted = {k: v.detach().to(dtype=expected[k].dtype, device="cpu") for k, v in state.items()}
+    converted = {}
+    for k in sorted(state):
+        v = state[k].detach().to(device="cpu")
+        if not bool(torch.isfinite(v).all()):
+            raise WeightsError(f"{source}: tensor {k} holds NaN or Inf values; every output "
+                               "would be NaN, which parity cannot tell from a correct model")
+        cast = v.to(dtype=expected[k].dtype)
+        # float16/bfloat16 -> float32 is exact; float64 -> float32 is refused when it rounds
+        if not torch.equal(cast.to(v.dtype), v):
+            raise WeightsError(
+                f"{source}: tensor {k} is {str(v.dtype).removeprefix('torch.')} and loses "
+                f"precision as {str(expected[k].dtype).removeprefix('torch.')}; convert the "
+                "state dict yourself (e.g. {k: v.float()}) if that is what you mean")
+        converted[k] = cast
     model.load_state_dict(converted, strict=True)
 
 
@@ -106,7 +126,13 @@ def state_dict_bytes(model: nn.Module, metadata: Mapping[str, str] | None = None
 
 
 def load_safetensors_bytes(data: bytes) -> dict[str, torch.Tensor]:
+    """Tensors of safetensors ``data`` (untrusted: any bad bytes give one WeightsError line)."""
     from safetensors.torch import load
 
-    return load(data)
+    try:
+        return load(data)
+    except Exception as e:  # SafetensorError, ValueError, OverflowError, ...: untrusted bytes
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise WeightsError(f"reference weights are not a valid safetensors file: {first}") \
+            from None
 

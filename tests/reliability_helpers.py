@@ -43,6 +43,8 @@ def resign(folder: Path, rel: str) -> None:
         for f in a["files"]:
             if f["path"] == rel:
                 f["sha256"] = sha
+                if "size" in f:
+                    f["size"] = (folder / rel).stat().st_size
     write_manifest(folder, m)
 
 

@@ -76,11 +76,33 @@ def test_formats_share_one_weights_file_and_reexport_replaces_entry(tmp_path: Pa
     _assert_consistent(tmp_path)
 
 
-def test_failed_parity_is_recorded_as_failed(tmp_path: Path) -> None:
-    res = export_onnx("cbam", out=tmp_path, atol=0.0, rtol=0.0, **SMALL)
-    assert not res.passed
+def test_failed_export_never_lands_beside_passing_ones(tmp_path: Path) -> None:
+    """A failed export is not written; the passing artifact of that name stays as it was."""
+    good = export_onnx("cbam", out=tmp_path, **SMALL)
+    before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+    res = export_onnx("cbam", out=tmp_path, atol=0.0, rtol=0.0, seed=1, **SMALL)
+    assert not res.passed and not res.written
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before
     (entry,) = _manifest(tmp_path)["artifacts"]
-    assert entry["status"] == "failed" and entry["parity"]["passed"] is False
+    assert entry["status"] == "passed" and entry["sha256"] == good.sha256
+    _assert_consistent(tmp_path)
+
+
+def test_keep_failed_writes_under_failed_with_its_record(tmp_path: Path) -> None:
+    res = export_onnx("cbam", out=tmp_path, atol=0.0, rtol=0.0, keep_failed=True, **SMALL)
+    assert not res.passed and res.written
+    assert res.path.parent == tmp_path / "failed" and res.path.is_file()
+    record = json.loads((tmp_path / "failed" / (res.path.name + ".json")).read_text())
+    assert record["status"] == "failed" and record["parity"]["passed"] is False
+    assert not list(tmp_path.glob("*.onnx"))  # nothing loadable beside passing artifacts
+    assert not (tmp_path / "manifest.json").exists()
+
+
+def test_weights_of_replaced_exports_are_collected(tmp_path: Path) -> None:
+    export_onnx("se", out=tmp_path, **SMALL)
+    export_onnx("se", out=tmp_path, seed=1, **SMALL)
+    (entry,) = _manifest(tmp_path)["artifacts"]
+    assert [p.name for p in tmp_path.glob("*.safetensors")] == [entry["weights"]]
     _assert_consistent(tmp_path)
 
 
@@ -120,7 +142,7 @@ def test_exported_files_follow_the_umask(tmp_path: Path, umask: int, mode: int) 
         export_onnx("se", out=tmp_path, **SMALL)
     finally:
         os.umask(old)
-    files = [p for p in tmp_path.iterdir() if not p.name.endswith(".lock")]
+    files = list(tmp_path.iterdir())
     assert {p.suffix for p in files} >= {".onnx", ".json", ".safetensors"}
     for p in files:
         assert stat.S_IMODE(p.stat().st_mode) == mode, (p.name, oct(p.stat().st_mode))

@@ -73,23 +73,27 @@ def test_all_then_parity_dir(tmp_path: Path) -> None:
         (m, lay, f) for m in ("cbam-channel-gate", "cbam-channel", "se", "eca", "cbam")
         for lay in ("nchw", "nhwc") for f in ("onnx", "torchscript")}
     assert all(e["status"] == "passed" for e in entries)
-    p = run("parity", str(tmp_path))
+    p = run("parity", str(tmp_path), "--trust-torchscript")
     assert p.returncode == 0, p.stderr
     assert p.stdout.count("PASS") == 20
 
 
 def test_failed_parity_exits_1_and_names_backend_batch_case(tmp_path: Path) -> None:
+    assert run("onnx", "--model", "cbam", *SMALL, "--out", str(tmp_path)).returncode == 0
     p = run("onnx", "--model", "cbam", *SMALL, "--atol", "0", "--rtol", "0",
             "--out", str(tmp_path))
     assert p.returncode == 1, p.stderr
     fail = [ln for ln in p.stdout.splitlines() if ln.startswith("FAIL ")]
     assert fail and "backend=onnxruntime-cpu" in fail[0] and "batch=" in fail[0]
     assert "input=" in fail[0] and "needs atol" in fail[0]
+    assert "not written" in p.stdout  # the passing artifact of that name stays in place
     entry = json.loads((tmp_path / "manifest.json").read_text())["artifacts"][0]
-    assert entry["status"] == "failed"
+    assert entry["status"] == "passed"
     # A re-check judges at the command line's tolerance, or the defaults: never at one stored in
     # the manifest (an attacker could store 1e9 there).
     assert run("parity", str(tmp_path), "--atol", "0", "--rtol", "0").returncode == 1
+    entry = json.loads((tmp_path / "manifest.json").read_text())["artifacts"][0]
+    assert entry["status"] == "failed"  # parity DIR records the re-check's verdict
     assert run("parity", str(tmp_path)).returncode == 0
     assert run("parity", str(tmp_path), "--atol", "1e-3").returncode == 0
 

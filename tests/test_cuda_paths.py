@@ -145,8 +145,8 @@ def test_devices_cpu_never_touches_cuda(tmp_path: Path, broken_cuda, capsys) -> 
         code = main([fmt, "--model", "se", "--channels", "8", "--height", "8", "--width", "8",
                      "--devices", "cpu", "--out", str(tmp_path)])
         assert code == 0
-    assert main(["parity", str(tmp_path), "--devices", "cpu"]) == 0
-    assert main(["verify", str(tmp_path), "--devices", "cpu"]) == 0
+    assert main(["parity", str(tmp_path), "--trust-torchscript", "--devices", "cpu"]) == 0
+    assert main(["verify", str(tmp_path), "--trust-torchscript", "--devices", "cpu"]) == 0
     assert broken_cuda == {"queried": [], "built": []}
     assert "SKIP" not in capsys.readouterr().out
 
@@ -160,10 +160,10 @@ def test_default_devices_report_a_broken_gpu_by_backend(tmp_path: Path, broken_c
     assert {k.backend for k in res.parity.skipped} == {"torchscript-cuda", "eager-cuda"}
     assert all("CUDA" in k.reason and CUDA_MSG in k.reason and not k.requested
                for k in res.parity.skipped)
-    assert main(["parity", str(tmp_path)]) == 0
+    assert main(["parity", str(tmp_path), "--trust-torchscript"]) == 0
     out = capsys.readouterr().out
     assert "SKIP se-nchw-c8-r8-8x8.pt: torchscript-cuda not checked: CUDA unusable" in out
-    problems = verify_folder(tmp_path)
+    problems = verify_folder(tmp_path, trust_torchscript=True)
     assert problems and all(p.severity == "warning" and "CUDA" in p.message for p in problems)
 
 
@@ -177,7 +177,7 @@ def test_asked_for_gpu_that_breaks_fails_the_command_not_the_artifact(tmp_path: 
     assert "torchscript-cuda not checked: CUDA unusable" in out and "--devices" in out
     entry = json.loads((tmp_path / "manifest.json").read_text())["artifacts"][0]
     assert entry["status"] == "passed"  # the file's CPU checks passed
-    assert main(["verify", str(tmp_path), "--devices", "cuda"]) == 1
+    assert main(["verify", str(tmp_path), "--trust-torchscript", "--devices", "cuda"]) == 1
 
 
 def test_asked_for_gpu_that_is_absent_fails_before_any_work(tmp_path: Path, monkeypatch,
@@ -199,9 +199,9 @@ def test_recheck_asking_for_an_absent_gpu_changes_nothing(folder: Path, monkeypa
     monkeypatch.setattr(devices, "cuda_available", lambda: False)
     monkeypatch.setattr(devices, "ort_cuda_available", lambda: False)
     before = (folder / "manifest.json").read_bytes()
-    assert main(["parity", str(folder), "--devices", "cuda"]) == 2
-    assert main(["verify", str(folder), "--devices", "cuda"]) == 2
-    assert main(["verify", str(folder), "--devices", "tpu"]) == 2
+    assert main(["parity", str(folder), "--trust-torchscript", "--devices", "cuda"]) == 2
+    assert main(["verify", str(folder), "--trust-torchscript", "--devices", "cuda"]) == 2
+    assert main(["verify", str(folder), "--trust-torchscript", "--devices", "tpu"]) == 2
     err = capsys.readouterr().err.splitlines()
     assert len(err) == 3 and all(line.startswith("error: ") for line in err)
     assert "no CUDA" in err[0] + err[1] or "CUDAExecutionProvider" in err[0] + err[1]
@@ -211,7 +211,7 @@ def test_recheck_asking_for_an_absent_gpu_changes_nothing(folder: Path, monkeypa
 def test_recheck_on_a_broken_gpu_only_keeps_the_recorded_verdicts(folder: Path, broken_cuda,
                                                                   capsys) -> None:
     before = (folder / "manifest.json").read_bytes()
-    assert main(["parity", str(folder), "--devices", "cuda"]) == 1
+    assert main(["parity", str(folder), "--trust-torchscript", "--devices", "cuda"]) == 1
     out = capsys.readouterr().out
     assert "onnxruntime-cuda not checked: CUDA unusable" in out
     assert "torchscript-cuda not checked: CUDA unusable" in out

@@ -101,20 +101,20 @@ def test_inspect_never_imports_torch_and_never_loads_torchscript(pristine):
 
 
 def test_parity_and_verify_json(folder: Path, capsys):
-    assert main(["parity", str(folder), "--json"]) == 0
+    assert main(["parity", str(folder), "--json", "--trust-torchscript"]) == 0
     doc = json.loads(capsys.readouterr().out)
     assert doc["schema"] == "chanattn_export.parity/1" and doc["passed"] is True
     arts = {a["path"]: a for a in doc["artifacts"]}
     assert set(arts) == {ONNX_NAME, PT_NAME}
     assert arts[ONNX_NAME]["parity"]["checks"] and arts[ONNX_NAME]["passed"] is True
 
-    assert main(["verify", str(folder), "--json"]) == 0
+    assert main(["verify", str(folder), "--json", "--trust-torchscript"]) == 0
     doc = json.loads(capsys.readouterr().out)
     assert doc == {"schema": "chanattn_export.verify/1", "folder": str(folder), "ok": True,
                    "problems": []}
 
     (folder / ONNX_NAME).write_bytes(b"garbage")
-    assert main(["verify", str(folder), "--json"]) == 1
+    assert main(["verify", str(folder), "--json", "--trust-torchscript"]) == 1
     doc = json.loads(capsys.readouterr().out)
     assert doc["ok"] is False
     assert [p["path"] for p in doc["problems"] if p["severity"] == "error"] == [ONNX_NAME]

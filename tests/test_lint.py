@@ -174,16 +174,18 @@ def planted_export(monkeypatch):
 
 def test_a_lint_failure_fails_the_export_like_a_parity_failure(planted_export, tmp_path, capsys):
     from chanattn_export import api
-    from chanattn_export.artifacts import ArtifactFolder
+    from chanattn_export.artifacts import ArtifactFolder, ManifestEntry
     from chanattn_export.cli import main
     from chanattn_export.errors import ParityError
 
-    res = api.export_onnx("se", out=tmp_path, **TINY)
-    assert not res.passed
+    res = api.export_onnx("se", out=tmp_path, keep_failed=True, **TINY)
+    assert not res.passed and res.path.parent.name == "failed"
     assert "baked-shape" in [p.rule for p in res.lint]
     with pytest.raises(ParityError, match="fails the graph lint: baked-shape"):
         res.raise_for_status()
-    (entry,) = ArtifactFolder(tmp_path).read_manifest().entries
+    assert ArtifactFolder(tmp_path).read_manifest().entries == ()  # never beside passing ones
+    record = json.loads((tmp_path / "failed" / (res.path.name + ".json")).read_text())
+    entry = ManifestEntry.from_dict(record)
     assert entry.status == "failed"
     assert {p["rule"] for p in entry.parity["lint"]} >= {"baked-shape", "unseen-shape"}
     assert any(p["node"] == "planted_baked_batch" for p in entry.parity["lint"])

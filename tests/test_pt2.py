@@ -55,9 +55,8 @@ def test_a_wrong_program_fails_parity(monkeypatch, tmp_path):
     monkeypatch.setattr(pipeline, "export_bytes",
                         lambda net, spec: real(build_model(spec.model, None, 1), spec))
     res = api.export_pt2("se", out=tmp_path, **TINY)
-    assert not res.passed
-    (entry,) = ArtifactFolder(tmp_path).read_manifest().entries
-    assert entry.status == "failed"
+    assert not res.passed and not res.written
+    assert ArtifactFolder(tmp_path).read_manifest().entries == ()  # a failed export is not written
 
 
 def test_cli_command_and_inspect(pt2_folder, tmp_path, capsys):

@@ -77,7 +77,8 @@ def test_index_names_every_case_and_torchscript_has_no_command(saved, pristine):
 def test_cli_parity_saves_references(folder: Path, tmp_path: Path, capsys):
     from chanattn_export.cli import main
 
-    assert main(["parity", str(folder), "--save-reference", str(tmp_path / "r")]) == 0
+    assert main(["parity", str(folder), "--trust-torchscript",
+                 "--save-reference", str(tmp_path / "r")]) == 0
     assert "check: polygraphy run" in capsys.readouterr().out
     assert (tmp_path / "r" / ONNX_NAME / "inputs.json").is_file()
     assert (tmp_path / "r" / PT_NAME / "outputs.json").is_file()

@@ -42,13 +42,13 @@ def _nudge_one_weight(path: Path, delta: float = 0.05) -> str:
 
 
 def test_mutated_and_resigned_onnx_fails_parity(folder: Path) -> None:
-    assert all(r.parity.passed for r in check_parity(folder))
+    assert all(r.parity.passed for r in check_parity(folder, trust_torchscript=True))
     _nudge_one_weight(folder / ONNX_NAME)
     resign(folder, ONNX_NAME)  # the attacker also rewrote the checksums
-    results = {r.entry.path: r for r in check_parity(folder)}
+    results = {r.entry.path: r for r in check_parity(folder, trust_torchscript=True)}
     assert not results[ONNX_NAME].parity.passed
     assert results[PT_NAME].parity.passed
-    errors = [str(p) for p in verify_folder(folder)]
+    errors = [str(p) for p in verify_folder(folder, trust_torchscript=True)]
     assert len(errors) == 1 and errors[0].startswith(ONNX_NAME) and "parity fails" in errors[0]
 
 
@@ -90,23 +90,35 @@ def test_torchscript_is_loaded_only_after_its_checksum_matches(folder: Path,
         raise AssertionError("torch.jit.load ran on a file whose checksum did not match")
 
     monkeypatch.setattr(torch.jit, "load", refuse)
-    errors = [str(p) for p in verify_folder(folder)]
+    errors = [str(p) for p in verify_folder(folder, trust_torchscript=True)]
     assert any(e.startswith(PT_NAME) and "sha256 differs" in e for e in errors)
     with pytest.raises(ArtifactError, match="sha256 differs"):
-        check_parity(folder)
+        check_parity(folder, trust_torchscript=True)
 
 
 @pytest.mark.parametrize("bad", ["../../etc/passwd", "/etc/passwd", "sub/../../x.onnx",
                                  "..\\..\\x.onnx" if os.sep == "\\" else "/tmp/x.onnx"])
 def test_paths_cannot_escape_the_folder(folder: Path, bad: str) -> None:
     m = read_manifest(folder)
-    m["artifacts"][1]["files"][1]["path"] = bad
-    m["artifacts"][1]["weights"] = bad
+    record = m["artifacts"][1]["files"][1]
+    bad = f"{bad}.{record['sha256'][:12]}.safetensors"  # a well-formed weights name, outside
+    record["path"] = m["artifacts"][1]["weights"] = bad
     write_manifest(folder, m)
-    errors = [str(p) for p in verify_folder(folder)]
+    errors = [str(p) for p in verify_folder(folder, trust_torchscript=True)]
     assert any("escapes the artifact folder" in e for e in errors)
     with pytest.raises(ArtifactError, match="escapes"):
-        check_parity(folder)
+        check_parity(folder, trust_torchscript=True)
+
+
+@pytest.mark.parametrize("bad", ["../outside.bin", "/etc/passwd"])
+def test_parity_refuses_any_file_record_outside_the_folder(folder: Path, bad: str) -> None:
+    """Not only the model and weights: every record in `files` is confined (parity and verify)."""
+    m = read_manifest(folder)
+    m["artifacts"][0]["files"].append({"path": bad, "sha256": "0" * 64, "role": "extra"})
+    write_manifest(folder, m)
+    with pytest.raises(ArtifactError, match="escapes"):
+        check_parity(folder, trust_torchscript=True)
+    assert any("escapes" in str(p) for p in verify_folder(folder, trust_torchscript=True))
 
 
 def test_symlink_out_of_the_folder_is_refused(folder: Path, tmp_path: Path) -> None:

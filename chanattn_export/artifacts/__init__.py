@@ -1,7 +1,7 @@
 """Artifact folders: typed manifest records, their parsing, and the one writer of a folder."""
 
 from ..fileio import TMP_PREFIX, sha256_bytes, sha256_file, stage, write_atomic
-from .folder import STALE_TMP_S, ArtifactFolder
+from .folder import FAILED_DIR, STALE_TMP_S, SUMS, ArtifactFolder
 from .manifest import (
     FAILED,
     MANIFEST,
@@ -15,10 +15,12 @@ from .parsing import parse_manifest, parse_top
 
 __all__ = [
     "FAILED",
+    "FAILED_DIR",
     "MANIFEST",
     "MANIFEST_VERSION",
     "PASSED",
     "STALE_TMP_S",
+    "SUMS",
     "TMP_PREFIX",
     "ArtifactFolder",
     "FileRecord",

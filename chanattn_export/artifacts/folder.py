@@ -1,40 +1,49 @@
-"""The only writer of an artifact folder: atomic files, sha256 checksums, one manifest.json.
+"""An artifact folder: its paths, its lock, its manifest, its SHA256SUMS (the commit protocol of
+an export is in :mod:`.commit`).
 
-Write order keeps the folder consistent at every instant, even under SIGKILL:
-weights (content-addressed, never overwritten with other bytes) -> drop the old manifest entry
--> atomically replace the model file -> add the new entry. The manifest is only ever rewritten
-whole via temp file + rename, under a lock file (``flock``: released by the kernel when a
-process dies, so a killed run never blocks the next one).
+The manifest is only ever rewritten whole (temp file + rename) under the folder's exclusive
+``flock`` (:mod:`.lock`); readers hold it shared. A manifest may carry ``pending`` entries (a
+commit in flight or killed): :meth:`ArtifactFolder.read_manifest` settles them against the model
+file on disk, so a reader always sees the old or the new artifact, never a mix.
 """
 
 from __future__ import annotations
 
 import contextlib
 import errno
-import json
 import os
+import re
 import shutil
 import tempfile
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path, PurePosixPath
 
 from ..errors import ArtifactError
-from ..fileio import TMP_PREFIX, sha256_bytes, sha256_file, stage, write_atomic
-from .manifest import MANIFEST, Manifest, ManifestEntry
+from ..fileio import TMP_PREFIX, sha256_file, write_atomic
+from .lock import flocked
+from .manifest import MANIFEST, WEIGHTS_NAME, Manifest, ManifestEntry
 from .parsing import parse_manifest
 
 LOCK_TIMEOUT_S = 120.0
-STALE_TMP_S = 30.0  # every writer holds the lock while its temp files exist; older ones are dead
+STALE_TMP_S = 0.0  # temp files exist only under the exclusive lock: any found there is dead
 SPACE_MARGIN = 1 << 20
+SUMS = "SHA256SUMS"
+FAILED_DIR = "failed"
+MAX_FILE_BYTES = 1 << 30  # no artifact file of this toolkit comes near 1 GiB: never read more
 
 
-def _oserror(e: OSError, what: str) -> ArtifactError:
-    if e.errno == errno.ENOSPC:
-        return ArtifactError(f"cannot {what}: no space left on device; nothing was replaced")
+def oserror(e: OSError, what: str, replaced: bool = False) -> ArtifactError:
+    """One line for an OSError during a write; says whether the new model is already in place."""
+    state = ("the new model file is already in place and recorded as pending in the manifest, "
+             "so the folder shows the new artifact; free space and export again to finish"
+             if replaced else "nothing was replaced; the folder still holds the previous "
+                              "artifact")
+    if e.errno in (errno.ENOSPC, errno.EDQUOT):
+        return ArtifactError(f"cannot {what}: no space left on device; {state}")
     if e.errno == errno.EROFS:
-        return ArtifactError(f"cannot {what}: read-only file system; nothing was replaced")
-    return ArtifactError(f"cannot {what}: {e.strerror or e} ({e.filename or ''})".rstrip(" ()"))
+        return ArtifactError(f"cannot {what}: read-only file system; {state}")
+    where = f" ({e.filename})" if e.filename else ""
+    return ArtifactError(f"cannot {what}: {e.strerror or e}{where}; {state}")
 
 
 class ArtifactFolder:
@@ -52,7 +61,7 @@ class ArtifactFolder:
         try:
             self.root.mkdir(parents=True, exist_ok=True)
         except OSError as e:
-            raise _oserror(e, f"create output folder {self.root}") from None
+            raise oserror(e, f"create output folder {self.root}") from None
         if not self.root.is_dir():
             raise ArtifactError(f"output path {self.root} exists and is not a folder")
         if not os.access(self.root, os.W_OK | os.X_OK):
@@ -60,7 +69,8 @@ class ArtifactFolder:
         try:  # os.access says yes to root on a read-only mount: prove it with a real file
             fd, probe = tempfile.mkstemp(prefix=TMP_PREFIX + "probe.", dir=self.root)
             os.close(fd)
-            os.unlink(probe)
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(probe)
         except OSError as e:
             raise ArtifactError(
                 f"output folder {self.root} is not writable: {e.strerror or e}"
@@ -80,32 +90,59 @@ class ArtifactFolder:
             )
 
     def remove_stale_temps(self, older_than_s: float = STALE_TMP_S) -> list[str]:
-        """Delete ``.tmp-*`` files left by a killed writer (call under the lock)."""
+        """Delete ``.tmp-*`` files left by a killed writer. Call under the exclusive lock: every
+        writer holds it while its temp files exist, so none found then belongs to a live one."""
+        import time
+
         removed = []
         now = time.time()
         for p in self.root.glob(TMP_PREFIX + "*"):
             with contextlib.suppress(OSError):
-                if p.is_file() and now - p.stat().st_mtime > older_than_s:
+                if p.is_file() and now - p.stat().st_mtime >= older_than_s:
                     p.unlink()
                     removed.append(p.name)
         return removed
 
     def resolve(self, rel: str) -> Path:
         """Path of a manifest-relative file; refuses absolute paths and ones escaping the folder."""
-        if not isinstance(rel, str) or not rel:
+        if not isinstance(rel, str) or not rel or "\0" in rel:
             raise ArtifactError(f"manifest path {rel!r} is not a relative file name")
         p = PurePosixPath(rel)
         if p.is_absolute() or rel.startswith("\\") or ":" in p.parts[0] or ".." in p.parts:
             raise ArtifactError(f"manifest path {rel!r} escapes the artifact folder")
-        full = (self.root / p).resolve()
+        try:
+            full = (self.root / p).resolve()
+        except (OSError, RuntimeError) as e:  # a symlink loop
+            raise ArtifactError(f"manifest path {rel!r} cannot be resolved: {e}") from None
         if not full.is_relative_to(self.root.resolve()):
             raise ArtifactError(f"manifest path {rel!r} escapes the artifact folder")
         return self.root / p
 
-    # -- manifest -------------------------------------------------------------------------
+    def disk_sha(self, entry: ManifestEntry) -> str | None:
+        """sha256 of ``entry``'s model file as it is on disk (None when absent or unreadable)."""
+        try:
+            path = self.resolve(entry.path)
+            size = entry.model_file.size
+            return sha256_file(path, limit=size if size is not None else MAX_FILE_BYTES)
+        except (ArtifactError, OSError, ValueError):
+            return None
+
+    # -- locking and the manifest ---------------------------------------------------------
+
+    @contextlib.contextmanager
+    def locked(self) -> Iterator[None]:
+        """Exclusive: the one writer of the folder."""
+        with flocked(self.root, exclusive=True, timeout_s=LOCK_TIMEOUT_S):
+            yield
+
+    @contextlib.contextmanager
+    def shared(self) -> Iterator[None]:
+        """Shared: readers see one consistent state while they read."""
+        with flocked(self.root, exclusive=False, timeout_s=LOCK_TIMEOUT_S):
+            yield
 
     def read_manifest(self, missing_ok: bool = True) -> Manifest:
-        """The parsed, validated manifest (empty when absent and ``missing_ok``)."""
+        """The parsed, validated manifest with pending entries settled against the disk."""
         path = self.manifest_path
         if not path.exists():
             if missing_ok:
@@ -116,77 +153,63 @@ class ArtifactFolder:
         except (OSError, UnicodeDecodeError) as e:
             raise ArtifactError(f"{path}: cannot read manifest: {e}") from None
         try:
-            return parse_manifest(text)
+            manifest = parse_manifest(text)
         except ArtifactError as e:
             raise ArtifactError(f"{path}: manifest {e}") from None
+        return manifest.settled(self.disk_sha)
 
-    def _write_manifest(self, manifest: Manifest) -> None:
+    def write_manifest(self, manifest: Manifest) -> None:
         write_atomic(self.manifest_path, manifest.to_json().encode())
 
-    @contextlib.contextmanager
-    def locked(self) -> Iterator[None]:
-        from filelock import FileLock, Timeout
-
-        lock = FileLock(str(self.root / (MANIFEST + ".lock")), timeout=LOCK_TIMEOUT_S)
-        try:
-            with lock:
-                yield
-        except Timeout:
-            raise ArtifactError(
-                f"{self.root}: another export held the manifest lock for {LOCK_TIMEOUT_S:.0f} s"
-            ) from None
+    def write_sums(self, manifest: Manifest) -> None:
+        """``SHA256SUMS`` of every model and weights file, in the format ``sha256sum -c`` reads."""
+        write_atomic(self.root / SUMS, sums_text(manifest).encode())
 
     def update_manifest(self, change: Callable[[Manifest], Manifest]) -> Manifest:
         """Read-modify-write the manifest under the lock; ``change`` returns the new one."""
-        with self.locked():
-            manifest = change(self.read_manifest())
-            self._write_manifest(manifest)
-            return manifest
-
-    # -- committing an export -------------------------------------------------------------
-
-    def commit(self, entry: ManifestEntry, files: dict[str, bytes]) -> ManifestEntry:
-        """Write ``files`` (name -> bytes) and record ``entry`` for ``entry.path``.
-
-        ``entry.files`` must list every file with its sha256; the weights may be shared by
-        several entries, so they are content-addressed and only ever written once.
-        """
-        self.ensure()
-        model_rel = entry.path
-        for f in entry.files:
-            if sha256_bytes(files[f.path]) != f.sha256:
-                raise ArtifactError(f"internal: checksum of {f.path} changed before writing")
-        model_path = self.resolve(model_rel)
-        tmp: str | None = None
         try:
             with self.locked():
-                self.remove_stale_temps()
-                manifest = self.read_manifest()
-                size = len(manifest.to_json()) + len(json.dumps(entry.to_dict()))
-                self.check_space(sum(len(b) for b in files.values()) + 2 * size)
-                for f in entry.files:
-                    if f.path != model_rel:
-                        self._write_if_changed(f.path, files[f.path], f.sha256)
-                # All model bytes are on disk (a full disk fails here) before anything changes.
-                tmp = stage(model_path, files[model_rel])
-                # Drop the old entry first: if we die after replacing the model file, the
-                # manifest must not name it with its old checksum.
-                if manifest.get(model_rel) is not None:
-                    manifest = manifest.without(model_rel)
-                    self._write_manifest(manifest)
-                os.replace(tmp, model_path)
-                tmp = None
-                self._write_manifest(manifest.with_entry(entry))
+                manifest = change(self.read_manifest())
+                self.write_manifest(manifest)
+                self.write_sums(manifest)
+                return manifest
         except OSError as e:
-            raise _oserror(e, f"write into {self.root}") from None
-        finally:
-            if tmp is not None:
-                with contextlib.suppress(OSError):
-                    os.unlink(tmp)
-        return entry
+            raise oserror(e, f"update the manifest in {self.root}") from None
 
-    def _write_if_changed(self, rel: str, data: bytes, sha: str) -> None:
+    def collect_garbage(self, manifest: Manifest) -> list[str]:
+        """Remove content-addressed weights files no entry names (left by replaced exports)."""
+        named = {f.path for e in manifest.entries for f in e.files}
+        removed = []
+        for p in self.root.glob("*.safetensors"):
+            if p.name not in named and WEIGHTS_NAME.fullmatch(p.name) and p.is_file():
+                with contextlib.suppress(OSError):
+                    p.unlink()
+                    removed.append(p.name)
+        return removed
+
+    def write_if_changed(self, rel: str, data: bytes, sha: str) -> None:
         path = self.resolve(rel)
-        if path.is_file() and sha256_file(path) == sha:
-            return
+        with contextlib.suppress(OSError, ValueError):
+            if path.is_file() and sha256_file(path, limit=len(data)) == sha:
+                return
         write_atomic(path, data)
+
+    def commit(self, entry: ManifestEntry, files: dict[str, bytes]) -> ManifestEntry:
+        """Write ``files`` and record ``entry``; see :func:`.commit.commit`."""
+        from .commit import commit
+
+        return commit(self, entry, files)
+
+
+_SAFE_NAME = re.compile(r"[^\n\r\\]+")
+
+
+def sums_text(manifest: Manifest) -> str:
+    """Lines ``<sha256>  <path>`` (text mode, as sha256sum writes them), sorted by path."""
+    records = {f.path: f.sha256 for e in manifest.entries for f in e.files
+               if _SAFE_NAME.fullmatch(f.path)}
+    return "".join(f"{sha}  {path}\n" for path, sha in sorted(records.items()))
+
+
+__all__ = ["FAILED_DIR", "LOCK_TIMEOUT_S", "MAX_FILE_BYTES", "STALE_TMP_S", "SUMS",
+           "ArtifactFolder", "oserror", "sums_text"]

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -21,8 +21,21 @@ MANIFEST = "manifest.json"
 MANIFEST_VERSION = 1
 PASSED, FAILED = "passed", "failed"
 MODEL, WEIGHTS = "model", "weights"
-REQUIRED_ENTRY_FIELDS = ("path", "sha256", "format", "model", "input", "files", "weights")
+REQUIRED_ENTRY_FIELDS = ("path", "sha256", "format", "model", "input", "files", "weights",
+                         "parity")
 _SHA256 = re.compile(r"[0-9a-f]{64}")
+# Weights are content-addressed: <stem>.<first 12 hex digits of their sha256>.safetensors
+WEIGHTS_NAME = re.compile(r".+\.([0-9a-f]{12})\.safetensors")
+MAX_PATH_CHARS = 255
+
+
+def check_path_text(path: object, where: str) -> str:
+    """A manifest path is a short printable name: no NUL or control characters (one line)."""
+    if not isinstance(path, str) or not path:
+        raise ArtifactError(f"{where}: a path must be a non-empty string")
+    if len(path) > MAX_PATH_CHARS or any(ord(c) < 32 or ord(c) == 127 for c in path):
+        raise ArtifactError(f"{where}: path {path[:40]!r} has control characters or is too long")
+    return path
 
 
 @dataclass(frozen=True)
@@ -47,6 +60,7 @@ class FileRecord:
         path, sha = d.get("path"), d.get("sha256")
         if not isinstance(path, str) or not isinstance(sha, str):
             raise ArtifactError(f"{where}: 'files' must list objects with path and sha256")
+        check_path_text(path, where)
         _check_sha(sha, f"{where}: file {path!r}")
         role = d.get("role", "")
         size = d.get("size")
@@ -125,6 +139,7 @@ class ManifestEntry:
         path, sha, weights = d["path"], d["sha256"], d["weights"]
         if not isinstance(path, str) or not path:
             raise ArtifactError(f"artifacts[{index}]: 'path' must be a file name")
+        check_path_text(path, f"artifacts[{index}]")
         if not isinstance(sha, str):
             raise ArtifactError(f"{where}: 'sha256' must be a string")
         _check_sha(sha, where)
@@ -140,12 +155,18 @@ class ManifestEntry:
         if by_path[path].sha256 != sha:
             raise ArtifactError(f"{where}: two different sha256 for the model")
         if not isinstance(weights, str) or weights not in by_path or weights == path:
-            raise ArtifactError(f"{where} names no weights file")
+            raise ArtifactError(f"{where} names no weights file (or names the model as one)")
+        named = WEIGHTS_NAME.fullmatch(weights)
+        if named is None or named.group(1) != by_path[weights].sha256[:12]:
+            raise ArtifactError(f"{where}: weights file name {weights!r} does not carry its "
+                                f"sha256 prefix {by_path[weights].sha256[:12]} "
+                                "(<stem>.<sha256[:12]>.safetensors)")
         try:
             fmt = Format.parse(d["format"], "format")
             model = ModelSpec.from_dict(_mapping(d["model"], "model"))
             inp = InputSpec.from_dict(_mapping(d["input"], "input"))
-        except (InvalidSpecError, ArtifactError, KeyError, TypeError) as e:
+        except (InvalidSpecError, ArtifactError, KeyError, TypeError, ValueError,
+                OverflowError) as e:
             raise ArtifactError(f"{where}: spec is invalid: {_one_line(e)}") from None
         status = d.get("status", PASSED)
         if status not in (PASSED, FAILED):
@@ -174,7 +195,8 @@ class ManifestEntry:
                inp: InputSpec, output_kind: str, weights: str, weights_sha256: str,
                exporter: str, opset: int | None, versions: Mapping[str, str],
                parity: Mapping[str, Any], passed: bool,
-               fallback_reason: str | None = None) -> ManifestEntry:
+               fallback_reason: str | None = None,
+               weights_size: int | None = None) -> ManifestEntry:
         """A new entry for a freshly exported file (what ``export`` records)."""
         in_dims = inp.dims(model.layout, model.channels)
         out_dims: list[int | str] = list(in_dims)
@@ -184,7 +206,7 @@ class ManifestEntry:
         return cls(
             path=path, sha256=data_sha256, format=fmt, model=model, input=inp,
             files=(FileRecord(path, data_sha256, MODEL, size),
-                   FileRecord(weights, weights_sha256, WEIGHTS)),
+                   FileRecord(weights, weights_sha256, WEIGHTS, weights_size)),
             weights=weights, status=PASSED if passed else FAILED, exporter=exporter,
             opset=opset,
             inputs=({"name": INPUT_NAME, "dtype": "float32", "dims": in_dims,
@@ -201,6 +223,9 @@ class Manifest:
 
     entries: tuple[ManifestEntry, ...] = ()
     version: int = MANIFEST_VERSION
+    # Entries of a commit in flight: written before the model file is renamed into place, so a
+    # reader (or a run killed at any step) can tell which artifact the file on disk is.
+    pending: tuple[ManifestEntry, ...] = ()
 
     def get(self, path: str) -> ManifestEntry | None:
         return next((e for e in self.entries if e.path == path), None)
@@ -211,12 +236,28 @@ class Manifest:
     def with_entry(self, entry: ManifestEntry) -> Manifest:
         return Manifest((*self.without(entry.path).entries, entry), self.version)
 
+    def with_pending(self, entry: ManifestEntry) -> Manifest:
+        """The manifest of a commit's intent step: old entries kept, ``entry`` pending."""
+        return Manifest(self.entries, self.version, (entry,))
+
     def replaced(self, entries: Iterable[ManifestEntry]) -> Manifest:
         return Manifest(tuple(entries), self.version)
 
+    def settled(self, disk_sha: Callable[[ManifestEntry], str | None]) -> Manifest:
+        """Resolve pending entries: one whose model file on disk has its sha256 replaces the
+        committed entry of that path (the rename happened); any other is dropped."""
+        out = Manifest(self.entries, self.version)
+        for p in self.pending:
+            if disk_sha(p) == p.sha256:
+                out = out.with_entry(p)
+        return out
+
     def to_json(self) -> str:
-        doc = {"manifest_version": MANIFEST_VERSION,
-               "artifacts": [e.to_dict() for e in sorted(self.entries, key=lambda e: e.path)]}
+        doc: dict[str, Any] = {
+            "manifest_version": MANIFEST_VERSION,
+            "artifacts": [e.to_dict() for e in sorted(self.entries, key=lambda e: e.path)]}
+        if self.pending:
+            doc["pending"] = [e.to_dict() for e in self.pending]
         return json.dumps(doc, indent=2) + "\n"
 
 
@@ -243,4 +284,4 @@ def _one_line(e: BaseException) -> str:
 
 
 __all__ = ["FAILED", "MANIFEST", "MANIFEST_VERSION", "PASSED", "FileRecord", "Manifest",
-           "ManifestEntry"]
+           "ManifestEntry", "check_path_text"]

@@ -16,8 +16,8 @@ from .manifest import MANIFEST_VERSION, Manifest, ManifestEntry, _one_line
 MAX_NESTING = 64  # json.loads recurses: refuse deeper documents before decoding them
 
 
-def parse_top(text: str) -> tuple[int, list[Any]]:
-    """(version, raw entries) after checking the top level; messages say what is wrong.
+def parse_top(text: str) -> tuple[int, list[Any], list[Any]]:
+    """(version, raw entries, raw pending entries) after checking the top level.
 
     ``verify`` parses entries one by one from here so one bad entry does not hide the others.
     """
@@ -27,7 +27,7 @@ def parse_top(text: str) -> tuple[int, list[Any]]:
                             "not a manifest written by this toolkit")
     try:
         data = json.loads(text)
-    except (json.JSONDecodeError, RecursionError) as e:
+    except (ValueError, RecursionError) as e:  # JSONDecodeError, int too long, ...
         raise ArtifactError(f"is not valid JSON ({_one_line(e)}); truncated or corrupted?") \
             from None
     if not isinstance(data, dict):
@@ -44,15 +44,19 @@ def parse_top(text: str) -> tuple[int, list[Any]]:
                             f"{MANIFEST_VERSION})")
     if not isinstance(data.get("artifacts"), list):
         raise ArtifactError("lacks an 'artifacts' list")
-    return version, data["artifacts"]
+    pending = data.get("pending", [])
+    if not isinstance(pending, list):
+        raise ArtifactError("'pending' must be a list")
+    return version, data["artifacts"], pending
 
 
 def parse_manifest(text: str) -> Manifest:
     """The whole manifest, every entry validated; the first problem raises."""
-    version, raw = parse_top(text)
+    version, raw, raw_pending = parse_top(text)
     entries = tuple(ManifestEntry.from_dict(d, i) for i, d in enumerate(raw))
     check_unique(entries)
-    return Manifest(entries, version)
+    pending = tuple(ManifestEntry.from_dict(d, i) for i, d in enumerate(raw_pending))
+    return Manifest(entries, version, pending)
 
 
 def check_unique(entries: Sequence[ManifestEntry]) -> None:

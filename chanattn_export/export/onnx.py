@@ -14,6 +14,7 @@ import torch
 from torch import nn
 
 from ..errors import ExportError, MissingDependencyError
+from ..signals import interrupt_in, raise_if_received
 from ..spec import INPUT_NAME, OUTPUT_NAME, Exporter, ExportSpec
 from ._quiet import first_line, quiet
 
@@ -128,8 +129,13 @@ def export_onnx_bytes(model: nn.Module, spec: ExportSpec, version: str) -> OnnxE
                     fn = _dynamo if exporter is Exporter.DYNAMO else _legacy
                     candidate = fn(model, spec)
             except Exception as e:  # exporters raise many types; report, then fall back
+                interrupt = interrupt_in(e)  # Ctrl-C/SIGTERM wrapped by torch: not a failure
+                if interrupt is not None:
+                    raise interrupt from None
+                raise_if_received()
                 errors.append(f"{exporter} exporter failed: {first_line(e)}")
                 continue
+            raise_if_received()  # an interrupt torch caught and swallowed whole
             wrote = _opset(candidate, spec.opset)
             if wrote != spec.opset:  # torch.export writes >= 18 whatever is asked
                 errors.append(f"{exporter} exporter wrote opset {wrote}, not {spec.opset}")

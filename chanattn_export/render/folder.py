@@ -13,6 +13,11 @@ from ..spec import Format
 
 def export_line(res: Any) -> str:
     """``wrote PATH (size, exporter, seconds)`` plus the fallback note, for an ExportResult."""
+    lint = "".join(f"\nLINT FAIL {res.path.name}: {p}" for p in getattr(res, "lint", ()))
+    if not getattr(res, "written", True):
+        why = "failed the graph lint" if lint and res.parity.passed else "failed parity"
+        return (f"not written: {res.path.name} {why}; the folder is unchanged "
+                "(--keep-failed keeps failed exports under DIR/failed/)" + lint)
     kib = res.size_bytes / 1024
     how = (f"{res.exporter} exporter, opset {res.spec.opset}" if res.spec.format is Format.ONNX
            else "torch.export program" if res.spec.format is Format.PT2
@@ -20,9 +25,7 @@ def export_line(res: Any) -> str:
     line = f"wrote {res.path} ({kib:.1f} KiB, {how}, {res.export_seconds:.1f} s)"
     if res.fallback_reason:
         line += f"\n  note: fell back to the legacy exporter: {res.fallback_reason}"
-    for p in getattr(res, "lint", ()):
-        line += f"\nLINT FAIL {res.path.name}: {p}"
-    return line
+    return line + lint
 
 
 def problem_line(folder: str | os.PathLike[str], p: Problem) -> str:
@@ -35,6 +38,10 @@ def verify_summary(folder: str | os.PathLike[str], problems: Sequence[Problem]) 
     errors = sum(p.severity == ERROR for p in problems)
     if errors:
         return f"verify {folder}: {errors} problem{'s' * (errors != 1)}"
+    warnings = len(problems) - errors
+    if warnings:
+        return (f"verify {folder}: no errors, {warnings} warning{'s' * (warnings != 1)} "
+                "(see above: what was not checked or not tidy)")
     return f"verify {folder}: every file matches the manifest, loads, and passes parity"
 
 

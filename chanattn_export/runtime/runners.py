@@ -13,7 +13,7 @@ from typing import Protocol
 
 import numpy as np
 
-from ..errors import ArtifactError, MissingDependencyError
+from ..errors import ArtifactError, InputError, MissingDependencyError
 from ..spec import Backend, Device
 from ..validation import Expected, check_input
 from . import devices
@@ -46,8 +46,12 @@ class _TorchRunner:
         torch = self._torch
         check_input(x, self.expected)
         on_cuda = self.device is Device.CUDA
-        with tf32_disabled() if on_cuda else contextlib.nullcontext(), torch.inference_mode():
-            y = self.module(torch.from_numpy(x).to(self.device.value))
+        try:
+            with tf32_disabled() if on_cuda else contextlib.nullcontext(), \
+                    torch.inference_mode():
+                y = self.module(torch.from_numpy(x).to(self.device.value))
+        except (RuntimeError, MemoryError) as e:  # torch.jit's errors are RuntimeErrors
+            raise run_error(self.name, x, e) from None
         return y.detach().cpu().numpy()
 
 
@@ -150,11 +154,20 @@ class OrtRunner:
         check_input(x, self.expected)
         try:
             return self.session.run(None, {self.input_name: x})[0]
-        except Exception as e:  # onnxruntime's own error types: e.g. a batch baked into a Reshape
-            from ..export._quiet import first_line
+        except Exception as e:  # onnxruntime's own exception types (Fail, RuntimeException, ...)
+            raise run_error(self.name, x, e) from None
 
-            raise ArtifactError(f"onnxruntime cannot run the model on input shape "
-                                f"{list(x.shape)}: {first_line(e)}") from e
+
+def run_error(backend: str, x: np.ndarray, e: BaseException) -> InputError:
+    """A backend's own error while running ``x`` as the toolkit's one-line error: out of
+    memory says so and names the batch; anything else names the shape the model refused."""
+    from ..export._quiet import first_line
+
+    text = first_line(e)
+    if isinstance(e, MemoryError) or "alloc" in text.lower() or "out of memory" in text.lower():
+        return InputError(f"{backend}: a batch of shape {list(x.shape)} ({x.nbytes / 1e9:.2g} "
+                          f"GB in) does not fit in memory ({text}); use a smaller batch")
+    return InputError(f"{backend} refused input of shape {list(x.shape)} {x.dtype}: {text}")
 
 
 __all__ = ["EagerRunner", "OrtRunner", "Runner", "TorchScriptRunner", "load_torchscript",
