@@ -87,12 +87,13 @@ def _print_parity(items: list[tuple[str, object]]) -> bool:
     return ok
 
 
-def _export(fmt: Format, args: argparse.Namespace, model: str, layout: str) -> object:
+def _export(fmt: Format, args: argparse.Namespace, model: str, layout: str,
+            say: Callable[[str], None] = _say) -> object:
     from . import api
 
     common = dict(channels=args.channels, ratio=args.ratio, layout=layout, batch=args.batch,
                   height=args.height, width=args.width, dynamic_hw=args.dynamic_hw,
-                  weights=args.weights, seed=args.seed, out=args.out, progress=_say,
+                  weights=args.weights, seed=args.seed, out=args.out, progress=say,
                   atol=args.atol, rtol=args.rtol)
     if fmt is Format.ONNX:
         return api.export_onnx(model, opset=args.opset, exporter=args.exporter, **common)
@@ -112,20 +113,40 @@ def cmd_export(fmt: Format) -> Callable[[argparse.Namespace], int]:
     return run
 
 
+def _progress(total: int | None):  # type: ignore[no-untyped-def]
+    from .render.progress import Progress
+
+    return Progress(total)
+
+
+def _manifest_size(folder: Path) -> int | None:
+    """How many entries ``parity DIR`` / ``verify DIR`` will go through (None: unknown)."""
+    from .artifacts import ArtifactFolder
+
+    try:
+        return len(ArtifactFolder(folder).read_manifest(missing_ok=False).entries) or None
+    except Exception:  # the command itself reports what is wrong with the folder
+        return None
+
+
 def cmd_all(args: argparse.Namespace) -> int:
     from .registry import list_models
     from .render.folder import export_line
 
     items = []
-    for info in list_models():
-        for layout in Layout:
-            for fmt in Format:
-                ns = argparse.Namespace(**vars(args))
-                if not info.uses_ratio:
-                    ns.ratio = None
-                res = _export(fmt, ns, info.name, layout.value)
-                print(export_line(res), flush=True)
-                items.append((res.path.name, res.parity))
+    models = list_models()
+    with _progress(len(models) * len(Layout) * len(Format)) as bar:
+        for info in models:
+            for layout in Layout:
+                for fmt in Format:
+                    ns = argparse.Namespace(**vars(args))
+                    if not info.uses_ratio:
+                        ns.ratio = None
+                    res = _export(fmt, ns, info.name, layout.value, bar.note)
+                    bar.clear()
+                    print(export_line(res), flush=True)
+                    bar.step(res.path.name)
+                    items.append((res.path.name, res.parity))
     ok = _print_parity(items)
     print(f"{len(items)} artifacts, manifest: {Path(args.out) / 'manifest.json'}")
     return EXIT_OK if ok else EXIT_FAILED
@@ -134,7 +155,8 @@ def cmd_all(args: argparse.Namespace) -> int:
 def cmd_parity(args: argparse.Namespace) -> int:
     from .api import check_parity
 
-    checks = check_parity(args.dir, atol=args.atol, rtol=args.rtol)
+    with _progress(_manifest_size(args.dir)) as bar:
+        checks = check_parity(args.dir, atol=args.atol, rtol=args.rtol, progress=bar.step)
     ok = _print_parity([(c.entry.path, c.parity) for c in checks])
     return EXIT_OK if ok else EXIT_FAILED
 
@@ -143,7 +165,8 @@ def cmd_verify(args: argparse.Namespace) -> int:
     from .render.folder import problem_line, verify_summary
     from .verify import has_errors, verify_folder
 
-    problems = verify_folder(args.dir, tolerance=_tolerance(args))
+    with _progress(_manifest_size(args.dir)) as bar:
+        problems = verify_folder(args.dir, tolerance=_tolerance(args), progress=bar.step)
     for p in problems:
         print(problem_line(args.dir, p))
     print(verify_summary(args.dir, problems))
@@ -160,25 +183,47 @@ def cmd_list(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _display_names(a: Path, b: Path) -> tuple[str, str]:
+    """File names for the comparison's columns; whole paths when the names are the same."""
+    return (a.name, b.name) if a.name != b.name else (str(a), str(b))
+
+
 def cmd_bench(args: argparse.Namespace) -> int:
     from .bench import session
+    from .bench.config import plan
     from .bench.records import read_json
     from .render.bench import comparison_table, results_table, run_footer
 
     if args.compare:
-        from .bench.compare import compare
+        from .bench.compare import compare, parse_threshold
 
+        threshold = None if args.fail_slower is None else parse_threshold(args.fail_slower)
         (_, a), (_, b) = read_json(args.compare[0]), read_json(args.compare[1])
-        print(comparison_table(compare(a, b), "A", "B"))
-        return EXIT_OK
+        c = compare(a, b)
+        print(comparison_table(c, *_display_names(*args.compare), fail_slower=threshold))
+        failed = threshold is not None and bool(c.regressions(threshold))
+        return EXIT_FAILED if failed else EXIT_OK
+    if args.fail_slower is not None:
+        from .errors import InvalidSpecError
+
+        raise InvalidSpecError("--fail-slower goes with --compare A.json B.json")
     cfg = session.make_config(
         models=args.models, backends=args.backends, devices=args.devices,
         batch_sizes=args.batch_sizes, threads=args.threads, dtype=args.dtype,
         warmup=args.warmup, repeats=args.repeats, stretches=args.stretches,
         quick=args.quick,
         rotate_inputs=args.rotate_inputs, include_transfer=args.include_transfer)
-    session.check_output_deps(not args.no_progress, not args.no_plot)
-    res = session.run(cfg, progress=not args.no_progress, say=_say)
+    session.check_output_deps(not args.no_plot)
+    from .render.progress import Progress, Silent
+
+    bar = Silent() if args.no_progress else Progress(len(plan(cfg)), eta=True)
+
+    def note(msg: str) -> None:  # a busy machine is worth a line even with --no-progress
+        (_say if args.no_progress and msg.startswith("warning:") else bar.note)(msg)
+
+    with bar:
+        res = session.run(cfg, say=note, on_result=lambda r: bar.step(
+            f"{r.model} {r.backend} {r.device} batch {r.batch_size}"))
     paths = session.write(res, args.out, plot=not args.no_plot)
     print(results_table(res.results))
     print(run_footer(cfg, res.bandwidth))
@@ -211,10 +256,15 @@ def _bench_parser(sub) -> None:  # type: ignore[no-untyped-def]
     p.add_argument("--quick", action="store_true", help="smoke run: one model, batch 1,8")
     p.add_argument("--out", type=Path, default=Path("bench-results"),
                    help="folder for bench.json, bench.csv, bench.png (default ./bench-results)")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--no-progress", action="store_true",
+                   help="no progress lines on stderr (the busy-load warning still shows)")
     p.add_argument("--no-plot", action="store_true", help="no PNG (no matplotlib needed)")
     p.add_argument("--compare", nargs=2, type=Path, metavar=("A.json", "B.json"),
-                   help="print the ratios between two result files and exit")
+                   help="print the ratios between two result files (bench's or "
+                   "pytest-benchmark's JSON) and exit")
+    p.add_argument("--fail-slower", metavar="PCT", default=None,
+                   help="with --compare: exit 1 when a case of B is slower than A by more "
+                   "than PCT (e.g. 10%%)")
     p.set_defaults(func=cmd_bench)
 
 
