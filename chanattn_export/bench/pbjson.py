@@ -19,7 +19,7 @@ from typing import Any
 
 from .records import SCHEMA, BenchResult
 
-FORMAT_VERSION = "5.1.0"  # the pytest-benchmark JSON layout these files follow
+FORMAT_VERSION = "5.1.0"  # the pytest-benchmark JSON layout these files follow (as of 4.0-5.x)
 _UNTIMED_EXTRA = ("samples_ms",)  # the samples are stats.data; not repeated in extra_info
 TEST_FILE = "benchmarks/test_throughput.py"
 
