@@ -268,6 +268,27 @@ def _bench_parser(sub) -> None:  # type: ignore[no-untyped-def]
     p.set_defaults(func=cmd_bench)
 
 
+def cmd_report(args: argparse.Namespace) -> int:
+    from .report import gather, write_report
+
+    data = gather(args.dir, args.bench)
+    path = write_report(data, args.out)
+    print(f"wrote {path} ({len(data.artifacts)} artifacts, {len(data.bench)} benchmark files)")
+    return EXIT_OK
+
+
+def _report_parser(sub) -> None:  # type: ignore[no-untyped-def]
+    help_ = "write one self-contained HTML page: artifacts, parity, checksums, benchmarks"
+    p = sub.add_parser("report", help=help_, description=help_)
+    p.add_argument("dir", type=Path, nargs="?", default=Path("artifacts"),
+                   help="artifact folder (default ./artifacts)")
+    p.add_argument("--bench", type=Path, default=None, metavar="FILE_OR_DIR",
+                   help="a bench or pytest-benchmark JSON file, or a folder of them")
+    p.add_argument("--out", type=Path, default=Path("report.html"),
+                   help="the page to write (default ./report.html)")
+    p.set_defaults(func=cmd_report)
+
+
 class _Parser(argparse.ArgumentParser):
     """argparse with the toolkit's one-line error format (usage stays behind --help)."""
 
@@ -306,6 +327,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("list", help="list the registered models")
     p.set_defaults(func=cmd_list)
     _bench_parser(sub)
+    _report_parser(sub)
     return parser
 
 
