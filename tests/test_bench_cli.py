@@ -38,7 +38,7 @@ def test_cli_compare(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None
     assert main(["bench", "--compare", str(tmp_path / "base.json"),
                  str(tmp_path / "new.json")]) == 0
     out = capsys.readouterr().out
-    assert "2x" in out and "0.5" in out and "base.json ms" in out and "new.json ms" in out
+    assert "2.00x" in out and "0.500" in out and "base.json ms" in out and "new.json ms" in out
     assert "A ms" not in out
 
 
@@ -49,7 +49,7 @@ def test_cli_compare_never_prints_zero_ratios(tmp_path: Path,
     write_json(tmp_path / "b.json", {}, [result("eager", 0.002)])
     assert main(["bench", "--compare", str(tmp_path / "a.json"), str(tmp_path / "b.json")]) == 0
     out = capsys.readouterr().out
-    assert "0.00x" not in out and " 0.00 " not in out and "0.001x" in out and "1e+03" in out
+    assert "0.00x" not in out and " 0.00 " not in out and "0.00100x" in out and "1.00e+03" in out
 
 
 def test_cli_compare_fail_slower_gates(tmp_path: Path,

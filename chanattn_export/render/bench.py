@@ -19,12 +19,12 @@ def ms(v: float | None) -> str:
     """Milliseconds with at least 3 significant digits: 0.0004 ms never reads as 0.000."""
     if v is None:
         return "-"
-    return f"{v:.3f}" if abs(v) >= 0.1 else f"{v:.3g}"
+    return f"{v:.3f}" if abs(v) >= 0.1 else f"{v:#.3g}"
 
 
 def ratio(x: float) -> str:
     """A ratio with 3 significant digits: it cannot round to 0.00 however small it is."""
-    return f"{x:.3g}"
+    return f"{x:#.3g}"
 
 
 def _case(r: BenchResult) -> str:

@@ -178,6 +178,8 @@ def _bench(name: str, f: ResultsFile) -> str:
            _table(["model", "backend", "device", "dtype", "batch", "threads", "median_ms",
                    "iqr_ms", "p90_ms", "p99_ms", "images/s", "GB/s", "x_floor"], rows,
                   numeric_from=4, cls="bench")]
+    if f.run.get("busy_warning"):  # timings from a loaded machine say so where they are read
+        out.append(f'<p class="fail">{e(f.run["busy_warning"])}</p>')
     out += [f'<p class="fail">{e(n)}</p>' for n in notes]
     if rows:
         out.append(_plot(f.results, plot_title(machine, None, [name])))
