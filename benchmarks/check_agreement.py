@@ -55,8 +55,10 @@ def main() -> None:
                     a.backends, "--devices", "cpu", "--batch-sizes", str(a.batch), "--threads",
                     str(a.threads), "--repeats", str(a.repeats), "--out", str(tmp / "cli"),
                     "--no-progress", "--no-plot"], check=True, stdout=subprocess.DEVNULL)
-    for r in json.loads((tmp / "cli" / "bench.json").read_text())["results"]:
-        rows.setdefault(r["backend"], {})["cli"] = r["median_ms"]
+    from chanattn_export.bench.records import read_json
+
+    for r in read_json(tmp / "cli" / "bench.json")[1]:
+        rows.setdefault(r.backend, {})["cli"] = r.median_ms
 
     time.sleep(1)
     ids = " or ".join(f"{a.model}-{b}-cpu-b{a.batch}]" for b in a.backends.split(","))

@@ -17,6 +17,7 @@ import pytest
 
 from chanattn_export.bench.backends import BackendHandle, ModelArtifacts, SkipCase
 from chanattn_export.bench.roofline import bytes_moved, floor_ms
+from chanattn_export.bench.timing import summarize
 from chanattn_export.registry import list_models
 from chanattn_export.runtime import cuda_available
 from chanattn_export.spec import Backend, Device, DType
@@ -56,13 +57,13 @@ def _pooled(steps: list[Any], block: int) -> Any:
     return step
 
 
-def _rounds(step: Any, warmup: int) -> int:
-    """Rounds that fill about TARGET_S, from the warm-up calls' own speed."""
+def _rounds(step: Any, warmup: int, target_s: float = TARGET_S) -> int:
+    """Rounds that fill about ``target_s``, from the warm-up calls' own speed."""
     t0 = time.perf_counter()
     for _ in range(warmup):
         step()
     per_call = (time.perf_counter() - t0) / max(warmup, 1)
-    return int(min(500, max(10, math.ceil(TARGET_S / max(per_call, 1e-6)))))
+    return int(min(500, max(10, math.ceil(target_s / max(per_call, 1e-6)))))
 
 
 def _check_record(benchmark: Any, rounds: int, threads: int) -> None:
@@ -104,22 +105,26 @@ def test_throughput(benchmark: Any, pytestconfig: pytest.Config, threads: int,
         benchmark.group = f"{model} {device} batch={batch}"
         benchmark.extra_info.update(
             model=model, backend=str(backend), device=str(device), dtype="float32",
-            batch_size=batch, threads=threads, bytes_moved=nbytes,
+            batch_size=batch, threads=threads, bytes_moved=nbytes, channels=art.channels,
+            height=art.height, width=art.width, layout=str(art.layout),
             timer=prep.timer_for("pytest-benchmark"),
             input_buffers=prep.buffers, rotate_inputs=rotate)
         with prep.context():
             for p in preps[1:]:
                 for _ in range(3):
                     p.synced_step()
-            rounds = _rounds(prep.synced_step, 10)
+            smoke = pytestconfig.getoption("--bench-smoke")
+            rounds = _rounds(prep.synced_step, 10, 0.02 if smoke else TARGET_S)
             step = _pooled([p.synced_step for p in preps], max(1, rounds // STRETCHES))
             benchmark.pedantic(step, rounds=rounds, iterations=1)
         if benchmark.stats is None:  # --benchmark-disable: nothing was timed
             return
         median_s = benchmark.stats.stats.median
         bw = bandwidth.get(str(device))
+        st = summarize(benchmark.stats.stats.data)  # p90/p99 from the raw rounds, as the CLI
         benchmark.extra_info.update(images_per_s=batch / median_s,
-                                    gb_per_s=nbytes / median_s / 1e9)
+                                    gb_per_s=nbytes / median_s / 1e9,
+                                    p90_ms=st.p90_ms, p99_ms=st.p99_ms)
         if bw is not None:
             floor = floor_ms(nbytes, bw.gb_per_s)
             benchmark.extra_info.update(bandwidth_gb_s=bw.gb_per_s, floor_ms=floor,

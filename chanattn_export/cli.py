@@ -103,12 +103,13 @@ def _print_parity(items: list[tuple[str, object]]) -> bool:
     return ok
 
 
-def _export(fmt: Format, args: argparse.Namespace, model: str, layout: str) -> object:
+def _export(fmt: Format, args: argparse.Namespace, model: str, layout: str,
+            say: Callable[[str], None] = _say) -> object:
     from . import api
 
     common = dict(channels=args.channels, ratio=args.ratio, layout=layout, batch=args.batch,
                   height=args.height, width=args.width, dynamic_hw=args.dynamic_hw,
-                  weights=args.weights, seed=args.seed, out=args.out, progress=_say,
+                  weights=args.weights, seed=args.seed, out=args.out, progress=say,
                   atol=args.atol, rtol=args.rtol, devices=args.devices,
                   keep_failed=args.keep_failed)
     if fmt is Format.ONNX:
@@ -131,21 +132,42 @@ def cmd_export(fmt: Format) -> Callable[[argparse.Namespace], int]:
     return run
 
 
+def _progress(total: int | None):  # type: ignore[no-untyped-def]
+    from .render.progress import Progress
+
+    return Progress(total)
+
+
+def _manifest_size(folder: Path) -> int | None:
+    """How many entries ``parity DIR`` / ``verify DIR`` will go through (None: unknown)."""
+    from .artifacts import ArtifactFolder
+
+    try:
+        return len(ArtifactFolder(folder).read_manifest(missing_ok=False).entries) or None
+    except Exception:  # the command itself reports what is wrong with the folder
+        return None
+
+
 def cmd_all(args: argparse.Namespace) -> int:
     from .registry import list_models
     from .render.folder import export_line
 
     items, ok_lint = [], True
-    for info in list_models():
-        for layout in Layout:
-            for fmt in (Format.ONNX, Format.TORCHSCRIPT):  # .pt2: the `pt2` command
-                ns = argparse.Namespace(**vars(args))
-                if not info.uses_ratio:
-                    ns.ratio = None
-                res = _export(fmt, ns, info.name, layout.value)
-                print(export_line(res), flush=True)
-                items.append((res.path.name, res.parity))
-                ok_lint = ok_lint and not res.lint
+    models = list_models()
+    formats = (Format.ONNX, Format.TORCHSCRIPT)  # .pt2: the `pt2` command
+    with _progress(len(models) * len(Layout) * len(formats)) as bar:
+        for info in models:
+            for layout in Layout:
+                for fmt in formats:
+                    ns = argparse.Namespace(**vars(args))
+                    if not info.uses_ratio:
+                        ns.ratio = None
+                    res = _export(fmt, ns, info.name, layout.value, bar.note)
+                    bar.clear()
+                    print(export_line(res), flush=True)
+                    bar.step(res.path.name)
+                    items.append((res.path.name, res.parity))
+                    ok_lint = ok_lint and not res.lint
     ok = _print_parity(items) and ok_lint
     print(f"{len(items)} artifacts, manifest: {Path(args.out) / 'manifest.json'}")
     return EXIT_OK if ok else EXIT_FAILED
@@ -155,8 +177,9 @@ def cmd_parity(args: argparse.Namespace) -> int:
     from .api import check_parity
     from .render.folder import problem_line
 
-    checks = check_parity(args.dir, atol=args.atol, rtol=args.rtol, devices=args.devices,
-                          trust_torchscript=args.trust_torchscript)
+    with _progress(_manifest_size(args.dir)) as bar:
+        checks = check_parity(args.dir, atol=args.atol, rtol=args.rtol, devices=args.devices,
+                              trust_torchscript=args.trust_torchscript, progress=bar.step)
     for c in checks:
         for p in c.problems:
             _say(problem_line(args.dir, p))
@@ -175,8 +198,11 @@ def cmd_verify(args: argparse.Namespace) -> int:
     from .render.folder import problem_line, verify_summary
     from .verify import has_errors, verify_folder
 
-    problems = verify_folder(args.dir, tolerance=_tolerance(args), public_key=args.public_key,
-                             trust_torchscript=args.trust_torchscript, devices=args.devices)
+    with _progress(_manifest_size(args.dir)) as bar:
+        problems = verify_folder(args.dir, tolerance=_tolerance(args),
+                                 public_key=args.public_key,
+                                 trust_torchscript=args.trust_torchscript, devices=args.devices,
+                                 progress=bar.step)
     if args.json:
         from .render.machine import verify_json
 
@@ -196,64 +222,6 @@ def cmd_list(args: argparse.Namespace) -> int:
     for m in models:
         print(f"{m.name.ljust(width)}  {m.summary}")
     return EXIT_OK
-
-
-def cmd_bench(args: argparse.Namespace) -> int:
-    from .bench import session
-    from .bench.records import read_json
-    from .render.bench import comparison_table, results_table, run_footer
-
-    if args.compare:
-        from .bench.compare import compare
-
-        (_, a), (_, b) = read_json(args.compare[0]), read_json(args.compare[1])
-        print(comparison_table(compare(a, b), "A", "B"))
-        return EXIT_OK
-    cfg = session.make_config(
-        models=args.models, backends=args.backends, devices=args.devices,
-        batch_sizes=args.batch_sizes, threads=args.threads, dtype=args.dtype,
-        warmup=args.warmup, repeats=args.repeats, stretches=args.stretches,
-        quick=args.quick,
-        rotate_inputs=args.rotate_inputs, include_transfer=args.include_transfer)
-    session.check_output_deps(not args.no_progress, not args.no_plot)
-    res = session.run(cfg, progress=not args.no_progress, say=_say)
-    paths = session.write(res, args.out, plot=not args.no_plot)
-    print(results_table(res.results))
-    print(run_footer(cfg, res.bandwidth))
-    print("wrote " + ", ".join(str(p) for p in paths.values()))
-    return EXIT_FAILED if any(r.error for r in res.results) else EXIT_OK
-
-
-def _bench_parser(sub) -> None:  # type: ignore[no-untyped-def]
-    help_ = "time eager, TorchScript and onnxruntime across devices and batch sizes"
-    p = sub.add_parser("bench", help=help_, description=help_)
-    p.add_argument("--models", help="comma-separated models (default: all; --quick: one)")
-    p.add_argument("--backends", help="comma-separated: eager,torchscript,onnxruntime,compile "
-                   "or all (default: all but compile)")
-    p.add_argument("--devices", help="comma-separated: cpu,cuda (default: cpu, plus cuda "
-                   "when present)")
-    p.add_argument("--batch-sizes", help="comma-separated batch sizes (default 1,8,32)")
-    p.add_argument("--threads", type=int, default=None,
-                   help="threads for torch and onnxruntime alike (default: all cores)")
-    p.add_argument("--dtype", choices=["float32", "float16"], default="float32",
-                   help="float16 runs on CUDA only (default float32)")
-    p.add_argument("--warmup", type=int, default=None, help="discarded calls per case")
-    p.add_argument("--repeats", type=int, default=None, help="timed calls per case (>= 3)")
-    p.add_argument("--stretches", type=int, default=None,
-                   help="time each case N times on fresh buffers, samples pooled "
-                   "(default 3; --quick: 1)")
-    p.add_argument("--rotate-inputs", action="store_true",
-                   help="cycle input buffers larger than the last-level cache")
-    p.add_argument("--include-transfer", action="store_true",
-                   help="on CUDA, time host-to-device and back copies too")
-    p.add_argument("--quick", action="store_true", help="smoke run: one model, batch 1,8")
-    p.add_argument("--out", type=Path, default=Path("bench-results"),
-                   help="folder for bench.json, bench.csv, bench.png (default ./bench-results)")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
-    p.add_argument("--no-plot", action="store_true", help="no PNG (no matplotlib needed)")
-    p.add_argument("--compare", nargs=2, type=Path, metavar=("A.json", "B.json"),
-                   help="print the ratios between two result files and exit")
-    p.set_defaults(func=cmd_bench)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -303,7 +271,9 @@ def build_parser() -> argparse.ArgumentParser:
     add_sign_commands(sub)
     p = sub.add_parser("list", help="list the registered models")
     p.set_defaults(func=cmd_list)
-    _bench_parser(sub)
+    from .cli_bench import add_bench_parsers
+
+    add_bench_parsers(sub)
     return parser
 
 

@@ -26,18 +26,47 @@ def small_bandwidth(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_missing_optional_dependency_is_clear(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setitem(sys.modules, "tqdm", None)  # makes `import tqdm` fail
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # makes `import matplotlib` fail
     with pytest.raises(MissingDependencyError, match=r"pip install 'chanattn_export\[bench\]'"):
-        session.check_output_deps(progress=True, plot=False)
+        session.check_output_deps(plot=True)
     assert main(["bench", "--quick", "--models", "se"]) == 2
 
 
 def test_cli_compare(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    write_json(tmp_path / "a.json", {}, [result("eager", 0.002)])
-    write_json(tmp_path / "b.json", {}, [result("eager", 0.001)])
+    write_json(tmp_path / "base.json", {}, [result("eager", 0.002)])
+    write_json(tmp_path / "new.json", {}, [result("eager", 0.001)])
+    assert main(["bench", "--compare", str(tmp_path / "base.json"),
+                 str(tmp_path / "new.json")]) == 0
+    out = capsys.readouterr().out
+    assert "2.00x" in out and "0.500" in out and "base.json ms" in out and "new.json ms" in out
+    assert "A ms" not in out
+
+
+def test_cli_compare_never_prints_zero_ratios(tmp_path: Path,
+                                              capsys: pytest.CaptureFixture[str]) -> None:
+    """A 1000x slowdown reads 0.001x, not 0.00x."""
+    write_json(tmp_path / "a.json", {}, [result("eager", 0.000002)])
+    write_json(tmp_path / "b.json", {}, [result("eager", 0.002)])
     assert main(["bench", "--compare", str(tmp_path / "a.json"), str(tmp_path / "b.json")]) == 0
     out = capsys.readouterr().out
-    assert "2.00x" in out and "0.50" in out
+    assert "0.00x" not in out and " 0.00 " not in out and "0.00100x" in out and "1.00e+03" in out
+
+
+def test_cli_compare_fail_slower_gates(tmp_path: Path,
+                                       capsys: pytest.CaptureFixture[str]) -> None:
+    """Exit 1 on a slowdown beyond the threshold (CI's gate), 0 between a file and itself."""
+    a, b = tmp_path / "a.json", tmp_path / "b.json"
+    write_json(a, {}, [result("eager", 0.002), result("onnxruntime", 0.001)])
+    write_json(b, {}, [result("eager", 0.002), result("onnxruntime", 0.0012)])  # 20% slower
+    assert main(["bench", "--compare", str(a), str(b), "--fail-slower", "10%"]) == 1
+    out = capsys.readouterr().out
+    assert "SLOWER by 20%" in out and "FAIL: 1 case(s) of b.json slower" in out
+    assert main(["bench", "--compare", str(a), str(a), "--fail-slower", "10%"]) == 0
+    assert "ok: no case" in capsys.readouterr().out
+    assert main(["bench", "--compare", str(a), str(b), "--fail-slower", "25%"]) == 0
+    capsys.readouterr()
+    assert main(["bench", "--compare", str(a), str(b), "--fail-slower", "lots"]) == 2
+    assert "--fail-slower takes a percentage" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize(("argv", "message"), [
@@ -59,23 +88,33 @@ def test_cli_bad_options_one_line_exit_2(argv: list[str], message: str,
 
 
 def test_cli_quick_run_writes_files(tmp_path: Path, capsys: pytest.CaptureFixture[str],
-                                    small_bandwidth: None) -> None:
-    """A tiny end-to-end run: every backend, real export, JSON/CSV/PNG written."""
-    code = main(["bench", "--quick", "--no-progress", "--models", "eca", "--batch-sizes", "2",
+                                    small_bandwidth: None,
+                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """A tiny end-to-end run: every backend, real export, JSON/CSV/PNG written; progress lines
+    on a non-terminal stderr without carriage returns, and no tqdm needed."""
+    monkeypatch.setitem(sys.modules, "tqdm", None)  # makes `import tqdm` fail
+    code = main(["bench", "--quick", "--models", "eca", "--batch-sizes", "2",
                  "--warmup", "1", "--repeats", "3", "--threads", "1", "--out",
                  str(tmp_path)])
     assert code == 0
-    out = capsys.readouterr().out
+    captured = capsys.readouterr()
+    out = captured.out
+    assert "\r" not in captured.err and "[3/3] eca onnxruntime cpu batch 2" in captured.err
     assert "onnxruntime" in out and "x_floor" in out and "threads 1" in out
     assert "rotate-inputs off, transfers excluded" in out and "wrote " in out
-    machine, rs = read_json(tmp_path / "bench.json")
+    from chanattn_export.bench.records import read_results
+
+    f = read_results(tmp_path / "bench.json")
+    machine, rs = f.machine, f.results
+    assert "load_average" not in machine and "load_average" in f.run
+    assert f.datetime and "id" in f.commit
     assert {r.backend for r in rs} == {"eager", "torchscript", "onnxruntime"}
     for r in rs:
         assert r.skipped is None and r.error is None and r.threads == 1 and r.n_samples == 3
         assert all(getattr(r, k) is not None for k in REQUIRED)
         assert math.isfinite(r.x_floor or math.nan)
-    assert machine["versions"]["onnxruntime"] and machine["bandwidth"]["cpu"]["gb_per_s"] > 0
-    assert machine["rotate_inputs"] is False
+    assert machine["versions"]["onnxruntime"] and f.run["bandwidth"]["cpu"]["gb_per_s"] > 0
+    assert f.run["rotate_inputs"] is False and all(r.p99_ms for r in rs)
     assert (tmp_path / "bench.csv").stat().st_size > 0
     assert (tmp_path / "bench.png").read_bytes()[:4] == b"\x89PNG"
     assert np.isfinite([r.median_ms for r in rs]).all()

@@ -54,9 +54,11 @@ def test_json_csv_roundtrip(tmp_path: Path) -> None:
     rs = [result("eager"), result("onnxruntime", 0.001)]
     p = write_json(tmp_path / "r.json", {"cpu_model": "x"}, rs)
     doc = json.loads(p.read_text())
-    assert set(doc) >= {"machine", "results"} and len(doc["results"]) == 2
+    assert set(doc) >= {"machine_info", "commit_info", "benchmarks", "datetime", "version"}
+    assert len(doc["benchmarks"]) == 2
     machine, back = read_json(p)
     assert machine == {"cpu_model": "x"} and back[1].median_ms == pytest.approx(1.0)
+    assert [r.to_dict() for r in back] == [r.to_dict() for r in rs]  # nothing lost
     c = write_csv(tmp_path / "r.csv", rs)
     rows = list(csv.DictReader(c.open()))
     assert len(rows) == 2 and set(REQUIRED) <= set(rows[0])
@@ -110,3 +112,79 @@ def test_compare_ratios() -> None:
     assert by["onnxruntime"].time_ratio == pytest.approx(2.0)
     assert c.geomean_speedup == pytest.approx(1.0)
     assert [k[1] for k in c.only_a] == ["torchscript"] and [k[4] for k in c.only_b] == [1]
+
+
+def test_percentiles_come_from_the_raw_samples() -> None:
+    cfg = BenchConfig(models=("se",), threads=1)
+    samples = [i / 1e3 for i in range(1, 101)]  # 1..100 ms
+    r = make_result(cfg, Case("se", Backend.EAGER, Device.CPU, 1), "applied", [samples])
+    assert r.p90_ms == pytest.approx(90.1) and r.p99_ms == pytest.approx(99.01)
+    assert r.median_ms == pytest.approx(50.5) and r.max_ms == pytest.approx(100.0)
+
+
+def test_json_is_pytest_benchmark_layout(tmp_path: Path) -> None:
+    """Every stats field pytest-benchmark reads, in seconds, batch sizes as numbers, the run's
+    timestamp and commit, and untimed cases kept out of ``benchmarks`` but not lost."""
+    failed = make_result(BenchConfig(models=("se",), threads=1),
+                         Case("se", Backend.ONNXRUNTIME, Device.CPU, 8), "applied",
+                         error="RuntimeError: boom")
+    p = write_json(tmp_path / "r.json", {"cpu_model": "x"}, [result(), failed],
+                   commit={"id": "abc", "dirty": False})
+    doc = json.loads(p.read_text())
+    (b,) = doc["benchmarks"]
+    for k in ("min", "max", "mean", "stddev", "rounds", "median", "iqr", "q1", "q3",
+              "iqr_outliers", "stddev_outliers", "outliers", "ld15iqr", "hd15iqr", "ops",
+              "total", "data", "iterations"):
+        assert k in b["stats"], k
+    assert b["stats"]["median"] == pytest.approx(0.002) and len(b["stats"]["data"]) == 5
+    assert b["stats"]["iqr_outliers"] == 1  # the 3x sample
+    assert b["params"]["batch"] == 8 and b["extra_info"]["batch_size"] == 8
+    assert b["extra_info"]["p99_ms"] > b["extra_info"]["p90_ms"] > b["extra_info"]["median_ms"]
+    assert b["fullname"] == "benchmarks/test_throughput.py::test_throughput[" \
+        "cbam-channel-eager-cpu-b8]"
+    assert doc["commit_info"]["id"] == "abc" and doc["datetime"].startswith("20")
+    _, back = read_json(p)
+    assert [r.error for r in back] == [None, "RuntimeError: boom"]
+
+
+def test_read_suite_json(tmp_path: Path) -> None:
+    """A ``pytest --benchmark-json`` file of the suite: the case from extra_info, the numbers
+    recomputed from stats.data (seconds)."""
+    doc = {"machine_info": {"node": "n"}, "commit_info": {}, "datetime": "2026", "version": "5",
+           "benchmarks": [{"name": "t", "fullname": "t", "group": None, "params": {},
+                           "stats": {"data": [0.001, 0.002, 0.003], "median": 0.002,
+                                     "mean": 0.002},
+                           "extra_info": {"model": "se", "backend": "eager", "device": "cpu",
+                                          "batch_size": 4, "threads": 2}}]}
+    p = tmp_path / "suite.json"
+    p.write_text(json.dumps(doc))
+    _, (r,) = read_json(p)
+    assert r.key == ("se", "eager", "cpu", "float32", 4) and r.median_ms == pytest.approx(2.0)
+    assert r.n_samples == 3 and r.images_per_s == pytest.approx(2000.0)
+    doc["benchmarks"][0]["extra_info"] = {}
+    p.write_text(json.dumps(doc))
+    with pytest.raises(ResultsFileError, match="not a chanattn_export benchmark"):
+        read_json(p)
+
+
+def test_legacy_json_still_reads(tmp_path: Path) -> None:
+    p = tmp_path / "old.json"
+    p.write_text(json.dumps({"schema": "chanattn_export.bench/1", "machine": {"cpu_model": "y"},
+                             "results": [result().to_dict()]}))
+    machine, (r,) = read_json(p)
+    assert machine == {"cpu_model": "y"} and r.median_ms == pytest.approx(2.0)
+
+
+def test_compare_flags_overlapping_iqrs_and_gates() -> None:
+    from chanattn_export.bench.compare import parse_threshold
+
+    a = [result("eager", 0.002), result("onnxruntime", 0.001)]
+    b = [result("eager", 0.0021), result("onnxruntime", 0.002)]
+    c = compare(a, b)
+    by = {r.key[1]: r for r in c.ratios}
+    assert by["eager"].inconclusive and not by["onnxruntime"].inconclusive
+    assert [r.key[1] for r in c.regressions(0.10)] == ["onnxruntime"]
+    assert [r.key[1] for r in c.regressions(0.04)] == ["eager", "onnxruntime"]
+    assert parse_threshold("10%") == pytest.approx(0.1) == parse_threshold("0.1")
+    with pytest.raises(Exception, match="percentage"):
+        parse_threshold("ten")

@@ -67,6 +67,7 @@ def test_torchscript_command(tmp_path: Path) -> None:
 def test_all_then_parity_dir(tmp_path: Path) -> None:
     p = run("all", *SMALL, "--out", str(tmp_path))
     assert p.returncode == 0, p.stderr
+    assert "[20/20] " in p.stderr and "\r" not in p.stderr  # per-artifact progress, log-safe
     entries = json.loads((tmp_path / "manifest.json").read_text())["artifacts"]
     assert len(entries) == 5 * 2 * 2
     assert {(e["model"]["name"], e["model"]["layout"], e["format"]) for e in entries} == {
@@ -75,7 +76,7 @@ def test_all_then_parity_dir(tmp_path: Path) -> None:
     assert all(e["status"] == "passed" for e in entries)
     p = run("parity", str(tmp_path), "--trust-torchscript")
     assert p.returncode == 0, p.stderr
-    assert p.stdout.count("PASS") == 20
+    assert p.stdout.count("PASS") == 20 and "[20/20] checking parity of" in p.stderr
 
 
 def test_failed_parity_exits_1_and_names_backend_batch_case(tmp_path: Path) -> None:

@@ -40,8 +40,9 @@ def test_results_table_rows_and_notes_for_untimed_cases() -> None:
 def test_comparison_table() -> None:
     text = comparison_table(compare([result("eager", 0.002), result("torchscript")],
                                     [result("eager", 0.001)]))
-    assert "2.00x" in text and "0.50" in text and "2/2" in text
+    assert "2.00x" in text and "0.500" in text and "2/2" in text
     assert "geometric mean speedup of B over A: 2.00x over 1 cases" in text
+    assert "inconclusive" not in text  # the IQRs (1.8-2.2 ms vs 0.9-1.1 ms) are apart
     assert "only in A: cbam-channel torchscript cpu float32 8" in text
 
 
@@ -50,8 +51,8 @@ def test_run_footer_says_what_every_row_shares() -> None:
     line = run_footer(cfg, {"cpu": Bandwidth("cpu", 21.84, 1, 1.0, 0.1)})
     assert line == ("threads 3, copy bandwidth cpu 21.8 GB/s, rotate-inputs off, "
                     "transfers included")
-    assert plot_title("EPYC", BenchConfig(models=("se",), threads=1)) == \
-        "EPYC, 1 thread, rotate_inputs=off"
+    assert plot_title("EPYC", BenchConfig(models=("se",), threads=1), ["a/bench.json"]) == \
+        "a/bench.json | EPYC | 1 thread, rotate_inputs=off"
 
 
 def test_plot_writes_png(tmp_path: Path) -> None:
@@ -82,3 +83,22 @@ def test_plot_failure_leaves_no_file(tmp_path: Path, monkeypatch: pytest.MonkeyP
     with pytest.raises(RuntimeError, match="renderer failed"):
         plot_throughput([result()], tmp_path / "p.png")
     assert list(tmp_path.iterdir()) == []
+
+
+def _png_size(data: bytes) -> tuple[int, int]:
+    import struct
+
+    return struct.unpack(">II", data[16:24])
+
+
+def test_plot_is_readable_at_its_default_size() -> None:
+    """The quick run's one-panel plot was 336 x 256 px, too small to read its labels."""
+    pytest.importorskip("matplotlib")
+    from chanattn_export.render.plot import throughput_png
+
+    one = [result(b, 0.001 * n, n) for b in ("eager", "onnxruntime") for n in (1, 8)]
+    w, h = _png_size(throughput_png(one, "bench.json | CPU"))
+    assert w >= 600 and h >= 400
+    three = [dataclasses.replace(r, model=m) for m in ("se", "eca", "cbam") for r in one]
+    w3, _ = _png_size(throughput_png(three))
+    assert w3 >= 3 * 450

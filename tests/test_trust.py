@@ -311,7 +311,8 @@ def _one_line_exit(argv: list[str], code: int, capsys) -> str:
     assert main(argv) == code
     err = capsys.readouterr().err.strip()
     assert "Traceback" not in err
-    return err
+    # progress lines ("[1/2] ...") come first on stderr; the error is one line after them
+    return "\n".join(ln for ln in err.splitlines() if not ln.startswith("["))
 
 
 def test_huge_seed_is_one_line(tmp_path: Path, capsys) -> None:

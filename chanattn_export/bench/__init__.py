@@ -2,13 +2,22 @@
 
 Knows nothing about parity. Data flows one way: config (the cases) -> backends (a case ready
 to time) -> sweep (the loop; timing + roofline) -> derive (a record from raw samples) ->
-records (JSON / CSV). Tables and the plot are rendered in ``chanattn_export.render``.
+records (JSON in pytest-benchmark's layout / CSV). Tables and the plot are rendered in
+``chanattn_export.render``.
 """
 
 from ..spec import Backend, Device, DType  # the shared vocabulary, re-exported
 from .compare import Comparison, compare
 from .config import ALL_BACKENDS, DEFAULT_BACKENDS, DEFAULT_BATCH_SIZES, BenchConfig, Case, plan
-from .records import BenchResult, ResultsFileError, read_json, write_csv, write_json
+from .records import (
+    BenchResult,
+    ResultsFile,
+    ResultsFileError,
+    read_json,
+    read_results,
+    write_csv,
+    write_json,
+)
 from .roofline import Bandwidth, bytes_moved, measure_bandwidth
 from .sweep import run_sweep
 from .timing import Stats, summarize, time_calls
@@ -25,6 +34,7 @@ __all__ = [
     "Comparison",
     "DType",
     "Device",
+    "ResultsFile",
     "ResultsFileError",
     "Stats",
     "bytes_moved",
@@ -32,6 +42,7 @@ __all__ = [
     "measure_bandwidth",
     "plan",
     "read_json",
+    "read_results",
     "run_sweep",
     "summarize",
     "time_calls",

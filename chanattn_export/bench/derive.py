@@ -41,7 +41,8 @@ def make_result(cfg: BenchConfig, case: Case, output: str,
         r.stretch_medians_ms = [summarize(p).median_ms for p in stretches if len(p)]
         r.n_samples = st.n
         r.median_ms, r.iqr_ms, r.q1_ms, r.q3_ms = st.median_ms, st.iqr_ms, st.q1_ms, st.q3_ms
-        r.min_ms, r.mean_ms = st.min_ms, st.mean_ms
+        r.min_ms, r.mean_ms, r.max_ms = st.min_ms, st.mean_ms, st.max_ms
+        r.p90_ms, r.p99_ms = st.p90_ms, st.p99_ms
         r.images_per_s = case.batch / (st.median_ms / 1e3)
         if r.bytes_moved is not None:
             r.gb_per_s = r.bytes_moved / (st.median_ms / 1e3) / 1e9

@@ -1,13 +1,16 @@
 """What a result was measured on: versions, CPU, threads, GPU, caches.
 
 Shared by the CLI's JSON and the pytest-benchmark ``machine_info`` hook, so results from two
-machines or two versions carry the same fields and can be compared.
+machines or two versions carry the same fields and can be compared. ``machine_info`` is the
+machine's identity only: pytest-benchmark compares it whole and warns on any difference, so
+values that change from run to run (the load average) are in :func:`run_conditions` instead.
 """
 
 from __future__ import annotations
 
 import os
 import platform
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -56,7 +59,6 @@ def machine_info(threads: int | None = None) -> dict[str, Any]:
         "bench_threads": threads,
         "omp_num_threads": os.environ.get("OMP_NUM_THREADS"),
         "gpu": gpu_info(),
-        "load_average": list(os.getloadavg()) if hasattr(os, "getloadavg") else None,
     }
     try:
         import onnxruntime as ort
@@ -64,6 +66,52 @@ def machine_info(threads: int | None = None) -> dict[str, Any]:
         info["onnxruntime_providers"] = ort.get_available_providers()
     except ImportError:
         info["onnxruntime_providers"] = []
+    return info
+
+
+def base_info() -> dict[str, Any]:
+    """The fields pytest-benchmark's own ``machine_info`` starts with (minus py-cpuinfo's
+    dict, whose current clock speed changes between runs)."""
+    return {"node": platform.node(), "processor": platform.processor(),
+            "machine": platform.machine(), "python_compiler": platform.python_compiler(),
+            "python_implementation": platform.python_implementation(),
+            "python_version": platform.python_version(), "release": platform.release(),
+            "system": platform.system()}
+
+
+def run_conditions() -> dict[str, Any]:
+    """What this run met and the next one will not: kept out of ``machine_info``."""
+    return {"load_average": list(os.getloadavg()) if hasattr(os, "getloadavg") else None}
+
+
+def _git(args: list[str], cwd: Path) -> str | None:
+    try:
+        out = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True,
+                             timeout=10, check=True)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip()
+
+
+def commit_info(where: str | os.PathLike[str] | None = None) -> dict[str, Any]:
+    """The git commit of the code that measured (the package's checkout), when it is one;
+    pytest-benchmark's ``commit_info`` fields. ``id`` is None outside a git checkout."""
+    from .._version import __version__
+
+    cwd = Path(where) if where is not None else Path(__file__).resolve().parents[2]
+    info: dict[str, Any] = {"id": None, "time": None, "author_time": None, "dirty": None,
+                            "project": "chanattn_export", "branch": None,
+                            "version": __version__}
+    if not (cwd / ".git").exists():
+        return info
+    commit = _git(["rev-parse", "HEAD"], cwd)
+    if not commit:
+        return info
+    status = _git(["status", "--porcelain", "--untracked-files=no"], cwd)
+    info.update(id=commit, time=_git(["show", "-s", "--format=%cI", "HEAD"], cwd),
+                author_time=_git(["show", "-s", "--format=%aI", "HEAD"], cwd),
+                dirty=bool(status) if status is not None else None,
+                branch=_git(["rev-parse", "--abbrev-ref", "HEAD"], cwd))
     return info
 
 

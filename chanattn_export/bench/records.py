@@ -1,8 +1,10 @@
-"""Result records and their files: JSON (``{"machine": ..., "results": [...]}``) and CSV.
+"""Result records and their files: JSON in pytest-benchmark's layout (:mod:`.pbjson`), and CSV.
 
 Records are numbers, never formatted strings; raw samples travel in the JSON only (a CSV cell
-is no place for a list). Files go through :func:`~chanattn_export.fileio.write_atomic`, so an
-interrupted run never leaves a half-written result that ``--compare`` would later misread.
+is no place for a list). :func:`read_json` also reads the suite's ``--benchmark-json`` files
+and the older ``{"machine": ..., "results": [...]}`` files. Files go through
+:func:`~chanattn_export.fileio.write_atomic`, so an interrupted run never leaves a
+half-written result that ``--compare`` would later misread.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from typing import Any
 from ..errors import ArtifactError
 from ..fileio import write_atomic
 
-SCHEMA = "chanattn_export.bench/1"
+SCHEMA = "chanattn_export.bench/2"
 
 
 class ResultsFileError(ArtifactError):
@@ -50,6 +52,9 @@ class BenchResult:
     q3_ms: float | None = None
     min_ms: float | None = None
     mean_ms: float | None = None
+    max_ms: float | None = None
+    p90_ms: float | None = None
+    p99_ms: float | None = None
     n_samples: int = 0
     warmup: int = 0
     images_per_s: float | None = None
@@ -96,11 +101,28 @@ def _clean(v: Any) -> Any:
     return v
 
 
+@dataclass
+class ResultsFile:
+    """What a results file holds: the machine, the records, and where and when they ran."""
+
+    machine: dict[str, Any]
+    results: list[BenchResult]
+    commit: dict[str, Any] = field(default_factory=dict)
+    datetime: str = ""
+    config: dict[str, Any] = field(default_factory=dict)
+    run: dict[str, Any] = field(default_factory=dict)
+    format: str = SCHEMA
+
+
 def write_json(path: str | os.PathLike[str], machine: dict[str, Any],
-               results: list[BenchResult], config: dict[str, Any] | None = None) -> Path:
+               results: list[BenchResult], config: dict[str, Any] | None = None, *,
+               run: dict[str, Any] | None = None,
+               commit: dict[str, Any] | None = None) -> Path:
+    """Write pytest-benchmark's layout (``pytest-benchmark compare`` reads it), atomically."""
+    from .pbjson import to_document
+
     path = Path(path)
-    doc = {"schema": SCHEMA, "machine": machine, "config": config or {},
-           "results": [r.to_dict() for r in results]}
+    doc = to_document(machine, results, config=config, run=run, commit=commit)
     write_atomic(path, json.dumps(_clean(doc), indent=1).encode(), make_parents=True)
     return path
 
@@ -116,19 +138,45 @@ def write_csv(path: str | os.PathLike[str], results: list[BenchResult]) -> Path:
     return path
 
 
-def read_json(path: str | os.PathLike[str]) -> tuple[dict[str, Any], list[BenchResult]]:
-    """(machine, results) from a file written by :func:`write_json`."""
+def read_results(path: str | os.PathLike[str]) -> ResultsFile:
+    """A results file in any of the formats: ``bench``'s, the suite's ``--benchmark-json``
+    (pytest-benchmark's layout, our fields in ``extra_info``), or the older ``{"machine",
+    "results"}`` one."""
+    from .pbjson import results_of
+
     path = Path(path)
     try:
         doc = json.loads(path.read_text())
     except FileNotFoundError:
         raise ResultsFileError(f"{path}: no such results file") from None
+    except IsADirectoryError:
+        raise ResultsFileError(f"{path}: is a folder, not a results file") from None
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
         raise ResultsFileError(f"{path}: not a JSON results file ({e})") from None
+    if isinstance(doc, dict) and isinstance(doc.get("benchmarks"), list):
+        try:
+            results = results_of(doc)
+        except (TypeError, ValueError, KeyError, AttributeError) as e:
+            raise ResultsFileError(f"{path}: {e}") from None
+        ours = doc.get("chanattn_export") or {}
+        return ResultsFile(dict(doc.get("machine_info") or {}), results,
+                           dict(doc.get("commit_info") or {}), str(doc.get("datetime") or ""),
+                           dict(ours.get("config") or {}), dict(ours.get("run") or {}),
+                           str(ours.get("schema") or "pytest-benchmark"))
     if not isinstance(doc, dict) or not isinstance(doc.get("results"), list):
-        raise ResultsFileError(f"{path}: expected {{\"machine\": ..., \"results\": [...]}}")
+        raise ResultsFileError(f"{path}: expected pytest-benchmark's JSON "
+                               "({\"benchmarks\": [...]}) or {\"machine\": ..., "
+                               "\"results\": [...]}")
     try:
         results = [BenchResult.from_dict(r) for r in doc["results"]]
     except TypeError as e:
         raise ResultsFileError(f"{path}: a result record is incomplete ({e})") from None
-    return dict(doc.get("machine") or {}), results
+    return ResultsFile(dict(doc.get("machine") or {}), results,
+                       config=dict(doc.get("config") or {}),
+                       format=str(doc.get("schema") or "chanattn_export.bench/1"))
+
+
+def read_json(path: str | os.PathLike[str]) -> tuple[dict[str, Any], list[BenchResult]]:
+    """(machine, results) from a results file in any format :func:`read_results` reads."""
+    f = read_results(path)
+    return f.machine, f.results

@@ -6,7 +6,6 @@ Kept out of ``cli.py`` so the CLI only parses and composes; tests call these dir
 from __future__ import annotations
 
 import os
-import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,7 +20,6 @@ from .config import (
     DEFAULT_BATCH_SIZES,
     BenchConfig,
     check_dtype,
-    plan,
     resolve_devices,
 )
 from .machine import default_threads, machine_info
@@ -94,46 +92,33 @@ class BenchRun:
     results: list[BenchResult]
     bandwidth: dict[str, Bandwidth]
     paths: dict[str, Path] = field(default_factory=dict)
+    run: dict[str, Any] = field(default_factory=dict)
+    commit: dict[str, Any] = field(default_factory=dict)
 
 
-def run(cfg: BenchConfig, *, progress: bool = True,
+def run(cfg: BenchConfig, *, on_result: Callable[[BenchResult], None] | None = None,
         say: Callable[[str], None] | None = None) -> BenchRun:
-    """Measure bandwidth, then every case, with a progress bar on stderr."""
+    """Measure bandwidth, then every case. ``on_result`` hears of each finished case and
+    ``say`` of each step (the CLI draws progress from both); no output of its own."""
     from ..runtime.devices import torch_threads
-    from .machine import busy_warning
+    from .machine import base_info, busy_warning, commit_info, run_conditions
 
     tell = say or (lambda _m: None)
     warning = busy_warning()
     if warning:
         tell(warning)
-    bar = None
-    if progress:
-        from ._deps import require
-
-        tqdm = require("tqdm", "the progress bar", "or pass --no-progress").tqdm
-        bar = tqdm(total=len(plan(cfg)), unit="case", file=sys.stderr, dynamic_ncols=True)
-    try:
-        with torch_threads(cfg.threads):
-            bandwidth = {}
-            for d in cfg.devices:
-                (bar.set_description if bar else tell)(f"bandwidth {d}")
-                bandwidth[d.value] = measure_bandwidth(d.value, repeats=cfg.bandwidth_repeats)
-            machine = machine_info(cfg.threads)
-
-        def on_result(r: BenchResult) -> None:
-            if bar is not None:
-                bar.update(1)
-
-        status = (lambda m: bar.set_description(m[:40])) if bar else tell
-        results = run_sweep(cfg, bandwidth, on_result, status)
-    finally:
-        if bar is not None:
-            bar.close()
-    machine["bandwidth"] = {k: v.to_dict() for k, v in bandwidth.items()}
-    machine["rotate_inputs"] = cfg.rotate_inputs
-    machine["include_transfer"] = cfg.include_transfer
-    machine["busy_warning"] = warning
-    return BenchRun(cfg, machine, results, bandwidth)
+    conditions = run_conditions()  # before the run: our own threads would raise the load
+    with torch_threads(cfg.threads):
+        bandwidth = {}
+        for d in cfg.devices:
+            tell(f"measuring copy bandwidth on {d}")
+            bandwidth[d.value] = measure_bandwidth(d.value, repeats=cfg.bandwidth_repeats)
+        machine = {**base_info(), **machine_info(cfg.threads)}
+    results = run_sweep(cfg, bandwidth, on_result, tell)
+    run_info = {**conditions, "bandwidth": {k: v.to_dict() for k, v in bandwidth.items()},
+                "rotate_inputs": cfg.rotate_inputs, "include_transfer": cfg.include_transfer,
+                "busy_warning": warning}
+    return BenchRun(cfg, machine, results, bandwidth, run=run_info, commit=commit_info())
 
 
 def write(res: BenchRun, out: str | os.PathLike[str], *, plot: bool = True,
@@ -143,23 +128,22 @@ def write(res: BenchRun, out: str | os.PathLike[str], *, plot: bool = True,
     if out.exists() and not out.is_dir():
         raise InvalidSpecError(f"--out {out} exists and is not a folder")
     paths = {"json": write_json(out / f"{stem}.json", res.machine, res.results,
-                                res.config.to_dict()),
+                                res.config.to_dict(), run=res.run, commit=res.commit),
              "csv": write_csv(out / f"{stem}.csv", res.results)}
     if plot:
         from ..render.bench import plot_title
         from ..render.plot import plot_throughput
 
-        title = plot_title(res.machine.get("cpu_model", ""), res.config)
+        title = plot_title(res.machine.get("cpu_model", ""), res.config,
+                           [str(paths["json"])])
         paths["png"] = plot_throughput(res.results, out / f"{stem}.png", title)
     res.paths = paths
     return paths
 
 
-def check_output_deps(progress: bool, plot: bool) -> None:
-    """Fail before a long run, not after it, when tqdm or matplotlib is missing."""
+def check_output_deps(plot: bool) -> None:
+    """Fail before a long run, not after it, when matplotlib is missing."""
     from ._deps import require
 
-    if progress:
-        require("tqdm", "the progress bar", "or pass --no-progress")
     if plot:
         require("matplotlib", "the throughput plot", "or pass --no-plot")

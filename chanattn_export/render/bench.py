@@ -11,8 +11,20 @@ from ..bench.roofline import Bandwidth
 from .text import num, table
 
 RESULT_HEADERS = ["model", "backend", "device", "dtype", "batch", "threads", "median_ms",
-                  "iqr_ms", "images/s", "GB/s", "x_floor"]
+                  "iqr_ms", "p90_ms", "p99_ms", "images/s", "GB/s", "x_floor"]
 _RIGHT_FROM = 5  # batch size and every number after it
+
+
+def ms(v: float | None) -> str:
+    """Milliseconds with at least 3 significant digits: 0.0004 ms never reads as 0.000."""
+    if v is None:
+        return "-"
+    return f"{v:.3f}" if abs(v) >= 0.1 else f"{v:#.3g}"
+
+
+def ratio(x: float) -> str:
+    """A ratio with 3 significant digits: it cannot round to 0.00 however small it is."""
+    return f"{x:#.3g}"
 
 
 def _case(r: BenchResult) -> str:
@@ -30,26 +42,45 @@ def results_table(results: Sequence[BenchResult]) -> str:
             notes.append(f"skipped {_case(r)}: {r.skipped}")
             continue
         rows.append([r.model, r.backend, r.device, r.dtype, str(r.batch_size), str(r.threads),
-                     num(r.median_ms, ".3f"), num(r.iqr_ms, ".3f"),
+                     ms(r.median_ms), ms(r.iqr_ms), ms(r.p90_ms), ms(r.p99_ms),
                      num(r.images_per_s, ",.0f"), num(r.gb_per_s, ".1f"),
                      num(r.x_floor, ".2f")])
     return "\n".join([table(RESULT_HEADERS, rows, right_from=_RIGHT_FROM), *notes])
 
 
-def comparison_table(c: Comparison, a_name: str = "A", b_name: str = "B") -> str:
-    """B against A per matched case, the geometric mean, and the cases found on one side only."""
+def comparison_table(c: Comparison, a_name: str = "A", b_name: str = "B",
+                     fail_slower: float | None = None) -> str:
+    """B against A per matched case, the geometric mean, the cases found on one side only,
+    rows whose IQRs overlap flagged, and (with ``fail_slower``) the regressions named."""
     headers = ["model", "backend", "device", "dtype", "batch", f"{a_name} ms", f"{b_name} ms",
-               "B/A time", "speedup", "threads A/B"]
-    rows = [[*map(str, r.key), f"{r.a_ms:.3f}", f"{r.b_ms:.3f}", f"{r.time_ratio:.2f}",
-             f"{r.speedup:.2f}x", f"{r.a_threads}/{r.b_threads}"] for r in c.ratios]
-    out = [table(headers, rows, right_from=_RIGHT_FROM)]
+               "time B/A", "speedup", "threads A/B", "note"]
+    rows = []
+    for r in c.ratios:
+        notes = []
+        if fail_slower is not None and r.slower_than(fail_slower):
+            notes.append(f"SLOWER by {100 * (r.time_ratio - 1):.3g}%")
+        if r.inconclusive:
+            notes.append("inconclusive: IQRs overlap")
+        rows.append([*map(str, r.key), ms(r.a_ms), ms(r.b_ms), ratio(r.time_ratio),
+                     f"{ratio(r.speedup)}x", f"{r.a_threads}/{r.b_threads}", "; ".join(notes)])
+    out = [f"A = {a_name}, B = {b_name}", table(headers, rows, right_from=_RIGHT_FROM)]
     if c.geomean_speedup is not None:
-        out.append(f"geometric mean speedup of B over A: {c.geomean_speedup:.2f}x "
-                   f"over {len(c.ratios)} cases")
+        out.append(f"geometric mean speedup of {b_name} over {a_name}: "
+                   f"{ratio(c.geomean_speedup)}x over {len(c.ratios)} cases")
+    noisy = sum(r.inconclusive for r in c.ratios)
+    if noisy:
+        out.append(f"{noisy} of {len(c.ratios)} rows are inconclusive: their interquartile "
+                   "ranges overlap, so the difference is within the runs' own noise")
     for k in c.only_a:
-        out.append(f"only in A: {' '.join(map(str, k))}")
+        out.append(f"only in {a_name}: {' '.join(map(str, k))}")
     for k in c.only_b:
-        out.append(f"only in B: {' '.join(map(str, k))}")
+        out.append(f"only in {b_name}: {' '.join(map(str, k))}")
+    if fail_slower is not None:
+        bad = c.regressions(fail_slower)
+        limit = f"{100 * fail_slower:.3g}%"
+        out.append(f"FAIL: {len(bad)} case(s) of {b_name} slower than {a_name} by more than "
+                   f"{limit}" if bad else
+                   f"ok: no case of {b_name} is slower than {a_name} by more than {limit}")
     return "\n".join(out)
 
 
@@ -61,11 +92,19 @@ def run_footer(cfg: BenchConfig, bandwidth: Mapping[str, Bandwidth]) -> str:
             f"{'included' if cfg.include_transfer else 'excluded'}")
 
 
-def plot_title(cpu_model: str, cfg: BenchConfig) -> str:
-    """The plot's title: the machine and the options that change every line of it."""
-    t = cfg.threads
-    return (f"{cpu_model}, {t} thread{'s' * (t != 1)}, "
-            f"rotate_inputs={'on' if cfg.rotate_inputs else 'off'}")
+def plot_title(cpu_model: str, cfg: BenchConfig | None = None,
+               files: Sequence[str] = ()) -> str:
+    """The plot's title: the files it shows, the machine and the options that change every
+    line of it."""
+    parts = [", ".join(files)] if files else []
+    if cpu_model:
+        parts.append(cpu_model)
+    if cfg is not None:
+        t = cfg.threads
+        parts.append(f"{t} thread{'s' * (t != 1)}, "
+                     f"rotate_inputs={'on' if cfg.rotate_inputs else 'off'}")
+    return " | ".join(parts)
 
 
-__all__ = ["RESULT_HEADERS", "comparison_table", "plot_title", "results_table", "run_footer"]
+__all__ = ["RESULT_HEADERS", "comparison_table", "ms", "plot_title", "ratio", "results_table",
+           "run_footer"]

@@ -1,0 +1,132 @@
+"""The ``bench`` and ``report`` commands of the CLI: parsing and composing only.
+
+Split from ``cli.py`` to keep each module short; ``cli.build_parser`` adds these parsers.
+Nothing else imports this module.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+EXIT_OK, EXIT_FAILED = 0, 1
+
+
+def _say(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+def _display_names(a: Path, b: Path) -> tuple[str, str]:
+    """File names for the comparison's columns; whole paths when the names are the same."""
+    return (a.name, b.name) if a.name != b.name else (str(a), str(b))
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from .bench import session
+    from .bench.config import plan
+    from .bench.records import read_json
+    from .render.bench import comparison_table, results_table, run_footer
+
+    if args.compare:
+        from .bench.compare import compare, parse_threshold
+
+        threshold = None if args.fail_slower is None else parse_threshold(args.fail_slower)
+        (_, a), (_, b) = read_json(args.compare[0]), read_json(args.compare[1])
+        c = compare(a, b)
+        print(comparison_table(c, *_display_names(*args.compare), fail_slower=threshold))
+        failed = threshold is not None and bool(c.regressions(threshold))
+        return EXIT_FAILED if failed else EXIT_OK
+    if args.fail_slower is not None:
+        from .errors import InvalidSpecError
+
+        raise InvalidSpecError("--fail-slower goes with --compare A.json B.json")
+    cfg = session.make_config(
+        models=args.models, backends=args.backends, devices=args.devices,
+        batch_sizes=args.batch_sizes, threads=args.threads, dtype=args.dtype,
+        warmup=args.warmup, repeats=args.repeats, stretches=args.stretches,
+        quick=args.quick,
+        rotate_inputs=args.rotate_inputs, include_transfer=args.include_transfer)
+    session.check_output_deps(not args.no_plot)
+    from .render.progress import Progress, Silent
+
+    bar = Silent() if args.no_progress else Progress(len(plan(cfg)), eta=True)
+
+    def note(msg: str) -> None:  # a warning is a line of its own, even with --no-progress
+        if msg.startswith("warning:"):
+            bar.clear()
+            _say(msg)
+        else:
+            bar.note(msg)
+
+    with bar:
+        res = session.run(cfg, say=note, on_result=lambda r: bar.step(
+            f"{r.model} {r.backend} {r.device} batch {r.batch_size}"))
+    paths = session.write(res, args.out, plot=not args.no_plot)
+    print(results_table(res.results))
+    print(run_footer(cfg, res.bandwidth))
+    print("wrote " + ", ".join(str(p) for p in paths.values()))
+    return EXIT_FAILED if any(r.error for r in res.results) else EXIT_OK
+
+
+def _bench_parser(sub) -> None:  # type: ignore[no-untyped-def]
+    help_ = "time eager, TorchScript and onnxruntime across devices and batch sizes"
+    p = sub.add_parser("bench", help=help_, description=help_)
+    p.add_argument("--models", help="comma-separated models (default: all; --quick: one)")
+    p.add_argument("--backends", help="comma-separated: eager,torchscript,onnxruntime,compile "
+                   "or all (default: all but compile)")
+    p.add_argument("--devices", help="comma-separated: cpu,cuda (default: cpu, plus cuda "
+                   "when present)")
+    p.add_argument("--batch-sizes", help="comma-separated batch sizes (default 1,8,32)")
+    p.add_argument("--threads", type=int, default=None,
+                   help="threads for torch and onnxruntime alike (default: all cores)")
+    p.add_argument("--dtype", choices=["float32", "float16"], default="float32",
+                   help="float16 runs on CUDA only (default float32)")
+    p.add_argument("--warmup", type=int, default=None, help="discarded calls per case")
+    p.add_argument("--repeats", type=int, default=None, help="timed calls per case (>= 3)")
+    p.add_argument("--stretches", type=int, default=None,
+                   help="time each case N times on fresh buffers, samples pooled "
+                   "(default 3; --quick: 1)")
+    p.add_argument("--rotate-inputs", action="store_true",
+                   help="cycle input buffers larger than the last-level cache")
+    p.add_argument("--include-transfer", action="store_true",
+                   help="on CUDA, time host-to-device and back copies too")
+    p.add_argument("--quick", action="store_true", help="smoke run: one model, batch 1,8")
+    p.add_argument("--out", type=Path, default=Path("bench-results"),
+                   help="folder for bench.json, bench.csv, bench.png (default ./bench-results)")
+    p.add_argument("--no-progress", action="store_true",
+                   help="no progress lines on stderr (the busy-load warning still shows)")
+    p.add_argument("--no-plot", action="store_true", help="no PNG (no matplotlib needed)")
+    p.add_argument("--compare", nargs=2, type=Path, metavar=("A.json", "B.json"),
+                   help="print the ratios between two result files (bench's or "
+                   "pytest-benchmark's JSON) and exit")
+    p.add_argument("--fail-slower", metavar="PCT", default=None,
+                   help="with --compare: exit 1 when a case of B is slower than A by more "
+                   "than PCT (e.g. 10%%)")
+    p.set_defaults(func=cmd_bench)
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from .report import gather, write_report
+
+    data = gather(args.dir, args.bench)
+    path = write_report(data, args.out)
+    print(f"wrote {path} ({len(data.artifacts)} artifacts, {len(data.bench)} benchmark files)")
+    return EXIT_OK
+
+
+def _report_parser(sub) -> None:  # type: ignore[no-untyped-def]
+    help_ = "write one self-contained HTML page: artifacts, parity, checksums, benchmarks"
+    p = sub.add_parser("report", help=help_, description=help_)
+    p.add_argument("dir", type=Path, nargs="?", default=Path("artifacts"),
+                   help="artifact folder (default ./artifacts)")
+    p.add_argument("--bench", type=Path, default=None, metavar="FILE_OR_DIR",
+                   help="a bench or pytest-benchmark JSON file, or a folder of them")
+    p.add_argument("--out", type=Path, default=Path("report.html"),
+                   help="the page to write (default ./report.html)")
+    p.set_defaults(func=cmd_report)
+
+
+def add_bench_parsers(sub) -> None:  # type: ignore[no-untyped-def]
+    _bench_parser(sub)
+    _report_parser(sub)

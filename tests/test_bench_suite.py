@@ -1,0 +1,88 @@
+"""The pytest-benchmark entry points from the repository root, run as a user runs them.
+
+Each test is a subprocess pytest kept cheap: collection only, or one tiny case.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+TINY = ["--bench-smoke", "-p", "no:cacheprovider"]
+
+
+def _pytest(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "pytest", *args], cwd=cwd,
+                          capture_output=True, text=True, timeout=300)
+
+
+def _files(out: str) -> set[str]:
+    return {line.split("::")[0].split("/")[0] for line in out.splitlines() if "::" in line}
+
+
+def test_plain_pytest_collects_the_tests_only() -> None:
+    r = _pytest("--co", "-q", "-p", "no:cacheprovider")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert _files(r.stdout) == {"tests"}
+
+
+def test_benchmark_only_at_the_root_collects_the_suite() -> None:
+    r = _pytest("--benchmark-only", "--co", "-q", "-p", "no:cacheprovider")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert _files(r.stdout) == {"benchmarks"}
+
+
+def test_benchmark_only_that_runs_no_benchmark_fails() -> None:
+    """Only a skipped case selected (no GPU here): a non-zero exit, not "1 skipped" and 0."""
+    from chanattn_export.runtime import cuda_available
+
+    if cuda_available():
+        pytest.skip("the CUDA case runs where a GPU is present")
+    r = _pytest("--benchmark-only", "-q", "-k", "eca-onnxruntime-cuda-b1", *TINY)
+    assert r.returncode != 0, r.stdout + r.stderr
+    assert "no benchmark ran" in r.stdout
+
+
+def test_one_suite_case_writes_json_that_both_compares_read(tmp_path: Path) -> None:
+    """A real suite case: pytest-benchmark's JSON with our fields, no volatile machine_info;
+    ``pytest-benchmark compare`` reads it next to ``bench``'s JSON; ``bench --compare`` too."""
+    out = tmp_path / "suite.json"
+    r = _pytest("--benchmark-only", "-q", "-k", "eca-onnxruntime-cpu-b1",
+                f"--benchmark-json={out}", *TINY)
+    assert r.returncode == 0, r.stdout + r.stderr
+    doc = json.loads(out.read_text())
+    machine = doc["machine_info"]
+    assert "load_average" not in machine and "load_average" not in machine["chanattn_export"]
+    assert not [k for k in machine.get("cpu", {}) if k.startswith("hz_actual")]
+    assert "load_average" in doc["chanattn_export"]["run"]
+    (b,) = doc["benchmarks"]
+    assert b["extra_info"]["batch_size"] == 1 and b["extra_info"]["p99_ms"] > 0
+
+    sys.path.insert(0, str(ROOT / "tests"))
+    from bench_helpers import result
+
+    from chanattn_export.bench.records import write_json
+    from chanattn_export.cli import main
+
+    ours = write_json(tmp_path / "bench.json", {}, [result("onnxruntime", 0.0001, batch=1)])
+    cmp = subprocess.run([sys.executable, "-m", "pytest_benchmark", "compare", str(out),
+                          str(ours)], capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert cmp.returncode == 0, cmp.stdout + cmp.stderr
+    assert "eca-onnxruntime-cpu-b1" in cmp.stdout
+    assert "cbam-channel-onnxruntime-cpu-b1" in cmp.stdout
+    assert main(["bench", "--compare", str(out), str(out), "--fail-slower", "10%"]) == 0
+
+
+@pytest.mark.skipif(importlib.util.find_spec("pygal") is not None,
+                    reason="pygal is installed: --benchmark-histogram works")
+def test_histogram_without_pygal_fails_up_front() -> None:
+    r = _pytest("--benchmark-only", "--benchmark-histogram", "--co", "-q", "-p",
+                "no:cacheprovider")
+    assert r.returncode != 0
+    assert "pip install 'chanattn_export[histogram]'" in r.stdout + r.stderr
