@@ -6,8 +6,11 @@ import numpy as np
 import pytest
 
 from chanattn_export.parity import (
+    CASES,
+    LARGE,
     ParityReport,
     compare,
+    input_scale,
     judge,
     make_cases,
     measure,
@@ -117,3 +120,113 @@ def test_report_round_trips_through_json_dict() -> None:
 
 def test_empty_report_does_not_pass() -> None:
     assert not ParityReport(Tolerance(), ()).passed
+
+
+# -- the tolerance scale is linear in the input's magnitude -----------------------------------
+
+
+@pytest.mark.parametrize("scale", [4.0, 250.0])
+def test_atol_is_linear_in_scale_just_under_passes_just_over_fails(scale: float) -> None:
+    """The bound is atol * max(1, max|x|), not its square nor a constant."""
+    tol = Tolerance(atol=1e-3, rtol=0.0)
+    e = np.zeros(6, dtype=np.float64)
+    limit = tol.atol * scale
+    under = compare("b", "c", e, e + 0.99 * limit, scale=scale)
+    over = compare("b", "c", e, e + 1.01 * limit, scale=scale)
+    assert judge([under], tol).passed
+    assert not judge([over], tol).passed
+    assert under.needed_atol(0.0) == pytest.approx(0.99 * tol.atol)
+    assert over.needed_atol(0.0) == pytest.approx(1.01 * tol.atol)
+
+
+def test_input_scale_is_max_abs_finite_value_at_least_one() -> None:
+    assert input_scale(np.array([0.25, -0.5], dtype=np.float32)) == 1.0
+    assert input_scale(np.array([3.0, -250.0, 7.0], dtype=np.float32)) == 250.0
+    assert input_scale(np.array([np.inf, -np.nan, -40.0], dtype=np.float32)) == 40.0
+
+
+def test_a_005_error_on_the_large_input_fails_at_default_tolerance() -> None:
+    """max|x| of the x100 case is a few hundred: atol 1e-5 allows ~3e-3 there, not 0.05."""
+    model, inp = ModelSpec("se", 4, 2), InputSpec(batch=1, height=3, width=3)
+    cases = make_cases(model, inp, cases=["large"])
+    ref = _Fn("eager-cpu", lambda x: x * 0.5)
+
+    def off_by(err: float) -> _Fn:
+        def fn(x):
+            y = x * 0.5
+            y.flat[0] += err
+            return y
+        return _Fn("bad", fn)
+
+    report = judge(measure(ref, [off_by(0.05)], cases), Tolerance())
+    assert not report.passed and len(report.failures) == len(cases)
+    for c, case in zip(report.checks, cases, strict=True):  # (err - rtol |e|) / max|x|
+        e0 = abs(0.5 * float(case.x.flat[0]))
+        assert c.needed_atol == pytest.approx((0.05 - 1e-4 * e0) / input_scale(case.x), rel=1e-3)
+    # ... while an error well inside atol * max|x| passes on the same inputs.
+    assert judge(measure(ref, [off_by(1e-4)], cases), Tolerance()).passed
+
+
+# -- the hard cases are hard ------------------------------------------------------------------
+
+HARD = [(ModelSpec("se", 6, 2, Layout.NCHW), InputSpec(batch=1, height=5, width=4)),
+        (ModelSpec("eca", 6, None, Layout.NHWC), InputSpec(batch=2, height=4, width=5))]
+
+
+def _by_case(model: ModelSpec, inp: InputSpec) -> dict[str, list[np.ndarray]]:
+    out: dict[str, list[np.ndarray]] = {}
+    for c in make_cases(model, inp):
+        out.setdefault(c.name, []).append(c.x)
+    return out
+
+
+@pytest.mark.parametrize("model,inp", HARD)
+def test_hard_cases_are_what_their_names_say(model: ModelSpec, inp: InputSpec) -> None:
+    cases = _by_case(model, inp)
+    assert set(cases) == set(CASES)
+    c_axis = model.layout.channel_axis
+    for x in cases["large"]:  # float32 rounding must have something to grow on
+        assert LARGE >= 50 and np.abs(x).max() >= 0.5 * LARGE
+    for x in cases["random"]:
+        assert 0.5 < np.abs(x).max() < LARGE / 10
+    for x in cases["constant"]:
+        assert x.min() == x.max() != 0
+    for x in cases["negative"]:
+        assert (x < 0).all()
+    for x in cases["saturate"]:
+        # sigmoid within 1e-6 of 0 or 1 (|x| > 13.8) for nearly every value, both ends used,
+        # and one sign per channel: the offsets sit on the layout's channel axis.
+        assert (np.abs(x) > 13.9).mean() > 0.99
+        per_channel = np.moveaxis(x, c_axis, 0).reshape(x.shape[c_axis], -1)
+        signs = np.sign(per_channel.mean(axis=1))
+        assert (np.sign(per_channel) == signs[:, None]).all()
+        assert {-1.0, 1.0} <= set(signs.tolist())
+
+
+def test_a_backend_clipping_at_50_fails_only_on_the_large_case() -> None:
+    model, inp = ModelSpec("se", 4, 2), InputSpec(batch=1, height=3, width=3)
+    cases = make_cases(model, inp)
+    ref = _Fn("eager-cpu", lambda x: x.copy())
+    clip = _Fn("clipping", lambda x: np.clip(x, -50, 50))
+    report = judge(measure(ref, [clip], cases), Tolerance())
+    assert not report.passed
+    assert {c.case for c in report.failures} == {"large"}
+    assert len(report.failures) == sum(c.name == "large" for c in cases)  # every batch and size
+
+
+def test_a_real_model_fed_clipped_inputs_fails_only_on_the_large_case() -> None:
+    import torch
+
+    from chanattn_export.registry import build_model
+
+    model, inp = ModelSpec("cbam-channel", 8, 4), InputSpec(batch=1, height=3, width=3)
+    net = build_model(model)
+
+    def run(x):
+        with torch.no_grad():
+            return net(torch.from_numpy(x)).numpy()
+
+    ref = _Fn("eager-cpu", run)
+    clip = _Fn("clipping", lambda x: run(np.clip(x, -50, 50)))
+    report = judge(measure(ref, [clip], make_cases(model, inp)), Tolerance())
+    assert {c.case for c in report.failures} == {"large"}
