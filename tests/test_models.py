@@ -103,3 +103,19 @@ def test_cbam_spatial_matches_a_direct_formula() -> None:
     maps = torch.cat([y1.mean(1, keepdim=True), y1.amax(1, keepdim=True)], 1)
     s = torch.sigmoid(torch.nn.functional.conv2d(maps, m.spatial.conv.weight, padding=3))
     torch.testing.assert_close(m(x), y1 * s)
+
+
+@pytest.mark.parametrize("name", MODEL_NAMES)
+def test_nhwc_numbers_equal_nchw_when_every_axis_has_the_same_size(name: str) -> None:
+    """C == H == W: pooling or gating over the wrong axes cannot crash on a shape, so only the
+    numbers can tell. Same weights, permuted input, permuted output."""
+    torch.manual_seed(5)
+    nchw = create_model(name, channels=8, layout="nchw")
+    nhwc = create_model(name, channels=8, layout="nhwc")
+    nhwc.load_state_dict(nchw.state_dict(), strict=True)
+    x = torch.randn(2, 8, 8, 8) * torch.linspace(0.5, 3.0, 8)[None, None, :, None]
+    with torch.no_grad():
+        y_nchw = nchw(x)
+        y_nhwc = nhwc(x.permute(0, 2, 3, 1).contiguous())
+    assert y_nhwc.shape == y_nchw.permute(0, 2, 3, 1).shape
+    torch.testing.assert_close(y_nhwc, y_nchw.permute(0, 2, 3, 1), rtol=1e-5, atol=1e-6)
