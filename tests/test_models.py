@@ -8,6 +8,7 @@ import tutorial_reference as tut
 
 from chanattn_export import create_model, list_models
 from chanattn_export.models import eca_kernel_size
+from chanattn_export.registry import get_model_info
 
 MODEL_NAMES = [m.name for m in list_models()]
 
@@ -110,10 +111,14 @@ def test_nhwc_numbers_equal_nchw_when_every_axis_has_the_same_size(name: str) ->
     """C == H == W: pooling or gating over the wrong axes cannot crash on a shape, so only the
     numbers can tell. Same weights, permuted input, permuted output."""
     torch.manual_seed(5)
-    nchw = create_model(name, channels=8, layout="nchw")
-    nhwc = create_model(name, channels=8, layout="nhwc")
+    ratio = 2 if get_model_info(name).uses_ratio else None  # 4 hidden units: ReLU keeps some
+    nchw = create_model(name, channels=8, ratio=ratio, layout="nchw")
+    nhwc = create_model(name, channels=8, ratio=ratio, layout="nhwc")
     nhwc.load_state_dict(nchw.state_dict(), strict=True)
-    x = torch.randn(2, 8, 8, 8) * torch.linspace(0.5, 3.0, 8)[None, None, :, None]
+    # Each of C, H and W gets its own trend, so pooling over any wrong pair of axes differs.
+    ramp = torch.linspace(-2.0, 2.0, 8)
+    x = torch.randn(2, 8, 8, 8) + ramp[:, None, None] - 2 * ramp[None, :, None] \
+        + ramp.flip(0)[None, None, :] ** 2
     with torch.no_grad():
         y_nchw = nchw(x)
         y_nhwc = nhwc(x.permute(0, 2, 3, 1).contiguous())
