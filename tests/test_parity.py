@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 
@@ -15,6 +17,7 @@ from chanattn_export.parity import (
     make_cases,
     measure,
     parity_batches,
+    parity_sizes,
 )
 from chanattn_export.spec import InputSpec, Layout, ModelSpec, Tolerance
 
@@ -230,3 +233,139 @@ def test_a_real_model_fed_clipped_inputs_fails_only_on_the_large_case() -> None:
     clip = _Fn("clipping", lambda x: run(np.clip(x, -50, 50)))
     report = judge(measure(ref, [clip], make_cases(model, inp)), Tolerance())
     assert {c.case for c in report.failures} == {"large"}
+
+
+# -- the numbers a report shows, exactly ------------------------------------------------------
+
+
+def test_compare_reports_max_abs_max_rel_and_one_sided_nans_quietly() -> None:
+    e = np.array([0.5, 2.0, 0.0, np.inf, -np.inf, np.nan, np.nan, 4.0])
+    a = np.array([0.75, 2.5, 0.0, np.inf, -np.inf, np.nan, 1.0, 4.0])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # inf - inf and 0 / 0 must not warn on the CLI
+        d = compare("ort", "random", e, a, scale=3.0)
+        needed = d.needed_atol(0.0)
+    assert (d.backend, d.case, d.shape, d.shape_ok, d.scale) == ("ort", "random", (8,), True, 3.0)
+    assert (d.max_abs, d.max_rel, d.nan_mismatch) == (0.5, 0.5, 1)
+    assert needed == np.inf  # the one-sided NaN
+    assert compare("b", "c", e[:5], a[:5], scale=2.0).needed_atol(0.0) == 0.5 / 2.0
+
+
+def test_relative_error_where_expected_is_zero_or_infinite_is_infinite() -> None:
+    d = compare("b", "c", np.array([0.0, 2.0, 0.0]), np.array([1e-3, 2.0, 0.0]))
+    assert (d.max_abs, d.max_rel) == (1e-3, np.inf)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        opposite = compare("b", "c", np.array([np.inf, 1.0]), np.array([-np.inf, 1.0]))
+        assert opposite.needed_atol(1e-4) == np.inf
+    assert opposite.max_abs > 1e300 and opposite.max_rel == np.inf and opposite.nan_mismatch == 0
+
+
+def test_empty_outputs_compare_equal() -> None:
+    d = compare("b", "c", np.zeros((0, 3), np.float32), np.zeros((0, 3), np.float32))
+    assert (d.max_abs, d.max_rel, d.nan_mismatch, d.needed_atol(1e-4)) == (0.0, 0.0, 0, 0.0)
+    assert input_scale(np.zeros((0, 3), np.float32)) == 1.0
+
+
+def test_shape_mismatch_diff_fields() -> None:
+    d = compare("ort", "large", np.zeros((2, 3)), np.zeros((3, 2)), scale=7.0)
+    assert (d.backend, d.case, d.shape, d.shape_ok, d.scale) == ("ort", "large", (3, 2), False,
+                                                                 7.0)
+    assert (d.max_abs, d.max_rel, d.nan_mismatch) == (np.inf, np.inf, 0)
+    assert d.needed_atol(0.0) == np.inf
+
+
+def test_needed_atol_exactly_at_atol_passes() -> None:
+    d = compare("b", "c", np.zeros(2), np.array([0.5, 0.0]))
+    assert judge([d], Tolerance(atol=0.5, rtol=0.0)).passed
+    assert not judge([d], Tolerance(atol=0.4999, rtol=0.0)).passed
+
+
+def test_judge_copies_the_measured_numbers_and_seed() -> None:
+    e = np.array([np.nan, 1.0, 0.0])
+    d = compare("b", "saturate", e, np.array([1.0, 1.5, 0.0]), scale=2.0)
+    report = judge([d], Tolerance(atol=1e-3, rtol=1e-4))
+    (c,) = report.checks
+    assert report.seed == 0 and judge([d], Tolerance(), seed=9).seed == 9
+    assert (c.backend, c.case, c.shape, c.max_abs, c.max_rel, c.nan_mismatch, c.passed) == \
+        ("b", "saturate", (3,), 0.5, 0.5, 1, False)
+    assert c.needed_atol == d.needed_atol(1e-4) == np.inf
+
+
+def test_report_dict_is_strict_json_with_the_documented_keys() -> None:
+    import json
+
+    ok = compare("b", "c", np.ones(2), np.ones(2) + 1e-7)
+    bad = compare("b", "d", np.zeros(2), np.zeros(3))
+    rep = judge([ok, bad], Tolerance(2e-5, 3e-4), seed=4)
+    d = json.loads(json.dumps(rep.to_dict(), allow_nan=False))
+    assert (d["passed"], d["atol"], d["rtol"], d["seed"]) == (False, 2e-5, 3e-4, 4)
+    good, wrong = d["checks"]
+    assert set(good) == {"backend", "case", "shape", "max_abs", "max_rel", "needed_atol",
+                         "nan_mismatch", "passed"}
+    assert good["shape"] == [2] and good["passed"] is True
+    assert isinstance(good["max_abs"], float) and good["max_abs"] == pytest.approx(1e-7)
+    assert (wrong["max_abs"], wrong["max_rel"], wrong["needed_atol"]) == ("inf", "inf", "inf")
+    assert wrong["shape"] == [3]
+    assert ParityReport.from_dict(d).checks == rep.checks
+
+
+def test_report_from_an_old_dict_without_seed_or_checks() -> None:
+    rep = ParityReport.from_dict({"atol": 1e-5, "rtol": 1e-4})
+    assert rep.checks == () and rep.seed == 0 and not rep.passed
+    assert rep.tolerance == Tolerance(1e-5, 1e-4)
+
+
+def test_backends_in_first_seen_order() -> None:
+    e = np.zeros(2)
+    rep = judge([compare(b, "c", e, e) for b in ("ort-cuda", "ort-cpu", "ort-cuda")], Tolerance())
+    assert rep.backends() == ["ort-cuda", "ort-cpu"]
+
+
+def test_cases_cover_exactly_every_batch_and_size() -> None:
+    model = ModelSpec("se", 4, 2, Layout.NHWC)
+    inp = InputSpec(batch=2, height=6, width=5, dynamic_hw=True)
+    sizes = parity_sizes(inp)
+    assert sizes[0] == (6, 5) and len(sizes) == 2
+    assert sizes[1] != sizes[0] and sizes[1][1] != 5 and min(sizes[1]) >= 1
+    cases = make_cases(model, inp)
+    want = [(n, h, w, 4) for h, w in sizes for n in parity_batches(inp) for _ in CASES]
+    assert [c.x.shape for c in cases] == want
+    assert [c.name for c in cases] == list(CASES) * (len(want) // len(CASES))
+    assert all(c.batch == c.x.shape[0] for c in cases)
+    default = make_cases(model, inp)
+    assert all(np.array_equal(a.x, b.x) for a, b in
+               zip(default, make_cases(model, inp, seed=0), strict=True))
+    assert not np.array_equal(default[0].x, make_cases(model, inp, seed=1)[0].x)
+
+
+def test_static_sizes_and_batch() -> None:
+    inp = InputSpec(batch=4, height=3, width=3, dynamic_batch=False)
+    assert parity_sizes(inp) == [(3, 3)]
+    assert parity_batches(inp) == [4]
+    assert parity_sizes(InputSpec(height=1, width=1, dynamic_hw=True))[1] == (3, 8)
+
+
+def test_saturate_varies_within_each_channel_and_unknown_cases_are_refused() -> None:
+    (c,) = make_cases(ModelSpec("se", 4, 2),
+                      InputSpec(batch=1, height=4, width=4, dynamic_batch=False),
+                      cases=["saturate"])
+    assert (c.x.reshape(4, -1).std(axis=1) > 0.3).all()  # noise on top: avg != max
+    with pytest.raises(ValueError, match="unknown parity case 'nope'"):
+        make_cases(ModelSpec("se", 4, 2), InputSpec(batch=1, height=4, width=4), cases=["nope"])
+
+
+def test_measure_pairs_each_case_with_its_own_reference() -> None:
+    model, inp = ModelSpec("se", 4, 2), InputSpec(batch=1, height=2, width=2)
+    cases = make_cases(model, inp)
+    calls: list[int] = []
+
+    def ref_fn(x):
+        calls.append(x.shape[0])
+        return x * 2
+
+    diffs = measure(_Fn("eager", ref_fn), [_Fn("a", lambda x: x * 2)], cases)
+    assert len(calls) == len(cases) and len(diffs) == len(cases)
+    assert [d.case for d in diffs] == [c.name for c in cases]
+    assert all(d.max_abs == 0 and d.scale == input_scale(c.x) for d, c in
+               zip(diffs, cases, strict=True))
