@@ -102,19 +102,18 @@ def report(found: dict[str, str], show_diffs: bool, work: Path) -> float:
     by_module: dict[str, Counter[str]] = defaultdict(Counter)
     for name, status in found.items():
         by_module[module_of(name)][status] += 1
-    print(f"\n{'module':<34}{'mutants':>8}{'killed':>8}{'survived':>9}{'no tests':>9}"
-          f"{'other':>7}{'score':>8}")
+    print(f"\n{'module':<34}{'mutants':>8}{'killed':>8}{'timeout':>8}{'survived':>9}"
+          f"{'no tests':>9}{'score':>8}")
     total_killed = total = 0
     for mod in sorted(by_module):
         c = by_module[mod]
         n = sum(c.values()) - c["skipped"]
         k = sum(c[s] for s in KILLED)
-        other = n - k - c["survived"] - c["no tests"]
         total, total_killed = total + n, total_killed + k
-        print(f"{mod:<34}{n:>8}{k:>8}{c['survived']:>9}{c['no tests']:>9}{other:>7}"
-              f"{100 * k / max(n, 1):>7.1f}%")
+        print(f"{mod:<34}{n:>8}{k - c['timeout']:>8}{c['timeout']:>8}{n - k - c['no tests']:>9}"
+              f"{c['no tests']:>9}{100 * k / max(n, 1):>7.1f}%")
     score = 100 * total_killed / max(total, 1)
-    print(f"{'total':<34}{total:>8}{total_killed:>8}{'':>25}{score:>7.1f}%")
+    print(f"{'total':<34}{total:>8}{total_killed:>16}{'':>18}{score:>7.1f}%")
     alive = sorted(n for n, s in found.items() if s not in KILLED and s != "skipped")
     print(f"\n{len(alive)} surviving mutants (mutmut show NAME, in {work}):")
     for name in alive:
@@ -148,13 +147,20 @@ def main(argv: list[str] | None = None) -> int:
     if args.fresh:
         shutil.rmtree(work, ignore_errors=True)
     if not args.report_only:
+        cached = (work / "mutants").is_dir()
         prepare(work, modules)
         # One thread per process: mutants already run in parallel, and forked children must
         # not inherit a busy OpenMP pool.
         os.environ.update(OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", PYTHONHASHSEED="0")
-        run = mutmut(work, "run", "--max-children", str(args.jobs))
-        if run.returncode:
-            print(f"error: mutmut run exited {run.returncode}", file=sys.stderr)
+        jobs = ["--max-children", str(args.jobs)]
+        if mutmut(work, "run", *jobs).returncode:
+            print("error: mutmut run failed", file=sys.stderr)
+            return 2
+        # mutmut re-tests only mutants of changed functions; a cached survivor may be killed
+        # by a test added since, so survivors of earlier runs are tried again.
+        alive = [n for n, st in results(work).items() if st not in KILLED and st != "skipped"]
+        if cached and alive and mutmut(work, "run", *jobs, *alive).returncode:
+            print("error: mutmut run (re-testing survivors) failed", file=sys.stderr)
             return 2
     score = report(results(work), args.diffs, work)
     if args.min_score is not None and score < args.min_score:
