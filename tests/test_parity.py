@@ -324,9 +324,9 @@ def test_backends_in_first_seen_order() -> None:
 
 def test_cases_cover_exactly_every_batch_and_size() -> None:
     model = ModelSpec("se", 4, 2, Layout.NHWC)
-    inp = InputSpec(batch=2, height=6, width=5, dynamic_hw=True)
+    inp = InputSpec(batch=2, height=12, width=5, dynamic_hw=True)
     sizes = parity_sizes(inp)
-    assert sizes[0] == (6, 5) and len(sizes) == 2
+    assert sizes[0] == (12, 5) and len(sizes) == 2
     assert sizes[1] != sizes[0] and sizes[1][1] != 5 and min(sizes[1]) >= 1
     cases = make_cases(model, inp)
     want = [(n, h, w, 4) for h, w in sizes for n in parity_batches(inp) for _ in CASES]
