@@ -258,3 +258,13 @@ def test_state_dict_bytes_are_deterministic_and_round_trip() -> None:
         with safe_open(f.name, "pt") as st:
             assert st.metadata() == {"model": "cbam-channel-gate"}
     assert state_dict_bytes(a) != data  # no metadata: other bytes
+
+
+def test_two_wrong_shapes_are_both_named() -> None:
+    net = _gate()
+    state = {k: v[:1] for k, v in net.state_dict().items()}
+    with pytest.raises(WeightsError) as e:
+        apply_state_dict(net, state)
+    assert str(e.value) == ("weights do not match the model: wrong shapes: "
+                            "fc1.weight (model [4, 8, 1, 1], file [1, 8, 1, 1]), "
+                            "fc2.weight (model [8, 4, 1, 1], file [1, 4, 1, 1])")
