@@ -70,7 +70,7 @@ def prepare(work: Path, modules: list[str]) -> None:
         'pytest_add_cli_args = ["-p", "no:cacheprovider", "-W", "ignore"]\n'
         # mutmut's CPU-time limit counts test time only, not fixture setup (exports) nor
         # onnxruntime's spinning threads: a generous constant keeps "timeout" for real hangs.
-        "timeout_constant = 20.0\n"
+        "timeout_constant = 5.0\n"
     )
     (work / "pyproject.toml").write_text(pyproject, encoding="utf-8")
 

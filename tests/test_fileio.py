@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import stat
 from pathlib import Path
@@ -52,7 +53,7 @@ def test_stage_fsyncs_the_complete_temp_file(tmp_path: Path, events: list[tuple]
     data = bytes(range(256)) * 10
     tmp = Path(fileio.stage(tmp_path / "w.safetensors", data))
     try:
-        assert tmp.parent == tmp_path and tmp.name.startswith(fileio.TMP_PREFIX)
+        assert tmp.parent == tmp_path and tmp.name.startswith(".tmp-w.safetensors.")
         assert tmp.read_bytes() == data
         assert events == [("fsync", tmp.stat().st_ino, len(data), False)]
     finally:
@@ -63,3 +64,73 @@ def test_fsync_false_skips_the_syncs_only(tmp_path: Path, events: list[tuple]) -
     target = fileio.write_atomic(tmp_path / "a.json", b"{}", fsync=False)
     assert target.read_bytes() == b"{}"
     assert [e[0] for e in events] == ["replace"]
+
+
+@pytest.mark.parametrize("size", [0, 1, (1 << 20) * 2 + 5])
+def test_sha256_file_matches_hashlib_across_blocks(tmp_path: Path, size: int) -> None:
+    data = os.urandom(size)
+    (tmp_path / "f").write_bytes(data)
+    assert fileio.sha256_file(tmp_path / "f") == hashlib.sha256(data).hexdigest()
+    assert fileio.sha256_bytes(data) == hashlib.sha256(data).hexdigest()
+
+
+def test_sha256_file_limit(tmp_path: Path) -> None:
+    (tmp_path / "f").write_bytes(b"x" * 100)
+    assert fileio.sha256_file(tmp_path / "f", limit=100) == hashlib.sha256(b"x" * 100).hexdigest()
+    with pytest.raises(ValueError, match=r"^longer than 99 bytes$"):
+        fileio.sha256_file(tmp_path / "f", limit=99)
+
+
+@pytest.fixture
+def umask():
+    """Set a umask for one test, restoring the caller's."""
+    saved = os.umask(0o022)
+    os.umask(saved)
+    yield lambda m: os.umask(m)
+    os.umask(saved)
+
+
+@pytest.mark.parametrize("mask,mode", [(0o022, 0o644), (0o077, 0o600), (0o002, 0o664)])
+def test_files_get_0666_less_the_umask(tmp_path: Path, umask, mask: int, mode: int) -> None:
+    umask(mask)
+    assert fileio.current_umask() == mask and fileio.file_mode() == mode
+    p = fileio.write_atomic(tmp_path / "a.onnx", b"1")
+    assert stat.S_IMODE(p.stat().st_mode) == mode
+
+
+def test_umask_without_proc_is_read_and_restored(monkeypatch, umask) -> None:
+    umask(0o027)
+
+    def no_proc(*_a, **_k):
+        raise OSError("no /proc here")
+
+    monkeypatch.setattr(fileio, "open", no_proc, raising=False)
+    assert fileio.current_umask() == 0o027
+    assert fileio.current_umask() == 0o027  # the probe put it back
+    monkeypatch.undo()
+    assert fileio.current_umask() == 0o027
+
+
+def test_make_parents_creates_missing_folders_and_accepts_existing_ones(tmp_path: Path) -> None:
+    target = tmp_path / "a" / "b" / "m.json"
+    with pytest.raises(FileNotFoundError):
+        fileio.write_atomic(target, b"{}")
+    fileio.write_atomic(target, b"{}", make_parents=True)
+    fileio.write_atomic(target, b"[]", make_parents=True)
+    assert target.read_bytes() == b"[]"
+
+
+def test_a_failed_stage_removes_its_temp_file_and_raises_the_original_error(
+        tmp_path: Path, monkeypatch) -> None:
+    def full(*_a, **_k):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "fchmod", full)
+    with pytest.raises(OSError, match="No space left"):
+        fileio.stage(tmp_path / "w.bin", b"data")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_fsync_dir_is_best_effort(tmp_path: Path) -> None:
+    fileio.fsync_dir(tmp_path / "missing")  # cannot be opened: no error
+    fileio.fsync_dir(tmp_path)
