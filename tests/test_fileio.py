@@ -134,3 +134,22 @@ def test_a_failed_stage_removes_its_temp_file_and_raises_the_original_error(
 def test_fsync_dir_is_best_effort(tmp_path: Path) -> None:
     fileio.fsync_dir(tmp_path / "missing")  # cannot be opened: no error
     fileio.fsync_dir(tmp_path)
+
+
+def test_the_limit_counts_every_block(tmp_path: Path) -> None:
+    (tmp_path / "f").write_bytes(b"y" * ((1 << 20) + (1 << 19)))
+    with pytest.raises(ValueError, match="longer than"):
+        fileio.sha256_file(tmp_path / "f", limit=(1 << 20) + 10)
+
+
+def test_a_failed_rename_removes_the_temp_file_and_keeps_the_old_file(
+        tmp_path: Path, monkeypatch) -> None:
+    target = fileio.write_atomic(tmp_path / "m.json", b"old")
+
+    def refuse(*_a, **_k):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(os, "replace", refuse)
+    with pytest.raises(PermissionError):
+        fileio.write_atomic(target, b"new")
+    assert target.read_bytes() == b"old" and list(tmp_path.iterdir()) == [target]
