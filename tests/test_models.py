@@ -124,3 +124,40 @@ def test_nhwc_numbers_equal_nchw_when_every_axis_has_the_same_size(name: str) ->
         y_nhwc = nhwc(x.permute(0, 2, 3, 1).contiguous())
     assert y_nhwc.shape == y_nchw.permute(0, 2, 3, 1).shape
     torch.testing.assert_close(y_nhwc, y_nchw.permute(0, 2, 3, 1), rtol=1e-5, atol=1e-6)
+
+
+def test_classes_default_to_ratio_16_and_pass_ratio_and_kernel_on() -> None:
+    from chanattn_export.models import (
+        CBAM,
+        ChannelAttention,
+        SpatialAttention,
+        SqueezeExcite,
+        UseAttentionModel,
+    )
+
+    assert ChannelAttention(64).fc1.weight.shape == (4, 64, 1, 1)
+    assert SqueezeExcite(64).fc1.weight.shape == (4, 64, 1, 1)
+    assert UseAttentionModel(64).channel_attention.fc1.weight.shape == (4, 64, 1, 1)
+    assert UseAttentionModel(64, ratio=8).channel_attention.fc1.weight.shape == (8, 64, 1, 1)
+    assert CBAM(64).channel.fc1.weight.shape == (4, 64, 1, 1)
+    assert CBAM(64, ratio=8).channel.fc1.weight.shape == (8, 64, 1, 1)
+    assert CBAM(16, kernel_size=3).spatial.conv.weight.shape == (1, 2, 3, 3)
+    assert SpatialAttention().conv.weight.shape == (1, 2, 7, 7)
+
+
+def test_eca_kernel_follows_b_and_has_no_bias() -> None:
+    from chanattn_export.models import EfficientChannelAttention
+
+    assert EfficientChannelAttention(64).conv.kernel_size == (3,)  # (6 + 1) / 2 -> 3
+    assert EfficientChannelAttention(64, b=2).conv.kernel_size == (5,)  # (6 + 2) / 2 -> 5
+    assert set(EfficientChannelAttention(64).state_dict()) == {"conv.weight"}
+
+
+def test_eca_matches_a_direct_formula() -> None:
+    torch.manual_seed(6)
+    m = create_model("eca", channels=16)
+    x = torch.randn(2, 16, 3, 5)
+    w = m.state_dict()["conv.weight"]
+    k = w.shape[-1]
+    g = torch.sigmoid(torch.nn.functional.conv1d(x.mean((2, 3))[:, None], w, padding=k // 2))
+    torch.testing.assert_close(m(x), x * g[:, 0, :, None, None])
