@@ -98,7 +98,7 @@ def test_files_get_0666_less_the_umask(tmp_path: Path, umask, mask: int, mode: i
     assert stat.S_IMODE(p.stat().st_mode) == mode
 
 
-def test_umask_without_proc_is_read_and_restored(monkeypatch, umask) -> None:
+def test_umask_without_proc_is_read_and_restored(umask, monkeypatch) -> None:
     umask(0o027)
 
     def no_proc(*_a, **_k):
@@ -153,3 +153,16 @@ def test_a_failed_rename_removes_the_temp_file_and_keeps_the_old_file(
     with pytest.raises(PermissionError):
         fileio.write_atomic(target, b"new")
     assert target.read_bytes() == b"old" and list(tmp_path.iterdir()) == [target]
+
+
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="no /proc on this OS")
+def test_umask_is_read_from_proc_without_changing_it(umask, monkeypatch) -> None:
+    """os.umask can only read by setting: another thread writing a file meanwhile would get
+    the probe's mask. Where /proc exists it is never called."""
+    umask(0o027)
+
+    def no_set(*_a, **_k):
+        raise AssertionError("os.umask called")
+
+    monkeypatch.setattr(os, "umask", no_set)
+    assert fileio.current_umask() == 0o027
