@@ -45,6 +45,7 @@ DESELECT = [  # slow or out-of-process: they cannot be mapped to a mutant
     "tests/test_verify.py::test_cli_one_line_per_problem_exit_1",
 ]
 KILLED = {"killed", "timeout", "caught by type check"}
+NOT_RUN = "not checked"
 
 
 def _toml_list(items: list[str]) -> str:
@@ -103,18 +104,18 @@ def report(found: dict[str, str], show_diffs: bool, work: Path) -> float:
     for name, status in found.items():
         by_module[module_of(name)][status] += 1
     print(f"\n{'module':<34}{'mutants':>8}{'killed':>8}{'timeout':>8}{'survived':>9}"
-          f"{'no tests':>9}{'score':>8}")
+          f"{'no tests':>9}{'score':>8}{'not run':>8}")
     total_killed = total = 0
     for mod in sorted(by_module):
         c = by_module[mod]
-        n = sum(c.values()) - c["skipped"]
+        n = sum(c.values()) - c["skipped"] - c[NOT_RUN]  # an interrupted run scores what it ran
         k = sum(c[s] for s in KILLED)
         total, total_killed = total + n, total_killed + k
         print(f"{mod:<34}{n:>8}{k - c['timeout']:>8}{c['timeout']:>8}{n - k - c['no tests']:>9}"
-              f"{c['no tests']:>9}{100 * k / max(n, 1):>7.1f}%")
+              f"{c['no tests']:>9}{100 * k / max(n, 1):>7.1f}%{c[NOT_RUN]:>8}")
     score = 100 * total_killed / max(total, 1)
     print(f"{'total':<34}{total:>8}{total_killed:>16}{'':>18}{score:>7.1f}%")
-    alive = sorted(n for n, s in found.items() if s not in KILLED and s != "skipped")
+    alive = sorted(n for n, s in found.items() if s not in KILLED | {"skipped", NOT_RUN})
     print(f"\n{len(alive)} surviving mutants (mutmut show NAME, in {work}):")
     for name in alive:
         print(f"  {name}: {found[name]}")
