@@ -143,3 +143,34 @@ def test_list() -> None:
 def test_console_script_and_version() -> None:
     p = run("--version")
     assert p.returncode == 0 and p.stdout.startswith("chanattn_export ")
+
+
+def test_all_exits_1_and_names_the_artifact_whose_parity_fails(tmp_path: Path, monkeypatch,
+                                                               capsys) -> None:
+    """In process: onnxruntime is made wrong for one model and layout only; `all` must say so."""
+    from chanattn_export import cli, registry
+    from chanattn_export.runtime.runners import OrtRunner
+
+    one = [registry.get_model_info("se")]
+    monkeypatch.setattr(registry, "list_models", lambda: one)  # 4 artifacts, not 20
+    real_infer = OrtRunner.infer
+
+    def infer(self, x):
+        y = real_infer(self, x)
+        meta = self.session.get_modelmeta().custom_metadata_map
+        if (meta.get("chanattn_export.model"), meta.get("chanattn_export.layout")) == \
+                ("se", "nhwc"):
+            y = y + 1e-2
+        return y
+
+    monkeypatch.setattr(OrtRunner, "infer", infer)
+    code = cli.main(["all", "--channels", "8", "--height", "4", "--width", "4",
+                     "--exporter", "legacy", "--out", str(tmp_path)])  # legacy: faster
+    out = capsys.readouterr().out
+    assert code == 1, out
+    bad = "se-nhwc-c8-r8-4x4.onnx"
+    failed = {ln.split()[1].rstrip(":") for ln in out.splitlines() if ln.startswith("FAIL ")}
+    assert failed == {bad}
+    entries = json.loads((tmp_path / "manifest.json").read_text())["artifacts"]
+    assert len(entries) == 3  # a failed export is not written beside the passing ones
+    assert bad not in {e["path"] for e in entries}

@@ -8,6 +8,7 @@ import tutorial_reference as tut
 
 from chanattn_export import create_model, list_models
 from chanattn_export.models import eca_kernel_size
+from chanattn_export.registry import get_model_info
 
 MODEL_NAMES = [m.name for m in list_models()]
 
@@ -103,3 +104,60 @@ def test_cbam_spatial_matches_a_direct_formula() -> None:
     maps = torch.cat([y1.mean(1, keepdim=True), y1.amax(1, keepdim=True)], 1)
     s = torch.sigmoid(torch.nn.functional.conv2d(maps, m.spatial.conv.weight, padding=3))
     torch.testing.assert_close(m(x), y1 * s)
+
+
+@pytest.mark.parametrize("name", MODEL_NAMES)
+def test_nhwc_numbers_equal_nchw_when_every_axis_has_the_same_size(name: str) -> None:
+    """C == H == W: pooling or gating over the wrong axes cannot crash on a shape, so only the
+    numbers can tell. Same weights, permuted input, permuted output."""
+    torch.manual_seed(5)
+    ratio = 2 if get_model_info(name).uses_ratio else None  # 4 hidden units: ReLU keeps some
+    nchw = create_model(name, channels=8, ratio=ratio, layout="nchw")
+    nhwc = create_model(name, channels=8, ratio=ratio, layout="nhwc")
+    nhwc.load_state_dict(nchw.state_dict(), strict=True)
+    # Each of C, H and W gets its own trend, so pooling over any wrong pair of axes differs.
+    ramp = torch.linspace(-2.0, 2.0, 8)
+    x = torch.randn(2, 8, 8, 8) + ramp[:, None, None] - 2 * ramp[None, :, None] \
+        + ramp.flip(0)[None, None, :] ** 2
+    with torch.no_grad():
+        y_nchw = nchw(x)
+        y_nhwc = nhwc(x.permute(0, 2, 3, 1).contiguous())
+    assert y_nhwc.shape == y_nchw.permute(0, 2, 3, 1).shape
+    torch.testing.assert_close(y_nhwc, y_nchw.permute(0, 2, 3, 1), rtol=1e-5, atol=1e-6)
+
+
+def test_classes_default_to_ratio_16_and_pass_ratio_and_kernel_on() -> None:
+    from chanattn_export.models import (
+        CBAM,
+        ChannelAttention,
+        SpatialAttention,
+        SqueezeExcite,
+        UseAttentionModel,
+    )
+
+    assert ChannelAttention(64).fc1.weight.shape == (4, 64, 1, 1)
+    assert SqueezeExcite(64).fc1.weight.shape == (4, 64, 1, 1)
+    assert UseAttentionModel(64).channel_attention.fc1.weight.shape == (4, 64, 1, 1)
+    assert UseAttentionModel(64, ratio=8).channel_attention.fc1.weight.shape == (8, 64, 1, 1)
+    assert CBAM(64).channel.fc1.weight.shape == (4, 64, 1, 1)
+    assert CBAM(64, ratio=8).channel.fc1.weight.shape == (8, 64, 1, 1)
+    assert CBAM(16, kernel_size=3).spatial.conv.weight.shape == (1, 2, 3, 3)
+    assert SpatialAttention().conv.weight.shape == (1, 2, 7, 7)
+
+
+def test_eca_kernel_follows_b_and_has_no_bias() -> None:
+    from chanattn_export.models import EfficientChannelAttention
+
+    assert EfficientChannelAttention(64).conv.kernel_size == (3,)  # (6 + 1) / 2 -> 3
+    assert EfficientChannelAttention(64, b=2).conv.kernel_size == (5,)  # (6 + 2) / 2 -> 5
+    assert set(EfficientChannelAttention(64).state_dict()) == {"conv.weight"}
+
+
+def test_eca_matches_a_direct_formula() -> None:
+    torch.manual_seed(6)
+    m = create_model("eca", channels=16)
+    x = torch.randn(2, 16, 3, 5)
+    w = m.state_dict()["conv.weight"]
+    k = w.shape[-1]
+    g = torch.sigmoid(torch.nn.functional.conv1d(x.mean((2, 3))[:, None], w, padding=k // 2))
+    torch.testing.assert_close(m(x), x * g[:, 0, :, None, None])
