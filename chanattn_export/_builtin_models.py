@@ -5,8 +5,17 @@ from __future__ import annotations
 from .models import (
          CBAM,
          ChannelAttention,
+         CircularECA,
+         CoordinateAttention,
+         EffectiveSE,
          EfficientChannelAttention,
+         FrequencyChannelAttention,
+         GatedChannelTransform,
+         GatherExcite,
+         GlobalContext,
+         SimAM,
          SqueezeExcite,
+         StyleRecalibration,
          UseAttentionModel,
 )
 from .registry import register
@@ -21,3 +30,23 @@ register("eca", EfficientChannelAttention,
          "ECA-Net (Wang et al. 2020): 1-D conv across channels, k from C", uses_ratio=False)
 register("cbam", CBAM,
          "CBAM (Woo et al. 2018): channel attention then 7x7 spatial attention")
+register("ese", EffectiveSE,
+         "effective SE (Lee & Park 2020): one CxC FC, hard-sigmoid gate", uses_ratio=False)
+register("ceca", CircularECA,
+         "circular ECA (timm): ECA with the channel conv wrapping around", uses_ratio=False)
+register("gc", GlobalContext,
+         "global context (Cao et al. 2019): softmax-pooled context, added", default_ratio=4)
+register("ge", GatherExcite,
+         "gather-excite (Hu et al. 2018), parameter-free: sigmoid(avgpool(x))",
+         uses_ratio=False)
+register("srm", StyleRecalibration,
+         "style recalibration (Lee et al. 2019): mean and std -> channel FC", uses_ratio=False)
+register("gct", GatedChannelTransform,
+         "gated channel transformation (Yang et al. 2020): l2 norm, 1 + tanh",
+         uses_ratio=False)
+register("fca", FrequencyChannelAttention,
+         "FcaNet (Qin et al. 2021): 2-D DCT squeeze; weights tied to H x W", fixed_hw=True)
+register("simam", SimAM,
+         "SimAM (Yang et al. 2021), parameter-free: per-neuron energy gate", uses_ratio=False)
+register("coord", CoordinateAttention,
+         "coordinate attention (Hou et al. 2021): H and W pooled separately", default_ratio=32)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 
 from .pipeline import ExportResult, Progress, RecheckResult, export_artifact, recheck_folder
-from .registry import make_spec
+from .registry import check_input, make_spec
 from .spec import DEFAULT_OPSET, Exporter, ExportSpec, Format, InputSpec, Layout, Tolerance
 
 
@@ -15,11 +15,13 @@ def make_export_spec(model: str = "cbam-channel", *, fmt: Format | str = Format.
                      width: int = 56, dynamic_hw: bool = False, opset: int = DEFAULT_OPSET,
                      exporter: Exporter | str = Exporter.AUTO) -> ExportSpec:
     """Validated :class:`ExportSpec`; raises :class:`InvalidSpecError` naming the bad value."""
-    return ExportSpec(
+    spec = ExportSpec(
         model=make_spec(model, channels, ratio, layout),
         input=InputSpec(batch=batch, height=height, width=width, dynamic_hw=dynamic_hw),
         format=fmt, opset=opset, exporter=exporter,
     )
+    check_input(spec.model, spec.input)
+    return spec
 
 
 def export_onnx(model: str = "cbam-channel", *, channels: int = 64, ratio: int | None = None,

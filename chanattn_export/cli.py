@@ -106,17 +106,21 @@ def cmd_export(fmt: Format) -> Callable[[argparse.Namespace], int]:
 
 
 def cmd_all(args: argparse.Namespace) -> int:
-    from .registry import list_models
+    from .registry import get_model_info, list_models
 
     if args.weights is not None:
         raise ChanAttnError("--weights cannot be used with 'all' (it exports every model)")
+    infos = [get_model_info(n.strip()) for n in args.models.split(",")] if args.models \
+        else list_models()
     items = []
-    for info in list_models():
+    for info in infos:
         for layout in Layout:
             for fmt in Format:
                 ns = argparse.Namespace(**vars(args))
                 if not info.uses_ratio:
                     ns.ratio = None
+                if info.fixed_hw:  # weights tied to H x W: exported at the given size
+                    ns.dynamic_hw = False
                 res = _export(fmt, ns, info.name, layout.value)
                 print(_describe(res), flush=True)
                 items.append((res.path.name, res.parity))
@@ -249,6 +253,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help="safetensors or torch.save state dict (loaded weights_only)")
         p.set_defaults(func=cmd_export(fmt))
     p = sub.add_parser("all", parents=[common], help="both formats for every model and layout")
+    p.add_argument("--models", default=None, metavar="A,B",
+                   help="comma-separated models to export (default: every registered model)")
     p.set_defaults(func=cmd_all, weights=None)
     p = sub.add_parser("parity", help="re-run parity for an artifact folder from its manifest")
     p.add_argument("dir", type=Path, nargs="?", default=Path("artifacts"),

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from .errors import InvalidSpecError, UnknownModelError
-from .spec import Layout, ModelSpec
+from .spec import InputSpec, Layout, ModelSpec
 
 if TYPE_CHECKING:
     from torch import nn
@@ -29,6 +29,8 @@ class ModelInfo:
     summary: str
     uses_ratio: bool = True
     output: str = APPLIED  # GATE: returns the broadcastable gate; APPLIED: x * gate
+    default_ratio: int = DEFAULT_RATIO  # the paper's reduction (coordinate attention: 32)
+    fixed_hw: bool = False  # weights depend on H x W (FcaNet's DCT filters): no --dynamic-hw
 
     def instantiate(self, spec: ModelSpec) -> nn.Module:
         kwargs: dict[str, Any] = {"layout": spec.layout}
@@ -41,13 +43,19 @@ _REGISTRY: dict[str, ModelInfo] = {}
 
 
 def register(name: str, cls: type[nn.Module], summary: str, *, uses_ratio: bool = True,
-             output: str = APPLIED) -> ModelInfo:
-    """Add ``cls`` under ``name``; it must take ``(channels, *, [ratio,] layout)``."""
+             output: str = APPLIED, default_ratio: int = DEFAULT_RATIO,
+             fixed_hw: bool = False) -> ModelInfo:
+    """Add ``cls`` under ``name``; it must take ``(channels, *, [ratio,] layout)``.
+
+    ``fixed_hw``: the block's weights are tied to the input's H x W, so an export is only valid
+    at the traced size and ``dynamic_hw`` is refused (:func:`check_input`).
+    """
     if name in _REGISTRY:
         raise ValueError(f"model {name!r} registered twice")
     if output not in (GATE, APPLIED):
         raise ValueError(f"model {name!r}: output must be {GATE!r} or {APPLIED!r}")
-    info = _REGISTRY[name] = ModelInfo(name, cls, summary, uses_ratio, output)
+    info = _REGISTRY[name] = ModelInfo(name, cls, summary, uses_ratio, output, default_ratio,
+                                       fixed_hw)
     return info
 
 
@@ -74,11 +82,19 @@ def make_spec(name: str, channels: int = 64, ratio: int | None = None,
     info = get_model_info(name)
     if info.uses_ratio:
         if ratio is None:  # the default shrinks for narrow blocks; an explicit ratio never does
-            ratio = min(DEFAULT_RATIO, channels) if isinstance(channels, int) and channels > 0 \
-                else DEFAULT_RATIO
+            r = info.default_ratio
+            ratio = min(r, channels) if isinstance(channels, int) and channels > 0 else r
     elif ratio is not None:
         raise InvalidSpecError(f"model {name!r} has no reduction MLP; ratio must not be given")
     return ModelSpec(name=name, channels=channels, ratio=ratio, layout=layout)
+
+
+def check_input(model: ModelSpec, inp: InputSpec) -> None:
+    """Refuse an input spec the model cannot honour (dynamic H x W for ``fixed_hw`` blocks)."""
+    if inp.dynamic_hw and get_model_info(model.name).fixed_hw:
+        raise InvalidSpecError(
+            f"model {model.name!r} has weights tied to the input's H x W; export it at a fixed "
+            f"size (drop --dynamic-hw / dynamic_hw=True)")
 
 
 def build(spec: ModelSpec) -> nn.Module:

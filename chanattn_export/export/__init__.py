@@ -29,6 +29,9 @@ class Exported:
 
 def export_bytes(net: nn.Module, spec: ExportSpec) -> Exported:
     """Export ``net`` (eval mode, CPU) in ``spec.format``."""
+    from ..registry import check_input
+
+    check_input(spec.model, spec.input)  # also for specs built without api.make_export_spec
     if spec.format is Format.ONNX:
         from .onnx import export_onnx_bytes
 
