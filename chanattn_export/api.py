@@ -1,18 +1,33 @@
-"""The public Python API: one function per export format, plus parity re-checks."""
+"""The public Python API: one function per export format, plus parity re-checks.
+
+Defaults live in the spec dataclasses (``spec.DEFAULT_*``); these functions only name them.
+"""
 
 from __future__ import annotations
 
 import os
 
-from .pipeline import ExportResult, Progress, RecheckResult, export_artifact, recheck_folder
+from .pipeline import ExportResult, Progress, export_artifact, recheck_folder
+from .recheck import EntryCheck
 from .registry import check_input, make_spec
-from .spec import DEFAULT_OPSET, Exporter, ExportSpec, Format, InputSpec, Layout, Tolerance
+from .spec import (
+    DEFAULT_CHANNELS,
+    DEFAULT_OPSET,
+    DEFAULT_SIZE,
+    Exporter,
+    ExportSpec,
+    Format,
+    InputSpec,
+    Layout,
+    Tolerance,
+)
 
 
 def make_export_spec(model: str = "cbam-channel", *, fmt: Format | str = Format.ONNX,
-                     channels: int = 64, ratio: int | None = None,
-                     layout: Layout | str = Layout.NCHW, batch: int = 1, height: int = 56,
-                     width: int = 56, dynamic_hw: bool = False, opset: int = DEFAULT_OPSET,
+                     channels: int = DEFAULT_CHANNELS, ratio: int | None = None,
+                     layout: Layout | str = Layout.NCHW, batch: int = 1,
+                     height: int = DEFAULT_SIZE, width: int = DEFAULT_SIZE,
+                     dynamic_hw: bool = False, opset: int = DEFAULT_OPSET,
                      exporter: Exporter | str = Exporter.AUTO) -> ExportSpec:
     """Validated :class:`ExportSpec`; raises :class:`InvalidSpecError` naming the bad value."""
     spec = ExportSpec(
@@ -24,13 +39,18 @@ def make_export_spec(model: str = "cbam-channel", *, fmt: Format | str = Format.
     return spec
 
 
-def export_onnx(model: str = "cbam-channel", *, channels: int = 64, ratio: int | None = None,
-                layout: Layout | str = Layout.NCHW, batch: int = 1, height: int = 56,
-                width: int = 56, dynamic_hw: bool = False, opset: int = DEFAULT_OPSET,
-                exporter: Exporter | str = Exporter.AUTO,
+def tolerance(atol: float | None = None, rtol: float | None = None) -> Tolerance:
+    """:class:`Tolerance` with the given values, the defaults for the rest."""
+    return Tolerance(**{k: v for k, v in (("atol", atol), ("rtol", rtol)) if v is not None})
+
+
+def export_onnx(model: str = "cbam-channel", *, channels: int = DEFAULT_CHANNELS,
+                ratio: int | None = None, layout: Layout | str = Layout.NCHW, batch: int = 1,
+                height: int = DEFAULT_SIZE, width: int = DEFAULT_SIZE, dynamic_hw: bool = False,
+                opset: int = DEFAULT_OPSET, exporter: Exporter | str = Exporter.AUTO,
                 weights: str | os.PathLike[str] | None = None, seed: int = 0,
-                out: str | os.PathLike[str] = "artifacts", atol: float = 1e-5,
-                rtol: float = 1e-4, progress: Progress | None = None) -> ExportResult:
+                out: str | os.PathLike[str] = "artifacts", atol: float | None = None,
+                rtol: float | None = None, progress: Progress | None = None) -> ExportResult:
     """Export to ONNX, check parity against eager PyTorch, and record it in ``out``.
 
     The result's ``parity.passed`` says whether the file computes the eager function; a failed
@@ -40,26 +60,27 @@ def export_onnx(model: str = "cbam-channel", *, channels: int = 64, ratio: int |
                             layout=layout, batch=batch, height=height, width=width,
                             dynamic_hw=dynamic_hw, opset=opset, exporter=exporter)
     return export_artifact(spec, out, weights=weights, seed=seed,
-                           tolerance=Tolerance(atol, rtol), progress=progress)
+                           tolerance=tolerance(atol, rtol), progress=progress)
 
 
-def export_torchscript(model: str = "cbam-channel", *, channels: int = 64,
+def export_torchscript(model: str = "cbam-channel", *, channels: int = DEFAULT_CHANNELS,
                        ratio: int | None = None, layout: Layout | str = Layout.NCHW,
-                       batch: int = 1, height: int = 56, width: int = 56,
+                       batch: int = 1, height: int = DEFAULT_SIZE, width: int = DEFAULT_SIZE,
                        dynamic_hw: bool = False,
                        weights: str | os.PathLike[str] | None = None, seed: int = 0,
-                       out: str | os.PathLike[str] = "artifacts", atol: float = 1e-5,
-                       rtol: float = 1e-4, progress: Progress | None = None) -> ExportResult:
+                       out: str | os.PathLike[str] = "artifacts", atol: float | None = None,
+                       rtol: float | None = None,
+                       progress: Progress | None = None) -> ExportResult:
     """Trace, freeze and save a TorchScript module; check parity; record it in ``out``."""
     spec = make_export_spec(model, fmt=Format.TORCHSCRIPT, channels=channels, ratio=ratio,
                             layout=layout, batch=batch, height=height, width=width,
                             dynamic_hw=dynamic_hw)
     return export_artifact(spec, out, weights=weights, seed=seed,
-                           tolerance=Tolerance(atol, rtol), progress=progress)
+                           tolerance=tolerance(atol, rtol), progress=progress)
 
 
 def check_parity(out: str | os.PathLike[str] = "artifacts", *, atol: float | None = None,
-                 rtol: float | None = None) -> list[RecheckResult]:
-    """Re-run parity for every artifact in ``out`` from its manifest and weights."""
-    given = {k: v for k, v in (("atol", atol), ("rtol", rtol)) if v is not None}
-    return recheck_folder(out, tolerance=Tolerance(**given) if given else None)
+                 rtol: float | None = None,
+                 progress: Progress | None = None) -> list[EntryCheck]:
+    """Re-run parity for every artifact in ``out`` from its manifest and weights files."""
+    return recheck_folder(out, tolerance=tolerance(atol, rtol), progress=progress)

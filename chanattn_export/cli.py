@@ -13,7 +13,16 @@ from pathlib import Path
 
 from ._version import __version__
 from .errors import ChanAttnError
-from .spec import DEFAULT_OPSET, Exporter, Format, Layout
+from .spec import (
+    DEFAULT_ATOL,
+    DEFAULT_CHANNELS,
+    DEFAULT_OPSET,
+    DEFAULT_RTOL,
+    DEFAULT_SIZE,
+    Exporter,
+    Format,
+    Layout,
+)
 
 EXIT_OK, EXIT_FAILED, EXIT_ERROR, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -25,7 +34,8 @@ def _say(msg: str) -> None:
 def _model_options() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(add_help=False)
     g = p.add_argument_group("model")
-    g.add_argument("--channels", type=int, default=64, help="input channels C (default 64)")
+    g.add_argument("--channels", type=int, default=DEFAULT_CHANNELS,
+                   help=f"input channels C (default {DEFAULT_CHANNELS})")
     g.add_argument("--ratio", type=int, default=None,
                    help="MLP reduction ratio (default 16, or C when C < 16; not for eca)")
     g.add_argument("--layout", choices=[m.value for m in Layout], default="nchw",
@@ -34,8 +44,10 @@ def _model_options() -> argparse.ArgumentParser:
                    help="seed of the random weights when --weights is not given (default 0)")
     g = p.add_argument_group("input")
     g.add_argument("--batch", type=int, default=1, help="example batch size (default 1)")
-    g.add_argument("--height", type=int, default=56, help="input height (default 56)")
-    g.add_argument("--width", type=int, default=56, help="input width (default 56)")
+    g.add_argument("--height", type=int, default=DEFAULT_SIZE,
+                   help=f"input height (default {DEFAULT_SIZE})")
+    g.add_argument("--width", type=int, default=DEFAULT_SIZE,
+                   help=f"input width (default {DEFAULT_SIZE})")
     g.add_argument("--dynamic-hw", action="store_true",
                    help="make height and width dynamic (the batch always is)")
     g = p.add_argument_group("export")
@@ -52,16 +64,19 @@ def _model_options() -> argparse.ArgumentParser:
 def _tolerance_options(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("parity")
     g.add_argument("--atol", type=float, default=None,
-                   help="absolute tolerance per unit of max|x| (default 1e-5)")
-    g.add_argument("--rtol", type=float, default=None, help="relative tolerance (default 1e-4)")
+                   help=f"absolute tolerance per unit of max|x| (default {DEFAULT_ATOL:g})")
+    g.add_argument("--rtol", type=float, default=None,
+                   help=f"relative tolerance (default {DEFAULT_RTOL:g})")
 
 
-def _tol_kwargs(args: argparse.Namespace) -> dict[str, float]:
-    return {k: v for k in ("atol", "rtol") if (v := getattr(args, k)) is not None}
+def _tolerance(args: argparse.Namespace):
+    from .api import tolerance
+
+    return tolerance(args.atol, args.rtol)
 
 
 def _print_parity(items: list[tuple[str, object]]) -> bool:
-    from .report import failure_lines, parity_table
+    from .render.parity import failure_lines, parity_table
 
     print(parity_table(items))  # type: ignore[arg-type]
     ok = True
@@ -78,26 +93,18 @@ def _export(fmt: Format, args: argparse.Namespace, model: str, layout: str) -> o
     common = dict(channels=args.channels, ratio=args.ratio, layout=layout, batch=args.batch,
                   height=args.height, width=args.width, dynamic_hw=args.dynamic_hw,
                   weights=args.weights, seed=args.seed, out=args.out, progress=_say,
-                  **_tol_kwargs(args))
+                  atol=args.atol, rtol=args.rtol)
     if fmt is Format.ONNX:
         return api.export_onnx(model, opset=args.opset, exporter=args.exporter, **common)
     return api.export_torchscript(model, **common)
 
 
-def _describe(res) -> str:
-    kib = res.size_bytes / 1024
-    how = f"{res.exporter} exporter, opset {res.spec.opset}" if res.spec.format is Format.ONNX \
-        else "traced + frozen TorchScript"
-    line = f"wrote {res.path} ({kib:.1f} KiB, {how}, {res.export_seconds:.1f} s)"
-    if res.fallback_reason:
-        line += f"\n  note: fell back to the legacy exporter: {res.fallback_reason}"
-    return line
-
-
 def cmd_export(fmt: Format) -> Callable[[argparse.Namespace], int]:
     def run(args: argparse.Namespace) -> int:
+        from .render.folder import export_line
+
         res = _export(fmt, args, args.model, args.layout)
-        print(_describe(res))
+        print(export_line(res))
         ok = _print_parity([(res.path.name, res.parity)])
         print(f"manifest: {Path(args.out) / 'manifest.json'}")
         return EXIT_OK if ok else EXIT_FAILED
@@ -107,9 +114,8 @@ def cmd_export(fmt: Format) -> Callable[[argparse.Namespace], int]:
 
 def cmd_all(args: argparse.Namespace) -> int:
     from .registry import get_model_info, list_models
+    from .render.folder import export_line
 
-    if args.weights is not None:
-        raise ChanAttnError("--weights cannot be used with 'all' (it exports every model)")
     infos = [get_model_info(n.strip()) for n in args.models.split(",")] if args.models \
         else list_models()
     items = []
@@ -122,7 +128,7 @@ def cmd_all(args: argparse.Namespace) -> int:
                 if info.fixed_hw:  # weights tied to H x W: exported at the given size
                     ns.dynamic_hw = False
                 res = _export(fmt, ns, info.name, layout.value)
-                print(_describe(res), flush=True)
+                print(export_line(res), flush=True)
                 items.append((res.path.name, res.parity))
     ok = _print_parity(items)
     print(f"{len(items)} artifacts, manifest: {Path(args.out) / 'manifest.json'}")
@@ -132,31 +138,20 @@ def cmd_all(args: argparse.Namespace) -> int:
 def cmd_parity(args: argparse.Namespace) -> int:
     from .api import check_parity
 
-    results = check_parity(args.dir, **_tol_kwargs(args))
-    ok = _print_parity([(r.path, r.parity) for r in results])
+    checks = check_parity(args.dir, atol=args.atol, rtol=args.rtol)
+    ok = _print_parity([(c.entry.path, c.parity) for c in checks])
     return EXIT_OK if ok else EXIT_FAILED
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
-    from .verify import ERROR, verify_folder
+    from .render.folder import problem_line, verify_summary
+    from .verify import has_errors, verify_folder
 
-    problems = verify_folder(args.dir, **({"tolerance": _tolerance(args)} if _tol_kwargs(args)
-                                          else {}))
+    problems = verify_folder(args.dir, tolerance=_tolerance(args))
     for p in problems:
-        print(f"{Path(args.dir) / p.path if p.path != str(args.dir) else p.path}: "
-              f"{'' if p.severity == ERROR else p.severity + ': '}{p.message}")
-    errors = sum(p.severity == ERROR for p in problems)
-    if errors:
-        print(f"verify {args.dir}: {errors} problem{'s' * (errors != 1)}")
-        return EXIT_FAILED
-    print(f"verify {args.dir}: every file matches the manifest, loads, and passes parity")
-    return EXIT_OK
-
-
-def _tolerance(args: argparse.Namespace):
-    from .spec import Tolerance
-
-    return Tolerance(**_tol_kwargs(args))
+        print(problem_line(args.dir, p))
+    print(verify_summary(args.dir, problems))
+    return EXIT_FAILED if has_errors(problems) else EXIT_OK
 
 
 def cmd_list(args: argparse.Namespace) -> int:
@@ -255,7 +250,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("all", parents=[common], help="both formats for every model and layout")
     p.add_argument("--models", default=None, metavar="A,B",
                    help="comma-separated models to export (default: every registered model)")
-    p.set_defaults(func=cmd_all, weights=None)
+    p.set_defaults(func=cmd_all, weights=None)  # `all` builds every model: no --weights
     p = sub.add_parser("parity", help="re-run parity for an artifact folder from its manifest")
     p.add_argument("dir", type=Path, nargs="?", default=Path("artifacts"),
                    help="artifact folder (default ./artifacts)")

@@ -39,7 +39,8 @@ class ArtifactError(ChanAttnError):
 
 
 class ParityError(ChanAttnError):
-    """An exported model does not compute the same function as eager PyTorch."""
+    """An exported model does not compute the same function as eager PyTorch
+    (raised by ``ExportResult.raise_for_status()``; the CLI reports it as exit 1)."""
 
 
 class InputError(ChanAttnError, ValueError):

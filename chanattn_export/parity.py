@@ -23,10 +23,6 @@ class InputCase:
     name: str
     x: np.ndarray
 
-    @property
-    def batch(self) -> int:
-        return int(self.x.shape[0])
-
 
 def _case(name: str, shape: tuple[int, ...], layout: Layout,
           rng: np.random.Generator) -> np.ndarray:

@@ -1,6 +1,7 @@
-"""Compose the steps: spec -> model -> exporter -> parity -> artifact folder.
+"""Compose the steps: spec -> model -> exporter -> parity -> artifact folder, and re-checks.
 
-The CLI and the public API both call these functions; each step stays in its own module.
+The CLI and the public API call these functions. Each step lives in its own module; this one
+only wires them together, and nothing below it imports it.
 """
 
 from __future__ import annotations
@@ -10,18 +11,17 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-from .artifacts import ArtifactFolder, sha256_bytes
+from .artifacts import ArtifactFolder, ManifestEntry, sha256_bytes
 from .environment import versions
-from .errors import ArtifactError, InvalidSpecError
+from .errors import ArtifactError, ParityError
 from .export import export_bytes
 from .parity import ParityReport, judge, make_cases, measure
-from .registry import build_model
-from .spec import ExportSpec, Format, InputSpec, ModelSpec, Tolerance
+from .recheck import EntryCheck, check_entry, record_parity
+from .registry import build_model, get_model_info
+from .spec import ExportSpec, Format, Tolerance
 
 Progress = Callable[[str], None]
-DEFAULT_TOLERANCE = Tolerance()
 
 
 @dataclass(frozen=True)
@@ -42,22 +42,32 @@ class ExportResult:
     def passed(self) -> bool:
         return self.parity.passed
 
+    def raise_for_status(self) -> ExportResult:
+        """Raise :class:`ParityError` naming the first failed check unless parity passed."""
+        if not self.passed:
+            c = self.parity.failures[0]
+            raise ParityError(
+                f"{self.path.name} fails parity on {c.backend} (case {c.case}, shape "
+                f"{list(c.shape)}): needs atol {c.needed_atol:.3g}, allowed "
+                f"{self.parity.tolerance.atol:g}; the artifact is marked failed")
+        return self
 
-def run_parity(net, fmt: Format, data: bytes, model: ModelSpec, inp: InputSpec,
-               tolerance: Tolerance, seed: int = 0) -> ParityReport:
-    """Every available backend for ``fmt`` against eager ``net`` on the standard cases."""
+
+def run_parity(net, spec: ExportSpec, data: bytes, tolerance: Tolerance,
+               seed: int = 0) -> ParityReport:
+    """Every available backend for the file ``data`` against eager ``net`` on the hard cases."""
     from .runtime import EagerRunner, runners_for
     from .validation import Expected
 
-    cases = make_cases(model, inp, seed)
-    expected = Expected.from_spec(model, inp)
-    candidates = runners_for(fmt, data, net, expected)
+    expected = Expected.from_spec(spec.model, spec.input)
+    candidates = runners_for(spec.format, data, net, expected)
+    cases = make_cases(spec.model, spec.input, seed)
     return judge(measure(EagerRunner(net, expected=expected), candidates, cases), tolerance, seed)
 
 
 def export_artifact(spec: ExportSpec, out: str | os.PathLike[str] = "artifacts", *,
                     weights: str | os.PathLike[str] | None = None, seed: int = 0,
-                    tolerance: Tolerance = DEFAULT_TOLERANCE, parity_seed: int = 0,
+                    tolerance: Tolerance | None = None, parity_seed: int = 0,
                     progress: Progress | None = None) -> ExportResult:
     """Build, export, check parity and commit one artifact; the manifest records the verdict."""
     from .weights import state_dict_bytes
@@ -72,115 +82,41 @@ def export_artifact(spec: ExportSpec, out: str | os.PathLike[str] = "artifacts",
     say(f"exporting {spec.filename} ...")
     t0 = time.perf_counter()
     exported = export_bytes(net, spec)
-    data, exporter, fallback = exported.data, exported.exporter, exported.fallback_reason
     seconds = time.perf_counter() - t0
     say(f"checking parity of {spec.filename} ...")
-    report = run_parity(net, spec.format, data, spec.model, spec.input, tolerance, parity_seed)
+    report = run_parity(net, spec, exported.data, tolerance or Tolerance(), parity_seed)
     weights_sha = sha256_bytes(weights_data)
     weights_rel = f"{spec.model.stem}.{weights_sha[:12]}.safetensors"
-    entry = make_entry(spec, data, exporter, weights_rel, weights_sha, report)
-    folder.commit(entry, {spec.filename: data, weights_rel: weights_data})
-    return ExportResult(spec, folder.root / spec.filename, entry["sha256"], len(data),
-                        folder.root / weights_rel, exporter, seconds, report, fallback)
-
-
-def make_entry(spec: ExportSpec, data: bytes, exporter: str, weights_rel: str,
-               weights_sha: str, report: ParityReport) -> dict[str, Any]:
-    from .export.onnx import INPUT_NAME, OUTPUT_NAME
-    from .registry import get_model_info
-
-    m, inp = spec.model, spec.input
-    sha = sha256_bytes(data)
-    in_dims = inp.dims(m.layout, m.channels)
-    out_kind = get_model_info(m.name).output
-    out_dims: list[int | str] = list(in_dims)
-    if out_kind == "gate":
-        for i in m.layout.spatial_axes:
-            out_dims[i] = 1
-    return {
-        "path": spec.filename,
-        "sha256": sha,
-        "status": "passed" if report.passed else "failed",
-        "format": str(spec.format),
-        "exporter": exporter,
-        "opset": spec.opset if spec.format is Format.ONNX else None,
-        "model": m.to_dict(),
-        "input": inp.to_dict(),
-        "inputs": [{"name": INPUT_NAME, "dtype": "float32", "dims": in_dims,
-                    "shape": list(inp.shape(m.layout, m.channels))}],
-        "outputs": [{"name": OUTPUT_NAME, "dtype": "float32", "dims": out_dims, "kind": out_kind}],
-        "files": [
-            {"path": spec.filename, "sha256": sha, "role": "model", "size": len(data)},
-            {"path": weights_rel, "sha256": weights_sha, "role": "weights"},
-        ],
-        "weights": weights_rel,
-        "versions": versions(),
-        "parity": report.to_dict(),
-    }
-
-
-@dataclass(frozen=True)
-class RecheckResult:
-    path: str
-    sha256: str
-    format: Format
-    parity: ParityReport
+    sha = sha256_bytes(exported.data)
+    entry = ManifestEntry.create(
+        path=spec.filename, data_sha256=sha, size=len(exported.data), fmt=spec.format,
+        model=spec.model, inp=spec.input, output_kind=get_model_info(spec.model.name).output,
+        weights=weights_rel, weights_sha256=weights_sha, exporter=exported.exporter,
+        opset=spec.opset if spec.format is Format.ONNX else None, versions=versions(),
+        parity=report.to_dict(), passed=report.passed, fallback_reason=exported.fallback_reason)
+    folder.commit(entry, {spec.filename: exported.data, weights_rel: weights_data})
+    return ExportResult(spec, folder.root / spec.filename, sha, len(exported.data),
+                        folder.root / weights_rel, exported.exporter, seconds, report,
+                        exported.fallback_reason)
 
 
 def recheck_folder(out: str | os.PathLike[str], *, tolerance: Tolerance | None = None,
-                   seed: int = 0, progress: Progress | None = None) -> list[RecheckResult]:
-    """Re-run parity for every entry of a folder's manifest, from its files and weights.
-
-    The eager reference comes from the weights file, never from the model file, so a model
-    whose weights were altered fails even if its checksum in the manifest was rewritten too.
-    """
+                   seed: int = 0, progress: Progress | None = None) -> list[EntryCheck]:
+    """``parity DIR``: re-run parity for every entry from its files and weights, stopping at the
+    first file problem, and record the new verdicts. Judged at ``tolerance`` or the toolkit's
+    defaults, never at a tolerance read from the manifest."""
     say = progress or (lambda _msg: None)
     folder = ArtifactFolder(out)
     manifest = folder.read_manifest(missing_ok=False)
-    if not manifest["artifacts"]:
+    if not manifest.entries:
         raise ArtifactError(f"{folder.manifest_path}: manifest lists no artifacts")
-    results = []
-    for entry in manifest["artifacts"]:
-        files = {f["path"]: f for f in entry["files"]}
-        model_data = _read_checked(folder, entry["path"], entry["sha256"])
-        w = files.get(entry.get("weights", ""))
-        if w is None:
-            raise ArtifactError(f"{entry['path']}: manifest entry names no weights file")
-        weights_data = _read_checked(folder, w["path"], w["sha256"])
-        try:
-            spec = ModelSpec.from_dict(entry["model"])
-            inp = InputSpec.from_dict(entry["input"])
-            fmt = Format.parse(entry["format"], "format")
-        except (InvalidSpecError, KeyError, TypeError) as e:
-            raise ArtifactError(f"{entry['path']}: manifest spec is invalid: {e}") from None
-        tol = tolerance or Tolerance(entry["parity"]["atol"], entry["parity"]["rtol"])
-        say(f"checking parity of {entry['path']} ...")
-        net = build_model(spec, weights_data)
-        report = run_parity(net, fmt, model_data, spec, inp, tol, seed)
-        results.append(RecheckResult(entry["path"], entry["sha256"], fmt, report))
-
-    by_path = {r.path: r for r in results}
-
-    def record(m: dict[str, Any]) -> None:
-        for a in m["artifacts"]:
-            r = by_path.get(a["path"])
-            if r is not None and a["sha256"] == r.sha256:  # still the file we checked
-                a["parity"] = r.parity.to_dict()
-                a["status"] = "passed" if r.parity.passed else "failed"
-
-    folder.update_manifest(record)
-    return results
+    checks = []
+    for entry in manifest.entries:
+        say(f"checking parity of {entry.path} ...")
+        checks.append(check_entry(folder, entry, tolerance=tolerance or Tolerance(), seed=seed,
+                                  collect=False))
+    record_parity(folder, checks)
+    return checks
 
 
-def _read_checked(folder: ArtifactFolder, rel: str, sha: str) -> bytes:
-    """File bytes, after checking them against the manifest (before anything loads them)."""
-    path = folder.resolve(rel)
-    if not path.is_file():
-        raise ArtifactError(f"{rel}: file named in the manifest is missing")
-    data = path.read_bytes()
-    if sha256_bytes(data) != sha:
-        raise ArtifactError(f"{rel}: sha256 differs from the manifest (file changed or corrupted)")
-    return data
-
-
-__all__ = ["ExportResult", "RecheckResult", "export_artifact", "recheck_folder"]
+__all__ = ["ExportResult", "export_artifact", "recheck_folder", "run_parity"]

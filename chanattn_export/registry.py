@@ -13,12 +13,11 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from .errors import InvalidSpecError, UnknownModelError
-from .spec import InputSpec, Layout, ModelSpec
+from .spec import DEFAULT_CHANNELS, DEFAULT_RATIO, InputSpec, Layout, ModelSpec
 
 if TYPE_CHECKING:
     from torch import nn
 
-DEFAULT_RATIO = 16
 GATE, APPLIED = "gate", "applied"
 
 
@@ -76,7 +75,7 @@ def get_model_info(name: str) -> ModelInfo:
         raise UnknownModelError(f"unknown model {name!r}{hint} (see: list)") from None
 
 
-def make_spec(name: str, channels: int = 64, ratio: int | None = None,
+def make_spec(name: str, channels: int = DEFAULT_CHANNELS, ratio: int | None = None,
               layout: Layout | str = Layout.NCHW) -> ModelSpec:
     """Validated spec with the model's default ratio filled in (None for ratio-free models)."""
     info = get_model_info(name)
@@ -123,7 +122,7 @@ def build_model(spec: ModelSpec, weights: str | os.PathLike[str] | bytes | None 
     return net.eval()
 
 
-def create_model(name: str, channels: int = 64, ratio: int | None = None,
+def create_model(name: str, channels: int = DEFAULT_CHANNELS, ratio: int | None = None,
                  layout: Layout | str = Layout.NCHW) -> nn.Module:
     """Build a registered block by name, in eval mode, with torch's default random init."""
     return build(make_spec(name, channels, ratio, layout))

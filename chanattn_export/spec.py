@@ -108,6 +108,11 @@ class Exporter(StrEnum):
 
 
 DEFAULT_OPSET = 18
+DEFAULT_CHANNELS = 64
+DEFAULT_RATIO = 16  # shrunk to C for blocks narrower than 16 (registry.make_spec)
+DEFAULT_SIZE = 56  # height and width of the example input
+DEFAULT_ATOL, DEFAULT_RTOL = 1e-5, 1e-4  # why these: docs/design-notes.md
+INPUT_NAME, OUTPUT_NAME = "input", "output"  # the graph's tensor names, in every format
 
 
 def check_int(value: object, name: str, minimum: int = 1, maximum: int | None = None) -> int:
@@ -137,8 +142,8 @@ class ModelSpec:
     """Which block to build. ``ratio`` is None for models without a reduction (ECA)."""
 
     name: str
-    channels: int = 64
-    ratio: int | None = 16
+    channels: int = DEFAULT_CHANNELS
+    ratio: int | None = DEFAULT_RATIO
     layout: Layout = Layout.NCHW
 
     def __post_init__(self) -> None:
@@ -175,8 +180,8 @@ class InputSpec:
     """The example input used to trace, and which of its dims stay dynamic."""
 
     batch: int = 1
-    height: int = 56
-    width: int = 56
+    height: int = DEFAULT_SIZE
+    width: int = DEFAULT_SIZE
     dynamic_batch: bool = True
     dynamic_hw: bool = False
 
@@ -231,8 +236,8 @@ class Tolerance:
     rounding of their sums (docs/design-notes.md).
     """
 
-    atol: float = 1e-5
-    rtol: float = 1e-4
+    atol: float = DEFAULT_ATOL
+    rtol: float = DEFAULT_RTOL
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "atol", check_float(self.atol, "atol"))

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import stat
 from pathlib import Path
 
 import pytest
 from safetensors.torch import load_file
 
-import chanattn_export.artifacts as artifacts
-from chanattn_export import export_onnx, export_torchscript
+import chanattn_export.fileio as fileio
+from chanattn_export import ArtifactError, export_onnx, export_torchscript
 from chanattn_export.artifacts import ArtifactFolder
 
 SMALL = {"channels": 8, "height": 6, "width": 6}
@@ -89,21 +91,36 @@ def test_write_atomic_removes_temp_on_error(tmp_path: Path, monkeypatch) -> None
     def boom(*a, **k):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(artifacts.os, "replace", boom)
+    monkeypatch.setattr(fileio.os, "replace", boom)
     with pytest.raises(KeyboardInterrupt):
-        artifacts.write_atomic(target, b"new")
+        fileio.write_atomic(target, b"new")
     assert target.read_bytes() == b"old"
     assert [p.name for p in tmp_path.iterdir()] == ["f.bin"]
 
 
 @pytest.mark.parametrize("rel", ["../x.onnx", "/etc/passwd", "a/../../b", "..", ""])
 def test_manifest_paths_cannot_escape(tmp_path: Path, rel: str) -> None:
-    with pytest.raises(artifacts.ArtifactError):
+    with pytest.raises(ArtifactError):
         ArtifactFolder(tmp_path).resolve(rel)
 
 
 def test_output_path_that_is_a_file(tmp_path: Path) -> None:
     f = tmp_path / "file"
     f.write_text("x")
-    with pytest.raises(artifacts.ArtifactError, match=r"not a folder|cannot create"):
+    with pytest.raises(ArtifactError, match=r"not a folder|cannot create"):
         export_onnx("se", out=f, **SMALL)
+
+
+@pytest.mark.parametrize("umask, mode", [(0o022, 0o644), (0o077, 0o600), (0o002, 0o664)])
+def test_exported_files_follow_the_umask(tmp_path: Path, umask: int, mode: int) -> None:
+    """A deployment running as another user must read what was exported under umask 022
+    (mkstemp alone would leave every file 0600)."""
+    old = os.umask(umask)
+    try:
+        export_onnx("se", out=tmp_path, **SMALL)
+    finally:
+        os.umask(old)
+    files = [p for p in tmp_path.iterdir() if not p.name.endswith(".lock")]
+    assert {p.suffix for p in files} >= {".onnx", ".json", ".safetensors"}
+    for p in files:
+        assert stat.S_IMODE(p.stat().st_mode) == mode, (p.name, oct(p.stat().st_mode))

@@ -93,7 +93,7 @@ def test_all_defaults_to_every_registered_model(monkeypatch, tmp_path: Path) -> 
         return SimpleNamespace(path=tmp_path / model, parity=None)
 
     monkeypatch.setattr(cli, "_export", fake_export)
-    monkeypatch.setattr(cli, "_describe", lambda res: "")
+    monkeypatch.setattr("chanattn_export.render.folder.export_line", lambda res: "")
     monkeypatch.setattr(cli, "_print_parity", lambda items: True)
     assert cli.main(["all", "--out", str(tmp_path)]) == 0
     assert len(seen) == len(list_models()) * 4
@@ -110,7 +110,10 @@ def test_failed_parity_exits_1_and_names_backend_batch_case(tmp_path: Path) -> N
     assert "input=" in fail[0] and "needs atol" in fail[0]
     entry = json.loads((tmp_path / "manifest.json").read_text())["artifacts"][0]
     assert entry["status"] == "failed"
-    assert run("parity", str(tmp_path)).returncode == 1  # still fails at its stored tolerance
+    # A re-check judges at the command line's tolerance, or the defaults: never at one stored in
+    # the manifest (an attacker could store 1e9 there).
+    assert run("parity", str(tmp_path), "--atol", "0", "--rtol", "0").returncode == 1
+    assert run("parity", str(tmp_path)).returncode == 0
     assert run("parity", str(tmp_path), "--atol", "1e-3").returncode == 0
 
 

@@ -9,8 +9,8 @@ from pathlib import Path
 
 from reliability_helpers import assert_consistent, child_env, read_manifest
 
-from chanattn_export import artifacts as artifacts_mod
 from chanattn_export.artifacts import ArtifactFolder
+from chanattn_export.artifacts import folder as artifacts_mod
 from chanattn_export.verify import verify_folder
 
 TINY_ARGS = ["--channels", "8", "--height", "8", "--width", "8"]
@@ -39,13 +39,15 @@ def test_two_exports_at_once_both_land(tmp_path: Path) -> None:
 
 WRITER = """
 import sys
-from chanattn_export.artifacts import ArtifactFolder
+from chanattn_export.artifacts import ArtifactFolder, ManifestEntry
 folder, tag = ArtifactFolder(sys.argv[1]), sys.argv[2]
 for i in range(25):
-    def add(m, i=i):
-        m["artifacts"].append({"path": f"{tag}-{i}.onnx", "sha256": "", "format": "onnx",
-                               "model": {}, "input": {}, "files": []})
-    folder.update_manifest(add)
+    entry = ManifestEntry.from_dict({
+        "path": f"{tag}-{i}.onnx", "sha256": "0" * 64, "format": "onnx", "weights": "w",
+        "model": {"name": "se", "channels": 8, "ratio": 8}, "input": {},
+        "files": [{"path": f"{tag}-{i}.onnx", "sha256": "0" * 64},
+                  {"path": "w", "sha256": "1" * 64}]})
+    folder.update_manifest(lambda m, e=entry: m.with_entry(e))
 """
 
 
@@ -83,5 +85,5 @@ def test_lock_of_a_killed_process_does_not_block(tmp_path: Path, monkeypatch) ->
     assert (out / "manifest.json.lock").exists()
     monkeypatch.setattr(artifacts_mod, "LOCK_TIMEOUT_S", 5.0)
     t0 = time.monotonic()
-    ArtifactFolder(out).update_manifest(lambda m: None)
+    ArtifactFolder(out).update_manifest(lambda m: m)
     assert time.monotonic() - t0 < 5.0

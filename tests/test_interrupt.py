@@ -21,8 +21,8 @@ from reliability_helpers import (
 )
 
 from chanattn_export import ArtifactError, api
-from chanattn_export import artifacts as artifacts_mod
 from chanattn_export import pipeline as pipeline_mod
+from chanattn_export.artifacts import folder as artifacts_mod
 from chanattn_export.verify import has_errors, verify_folder
 
 

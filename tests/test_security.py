@@ -45,7 +45,7 @@ def test_mutated_and_resigned_onnx_fails_parity(folder: Path) -> None:
     assert all(r.parity.passed for r in check_parity(folder))
     _nudge_one_weight(folder / ONNX_NAME)
     resign(folder, ONNX_NAME)  # the attacker also rewrote the checksums
-    results = {r.path: r for r in check_parity(folder)}
+    results = {r.entry.path: r for r in check_parity(folder)}
     assert not results[ONNX_NAME].parity.passed
     assert results[PT_NAME].parity.passed
     errors = [str(p) for p in verify_folder(folder)]

@@ -14,11 +14,8 @@ import torch
 from torch import nn
 
 from ..errors import ExportError, MissingDependencyError
-from ..spec import Exporter, ExportSpec
+from ..spec import INPUT_NAME, OUTPUT_NAME, Exporter, ExportSpec
 from ._quiet import first_line, quiet
-
-INPUT_NAME = "input"
-OUTPUT_NAME = "output"
 
 
 @dataclass(frozen=True)

@@ -1,12 +1,12 @@
-"""Render results as text: numbers in, strings out. Nothing here computes a verdict."""
+"""Parity reports as text: the summary table and one line per failed check."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
-from .parity import CheckResult, ParityReport
-from .render.text import sci as _fmt
-from .render.text import table
+from ..parity import CheckResult, ParityReport
+from .text import sci as _fmt
+from .text import table
 
 
 def _where(c: CheckResult) -> str:

@@ -18,13 +18,12 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path, PurePosixPath
-from typing import Any
 
-from .errors import ArtifactError
-from .fileio import TMP_PREFIX, sha256_bytes, sha256_file, stage, write_atomic
+from ..errors import ArtifactError
+from ..fileio import TMP_PREFIX, sha256_bytes, sha256_file, stage, write_atomic
+from .manifest import MANIFEST, Manifest, ManifestEntry
+from .parsing import parse_manifest
 
-MANIFEST = "manifest.json"
-MANIFEST_VERSION = 1
 LOCK_TIMEOUT_S = 120.0
 STALE_TMP_S = 30.0  # every writer holds the lock while its temp files exist; older ones are dead
 SPACE_MARGIN = 1 << 20
@@ -105,29 +104,24 @@ class ArtifactFolder:
 
     # -- manifest -------------------------------------------------------------------------
 
-    def read_manifest(self, missing_ok: bool = True) -> dict[str, Any]:
+    def read_manifest(self, missing_ok: bool = True) -> Manifest:
+        """The parsed, validated manifest (empty when absent and ``missing_ok``)."""
         path = self.manifest_path
         if not path.exists():
             if missing_ok:
-                return {"manifest_version": MANIFEST_VERSION, "artifacts": []}
+                return Manifest()
             raise ArtifactError(f"{path}: no manifest.json (not an artifact folder?)")
         try:
             text = path.read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as e:
             raise ArtifactError(f"{path}: cannot read manifest: {e}") from None
         try:
-            data = parse_manifest(text)
+            return parse_manifest(text)
         except ArtifactError as e:
             raise ArtifactError(f"{path}: manifest {e}") from None
-        for i, entry in enumerate(data["artifacts"]):
-            if (problem := entry_problem(i, entry)) is not None:
-                raise ArtifactError(f"{path}: {problem}")
-        return data
 
-    def _write_manifest(self, manifest: dict[str, Any]) -> None:
-        manifest["artifacts"].sort(key=lambda a: a["path"])
-        text = json.dumps(manifest, indent=2, sort_keys=False) + "\n"
-        write_atomic(self.manifest_path, text.encode())
+    def _write_manifest(self, manifest: Manifest) -> None:
+        write_atomic(self.manifest_path, manifest.to_json().encode())
 
     @contextlib.contextmanager
     def locked(self) -> Iterator[None]:
@@ -142,50 +136,47 @@ class ArtifactFolder:
                 f"{self.root}: another export held the manifest lock for {LOCK_TIMEOUT_S:.0f} s"
             ) from None
 
-    def update_manifest(self, change: Callable[[dict[str, Any]], None]) -> dict[str, Any]:
-        """Read-modify-write the manifest under the lock."""
+    def update_manifest(self, change: Callable[[Manifest], Manifest]) -> Manifest:
+        """Read-modify-write the manifest under the lock; ``change`` returns the new one."""
         with self.locked():
-            manifest = self.read_manifest()
-            change(manifest)
+            manifest = change(self.read_manifest())
             self._write_manifest(manifest)
             return manifest
 
     # -- committing an export -------------------------------------------------------------
 
-    def commit(self, entry: dict[str, Any], files: dict[str, bytes]) -> dict[str, Any]:
-        """Write ``files`` (name -> bytes) and record ``entry`` for ``entry['path']``.
+    def commit(self, entry: ManifestEntry, files: dict[str, bytes]) -> ManifestEntry:
+        """Write ``files`` (name -> bytes) and record ``entry`` for ``entry.path``.
 
-        ``entry['files']`` must list every file with its sha256; the weights may be shared by
+        ``entry.files`` must list every file with its sha256; the weights may be shared by
         several entries, so they are content-addressed and only ever written once.
         """
         self.ensure()
-        model_rel = entry["path"]
-        for f in entry["files"]:
-            if sha256_bytes(files[f["path"]]) != f["sha256"]:
-                raise ArtifactError(f"internal: checksum of {f['path']} changed before writing")
+        model_rel = entry.path
+        for f in entry.files:
+            if sha256_bytes(files[f.path]) != f.sha256:
+                raise ArtifactError(f"internal: checksum of {f.path} changed before writing")
         model_path = self.resolve(model_rel)
         tmp: str | None = None
         try:
             with self.locked():
                 self.remove_stale_temps()
                 manifest = self.read_manifest()
-                size = len(json.dumps(manifest)) + len(json.dumps(entry))
+                size = len(manifest.to_json()) + len(json.dumps(entry.to_dict()))
                 self.check_space(sum(len(b) for b in files.values()) + 2 * size)
-                for f in entry["files"]:
-                    if f["path"] != model_rel:
-                        self._write_if_changed(f["path"], files[f["path"]], f["sha256"])
+                for f in entry.files:
+                    if f.path != model_rel:
+                        self._write_if_changed(f.path, files[f.path], f.sha256)
                 # All model bytes are on disk (a full disk fails here) before anything changes.
                 tmp = stage(model_path, files[model_rel])
                 # Drop the old entry first: if we die after replacing the model file, the
                 # manifest must not name it with its old checksum.
-                old = manifest["artifacts"]
-                manifest["artifacts"] = [a for a in old if a["path"] != model_rel]
-                if len(manifest["artifacts"]) != len(old):
+                if manifest.get(model_rel) is not None:
+                    manifest = manifest.without(model_rel)
                     self._write_manifest(manifest)
                 os.replace(tmp, model_path)
                 tmp = None
-                manifest["artifacts"].append(entry)
-                self._write_manifest(manifest)
+                self._write_manifest(manifest.with_entry(entry))
         except OSError as e:
             raise _oserror(e, f"write into {self.root}") from None
         finally:
@@ -199,41 +190,3 @@ class ArtifactFolder:
         if path.is_file() and sha256_file(path) == sha:
             return
         write_atomic(path, data)
-
-
-REQUIRED_ENTRY_FIELDS = ("path", "sha256", "format", "model", "input", "files")
-
-
-def parse_manifest(text: str) -> dict[str, Any]:
-    """Decode manifest.json's text and check its top level; messages say what is wrong, not where.
-
-    Shared by :meth:`ArtifactFolder.read_manifest` (which raises) and ``verify`` (which collects).
-    """
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as e:
-        raise ArtifactError(f"is not valid JSON ({e}); truncated or corrupted?") from None
-    if not isinstance(data, dict):
-        raise ArtifactError("is not a JSON object")
-    version = data.get("manifest_version")
-    if not isinstance(version, int) or isinstance(version, bool):
-        raise ArtifactError("lacks an integer 'manifest_version'")
-    if version > MANIFEST_VERSION:
-        raise ArtifactError(
-            f"version {version} is newer than this toolkit reads ({MANIFEST_VERSION}); "
-            "upgrade chanattn_export"
-        )
-    if not isinstance(data.get("artifacts"), list):
-        raise ArtifactError("lacks an 'artifacts' list")
-    return data
-
-
-def entry_problem(i: int, entry: object) -> str | None:
-    """What is structurally wrong with ``artifacts[i]``, or None."""
-    if not isinstance(entry, dict):
-        return f"artifacts[{i}] is not an object"
-    missing = [k for k in REQUIRED_ENTRY_FIELDS if k not in entry]
-    if missing:
-        name = entry["path"] if isinstance(entry.get("path"), str) else f"artifacts[{i}]"
-        return f"entry {name} lacks fields: {', '.join(missing)}"
-    return None

@@ -1,0 +1,38 @@
+"""Lines about artifacts and folders: what an export wrote, what verify found."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from ..recheck import ERROR, Problem
+from ..spec import Format
+
+
+def export_line(res: Any) -> str:
+    """``wrote PATH (size, exporter, seconds)`` plus the fallback note, for an ExportResult."""
+    kib = res.size_bytes / 1024
+    how = (f"{res.exporter} exporter, opset {res.spec.opset}" if res.spec.format is Format.ONNX
+           else "traced + frozen TorchScript")
+    line = f"wrote {res.path} ({kib:.1f} KiB, {how}, {res.export_seconds:.1f} s)"
+    if res.fallback_reason:
+        line += f"\n  note: fell back to the legacy exporter: {res.fallback_reason}"
+    return line
+
+
+def problem_line(folder: str | os.PathLike[str], p: Problem) -> str:
+    """``FOLDER/FILE: [warning: ]message``; the folder itself is not repeated."""
+    where = p.path if p.path == str(folder) else str(Path(folder) / p.path)
+    return f"{where}: {'' if p.severity == ERROR else p.severity + ': '}{p.message}"
+
+
+def verify_summary(folder: str | os.PathLike[str], problems: Sequence[Problem]) -> str:
+    errors = sum(p.severity == ERROR for p in problems)
+    if errors:
+        return f"verify {folder}: {errors} problem{'s' * (errors != 1)}"
+    return f"verify {folder}: every file matches the manifest, loads, and passes parity"
+
+
+__all__ = ["export_line", "problem_line", "verify_summary"]
