@@ -19,6 +19,7 @@ from .spec import (
     DEFAULT_OPSET,
     DEFAULT_RTOL,
     DEFAULT_SIZE,
+    PRESETS,
     Exporter,
     Format,
     Layout,
@@ -40,6 +41,8 @@ def _model_options() -> argparse.ArgumentParser:
                    help="MLP reduction ratio (default 16, or C when C < 16; not for eca)")
     g.add_argument("--layout", choices=[m.value for m in Layout], default="nchw",
                    help="tensor layout of input and output (default nchw)")
+    g.add_argument("--preset", choices=list(PRESETS), default="default",
+                   help="whose defaults: the paper's (default) or timm's module (timm)")
     g.add_argument("--seed", type=int, default=0,
                    help="seed of the random weights when --weights is not given (default 0)")
     g = p.add_argument_group("input")
@@ -93,6 +96,7 @@ def _export(fmt: Format, args: argparse.Namespace, model: str, layout: str) -> o
     common = dict(channels=args.channels, ratio=args.ratio, layout=layout, batch=args.batch,
                   height=args.height, width=args.width, dynamic_hw=args.dynamic_hw,
                   weights=args.weights, seed=args.seed, out=args.out, progress=_say,
+                  hidden=args.hidden, preset=args.preset,
                   atol=args.atol, rtol=args.rtol)
     if fmt is Format.ONNX:
         return api.export_onnx(model, opset=args.opset, exporter=args.exporter, **common)
@@ -117,7 +121,7 @@ def cmd_all(args: argparse.Namespace) -> int:
     from .render.folder import export_line
 
     infos = [get_model_info(n.strip()) for n in args.models.split(",")] if args.models \
-        else list_models()
+        else [i for i in list_models() if args.preset == "default" or args.preset in i.presets]
     items = []
     for info in infos:
         for layout in Layout:
@@ -246,11 +250,14 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--model", default="cbam-channel", help="registered model (see: list)")
         p.add_argument("--weights", type=Path, default=None,
                        help="safetensors or torch.save state dict (loaded weights_only)")
+        p.add_argument("--hidden", type=int, default=None,
+                       help="hidden (bottleneck) width; default from --ratio and --preset, or "
+                            "from the --weights file's shapes")
         p.set_defaults(func=cmd_export(fmt))
     p = sub.add_parser("all", parents=[common], help="both formats for every model and layout")
     p.add_argument("--models", default=None, metavar="A,B",
                    help="comma-separated models to export (default: every registered model)")
-    p.set_defaults(func=cmd_all, weights=None)  # `all` builds every model: no --weights
+    p.set_defaults(func=cmd_all, weights=None, hidden=None)  # every model: no --weights
     p = sub.add_parser("parity", help="re-run parity for an artifact folder from its manifest")
     p.add_argument("dir", type=Path, nargs="?", default=Path("artifacts"),
                    help="artifact folder (default ./artifacts)")

@@ -1,6 +1,6 @@
 """Plain ``nn.Module`` attention blocks; no export code lives here."""
 
-from .cbam import CBAM, SpatialAttention
+from .cbam import CBAM, ConvBN, SpatialAttention, fold_for_export
 from .cbam_channel import ChannelAttention, UseAttentionModel
 from .ceca import CircularECA, ceca_kernel_size
 from .coord import CoordinateAttention
@@ -18,6 +18,7 @@ __all__ = [
     "CBAM",
     "ChannelAttention",
     "CircularECA",
+    "ConvBN",
     "CoordinateAttention",
     "EffectiveSE",
     "EfficientChannelAttention",
@@ -32,4 +33,5 @@ __all__ = [
     "UseAttentionModel",
     "ceca_kernel_size",
     "eca_kernel_size",
+    "fold_for_export",
 ]

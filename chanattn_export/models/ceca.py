@@ -16,12 +16,12 @@ from torch import nn
 
 from ..spec import Layout
 from ._pool import as_gate
-from .eca import eca_kernel_size
+from .timm_presets import timm_eca_kernel_size
 
 
-def ceca_kernel_size(channels: int, gamma: int = 2, b: int = 1) -> int:
+def ceca_kernel_size(channels: int) -> int:
     """timm's rule: the ECA kernel size, at least 3."""
-    return max(eca_kernel_size(channels, gamma, b), 3)
+    return timm_eca_kernel_size(channels)
 
 
 class CircularECA(nn.Module):

@@ -19,9 +19,10 @@ from ..spec import Layout
 
 
 class CoordinateAttention(nn.Module):
-    def __init__(self, channels: int, *, ratio: int = 32, layout: Layout = Layout.NCHW) -> None:
+    def __init__(self, channels: int, *, ratio: int = 32, layout: Layout = Layout.NCHW,
+                 hidden: int | None = None) -> None:
         super().__init__()
-        mip = max(8, channels // ratio)
+        mip = max(8, channels // ratio) if hidden is None else hidden
         self.layout = Layout(layout)
         self.conv1 = nn.Conv2d(channels, mip, 1, bias=True)
         self.bn1 = nn.BatchNorm2d(mip)

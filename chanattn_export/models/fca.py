@@ -68,9 +68,10 @@ class _DCT(nn.Module):
 
 
 class FrequencyChannelAttention(nn.Module):
-    def __init__(self, channels: int, *, ratio: int = 16, layout: Layout = Layout.NCHW) -> None:
+    def __init__(self, channels: int, *, ratio: int = 16, layout: Layout = Layout.NCHW,
+                 hidden: int | None = None) -> None:
         super().__init__()
-        hidden = channels // ratio
+        hidden = channels // ratio if hidden is None else hidden
         self.layout = Layout(layout)
         self.dct_layer = _DCT(channels)
         self.fc = nn.Sequential(nn.Linear(channels, hidden, bias=False), nn.ReLU(),
