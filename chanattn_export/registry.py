@@ -190,10 +190,31 @@ def create_model(name: str, channels: int = DEFAULT_CHANNELS, ratio: int | None 
 _loaded = False
 
 
+ENTRY_POINT_GROUP = "chanattn_export.models"
+
+
 def _load_builtin() -> None:
-    """Register the built-in families on first use, so importing the registry stays torch-free."""
+    """Register the built-in families, then third-party ones, on first use (importing the
+    registry stays torch-free)."""
     global _loaded
     if _loaded:
         return
     _loaded = True
     from . import _builtin_models  # noqa: F401  (registers on import)
+
+    _load_entry_points()
+
+
+def _load_entry_points() -> None:
+    """Third-party blocks: each entry point in the ``chanattn_export.models`` group names a
+    module that calls :func:`register` on import, or a function that does when called."""
+    from importlib.metadata import entry_points
+
+    for ep in entry_points(group=ENTRY_POINT_GROUP):
+        try:
+            obj = ep.load()
+            if callable(obj):
+                obj()
+        except Exception as e:  # a broken plugin names itself instead of a bare traceback
+            raise InvalidSpecError(f"plugin {ep.name!r} ({ep.value}) in entry-point group "
+                                   f"{ENTRY_POINT_GROUP!r} failed to load: {e}") from e
