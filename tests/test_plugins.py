@@ -61,13 +61,12 @@ def test_entry_point_block_is_listed_exported_and_verified(tmp_path: Path) -> No
     assert p.returncode == 0, p.stderr
     assert "meangate" in p.stdout and "third-party plugin" in p.stdout
     out = tmp_path / "art"
-    for fmt in ("onnx", "torchscript"):
-        for layout in ("nchw", "nhwc"):
-            p = _run(site, fmt, "--model", "meangate", "--channels", "8", "--height", "5",
-                     "--width", "6", "--layout", layout, "--dynamic-hw", "--out", str(out))
-            assert p.returncode == 0, p.stderr
+    for fmt, layout in (("onnx", "nchw"), ("torchscript", "nhwc")):
+        p = _run(site, fmt, "--model", "meangate", "--channels", "8", "--height", "5",
+                 "--width", "6", "--layout", layout, "--dynamic-hw", "--out", str(out))
+        assert p.returncode == 0, p.stderr
     entries = json.loads((out / "manifest.json").read_text())["artifacts"]
-    assert len(entries) == 4 and all(e["status"] == "passed" for e in entries)
+    assert len(entries) == 2 and all(e["status"] == "passed" for e in entries)
     assert _run(site, "verify", str(out)).returncode == 0
     # without the plugin installed, the model is unknown (one line, exit 2)
     p = subprocess.run([sys.executable, "-m", "chanattn_export", "onnx", "--model", "meangate"],
