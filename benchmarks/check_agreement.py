@@ -1,5 +1,5 @@
-"""Check issue 3's "done when": the CLI, the pytest-benchmark suite and a plain perf_counter
-loop agree on the same case. Each runs in its own process, one after the other.
+"""Do the CLI, the pytest-benchmark suite and a plain perf_counter loop agree on the same case?
+Each runs in its own process, one after the other (docs/benchmarks.md, "Do the numbers agree?").
 
     python benchmarks/check_agreement.py --model cbam-channel --batch 8 --threads 2
 """
@@ -33,7 +33,7 @@ print(statistics.median(ts) * 1e3)
 
 EXPORT = r'''
 import sys
-from chanattn_export.bench.sweep import ModelArtifacts
+from chanattn_export.bench.backends import ModelArtifacts
 from chanattn_export.spec import Format
 open(sys.argv[2], "wb").write(ModelArtifacts.build(sys.argv[1]).file(Format.ONNX))
 '''

@@ -59,13 +59,13 @@ def pytest_benchmark_update_machine_info(config: pytest.Config,
 
 @pytest.fixture(scope="session")
 def threads(pytestconfig: pytest.Config) -> Any:
-    import torch
+    """The bench thread count, set for torch for the whole session and restored afterwards
+    (each case also sets it around its timed calls, as the CLI does)."""
+    from chanattn_export.runtime.devices import torch_threads
 
     n = bench_threads(pytestconfig)
-    before = torch.get_num_threads()
-    torch.set_num_threads(n)
-    yield n
-    torch.set_num_threads(before)
+    with torch_threads(n):
+        yield n
 
 
 @pytest.fixture(scope="session")

@@ -2,7 +2,9 @@
 
 Cases are listed model-major then backend, so each backend runs in one contiguous stretch
 (the order pytest keeps). Each timed call is one forward pass; on CUDA the call includes a
-synchronize, because pytest-benchmark's clock cannot see queued GPU work.
+synchronize, because pytest-benchmark's clock cannot see queued GPU work, and the record's
+``timer`` says so ("pytest-benchmark+sync"). Backends are opened exactly as the CLI opens them
+(``chanattn_export.bench.backends``).
 """
 
 from __future__ import annotations
@@ -13,17 +15,11 @@ from typing import Any
 
 import pytest
 
+from chanattn_export.bench.backends import BackendHandle, ModelArtifacts, SkipCase
 from chanattn_export.bench.roofline import bytes_moved, floor_ms
-from chanattn_export.bench.sweep import (
-    Backend,
-    BackendHandle,
-    Device,
-    DType,
-    ModelArtifacts,
-    SkipCase,
-)
 from chanattn_export.registry import list_models
 from chanattn_export.runtime import cuda_available
+from chanattn_export.spec import Backend, Device, DType
 
 BATCHES = (1, 8, 32)
 FULL_BATCHES = (64,)
@@ -69,6 +65,18 @@ def _rounds(step: Any, warmup: int) -> int:
     return int(min(500, max(10, math.ceil(TARGET_S / max(per_call, 1e-6)))))
 
 
+def _check_record(benchmark: Any, rounds: int, threads: int) -> None:
+    """What the saved record promises: every round timed, positive numbers, honest labels."""
+    stats, info = benchmark.stats.stats, benchmark.extra_info
+    assert stats.rounds == rounds and stats.min > 0 and stats.median >= stats.min
+    assert info["images_per_s"] > 0 and info["gb_per_s"] > 0 and info["threads"] == threads
+    assert info["bytes_moved"] > 0 and info["input_buffers"] >= 1
+    assert info["timer"].startswith("pytest-benchmark")  # its clock, not CUDA events
+    assert info["timer"].endswith("+sync") == (info["device"] == "cuda")
+    if "x_floor" in info:
+        assert info["x_floor"] > 0 and info["floor_ms"] > 0
+
+
 @pytest.mark.parametrize(("model", "backend", "device", "batch"), _cases())
 def test_throughput(benchmark: Any, pytestconfig: pytest.Config, threads: int,
                     bandwidth: dict[str, Any], artifacts: dict[str, Any], settle: Any,
@@ -80,11 +88,15 @@ def test_throughput(benchmark: Any, pytestconfig: pytest.Config, threads: int,
     exported = len(art.exported)
     try:
         handle = BackendHandle(art, backend, device, DType.FLOAT32, threads, rotate)
+    except SkipCase as e:
+        pytest.skip(str(e))
+    try:
         # As the CLI's --stretches: timings are bimodal and the mode can follow the buffers'
         # addresses, so the rounds are spread in blocks over several fresh input sets.
         preps = [handle.case(batch) for _ in range(STRETCHES)]
         prep = preps[0]
     except SkipCase as e:
+        handle.close()
         pytest.skip(str(e))
     settle(str(backend), exported_now=len(art.exported) != exported)
     try:
@@ -92,7 +104,8 @@ def test_throughput(benchmark: Any, pytestconfig: pytest.Config, threads: int,
         benchmark.group = f"{model} {device} batch={batch}"
         benchmark.extra_info.update(
             model=model, backend=str(backend), device=str(device), dtype="float32",
-            batch_size=batch, threads=threads, bytes_moved=nbytes, timer=prep.timer,
+            batch_size=batch, threads=threads, bytes_moved=nbytes,
+            timer=prep.timer_for("pytest-benchmark"),
             input_buffers=prep.buffers, rotate_inputs=rotate)
         with prep.context():
             for p in preps[1:]:
@@ -111,5 +124,6 @@ def test_throughput(benchmark: Any, pytestconfig: pytest.Config, threads: int,
             floor = floor_ms(nbytes, bw.gb_per_s)
             benchmark.extra_info.update(bandwidth_gb_s=bw.gb_per_s, floor_ms=floor,
                                         x_floor=median_s * 1e3 / floor)
+        _check_record(benchmark, rounds, threads)
     finally:
         handle.close()

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import os
 
-from .pipeline import ExportResult, Progress, export_artifact, recheck_folder
+from .pipeline import Devices, ExportResult, Progress, export_artifact, recheck_folder
 from .recheck import EntryCheck
 from .registry import check_input, hidden_from_weights, make_spec
 from .spec import (
@@ -61,8 +61,12 @@ def export_onnx(model: str = "cbam-channel", *, channels: int = DEFAULT_CHANNELS
                 hidden: int | None = None, preset: str = "default",
                 weights: str | os.PathLike[str] | None = None, seed: int = 0,
                 out: str | os.PathLike[str] = "artifacts", atol: float | None = None,
-                rtol: float | None = None, progress: Progress | None = None) -> ExportResult:
+                rtol: float | None = None, progress: Progress | None = None,
+                devices: Devices = None) -> ExportResult:
     """Export to ONNX, check parity against eager PyTorch, and record it in ``out``.
+
+    ``devices`` (``"cpu"``, ``"cpu,cuda"``, ...) says where parity runs; the default is the
+    CPU plus CUDA where detected, and an unusable CUDA backend is recorded as skipped.
 
     The result's ``parity.passed`` says whether the file computes the eager function; a failed
     artifact is still written and marked ``"status": "failed"`` in the manifest.
@@ -72,7 +76,7 @@ def export_onnx(model: str = "cbam-channel", *, channels: int = DEFAULT_CHANNELS
                             dynamic_hw=dynamic_hw, opset=opset, exporter=exporter,
                             hidden=hidden, preset=preset, weights=weights)
     return export_artifact(spec, out, weights=weights, seed=seed,
-                           tolerance=tolerance(atol, rtol), progress=progress)
+                           tolerance=tolerance(atol, rtol), progress=progress, devices=devices)
 
 
 def export_torchscript(model: str = "cbam-channel", *, channels: int = DEFAULT_CHANNELS,
@@ -82,19 +86,21 @@ def export_torchscript(model: str = "cbam-channel", *, channels: int = DEFAULT_C
                        preset: str = "default",
                        weights: str | os.PathLike[str] | None = None, seed: int = 0,
                        out: str | os.PathLike[str] = "artifacts", atol: float | None = None,
-                       rtol: float | None = None,
-                       progress: Progress | None = None) -> ExportResult:
+                       rtol: float | None = None, progress: Progress | None = None,
+                       devices: Devices = None) -> ExportResult:
     """Trace, freeze and save a TorchScript module; check parity; record it in ``out``."""
     spec = make_export_spec(model, fmt=Format.TORCHSCRIPT, channels=channels, ratio=ratio,
                             layout=layout, batch=batch, height=height, width=width,
                             dynamic_hw=dynamic_hw, hidden=hidden, preset=preset,
                             weights=weights)
     return export_artifact(spec, out, weights=weights, seed=seed,
-                           tolerance=tolerance(atol, rtol), progress=progress)
+                           tolerance=tolerance(atol, rtol), progress=progress, devices=devices)
 
 
 def check_parity(out: str | os.PathLike[str] = "artifacts", *, atol: float | None = None,
                  rtol: float | None = None,
-                 progress: Progress | None = None) -> list[EntryCheck]:
+                 progress: Progress | None = None,
+                 devices: Devices = None) -> list[EntryCheck]:
     """Re-run parity for every artifact in ``out`` from its manifest and weights files."""
-    return recheck_folder(out, tolerance=tolerance(atol, rtol), progress=progress)
+    return recheck_folder(out, tolerance=tolerance(atol, rtol), progress=progress,
+                          devices=devices)

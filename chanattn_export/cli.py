@@ -61,7 +61,14 @@ def _model_options() -> argparse.ArgumentParser:
     g.add_argument("--out", type=Path, default=Path("artifacts"),
                    help="output folder (default ./artifacts)")
     _tolerance_options(p)
+    _devices_option(p)
     return p
+
+
+def _devices_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--devices", default=None,
+                   help="comma-separated devices parity runs on: cpu, cuda (default: cpu, plus "
+                   "cuda when present; an unusable GPU is then reported and skipped)")
 
 
 def _tolerance_options(p: argparse.ArgumentParser) -> None:
@@ -79,11 +86,15 @@ def _tolerance(args: argparse.Namespace):
 
 
 def _print_parity(items: list[tuple[str, object]]) -> bool:
-    from .render.parity import failure_lines, parity_table
+    from .render.parity import failure_lines, parity_table, skip_lines
 
     print(parity_table(items))  # type: ignore[arg-type]
     ok = True
     for name, rep in items:
+        for line in skip_lines(name, rep):  # type: ignore[arg-type]
+            print(line)
+        # A GPU named in --devices that could not be checked fails the command, not the file.
+        ok = ok and not any(k.requested for k in rep.skipped)  # type: ignore[attr-defined]
         for line in failure_lines(name, rep):  # type: ignore[arg-type]
             print(line)
             ok = False
@@ -96,8 +107,8 @@ def _export(fmt: Format, args: argparse.Namespace, model: str, layout: str) -> o
     common = dict(channels=args.channels, ratio=args.ratio, layout=layout, batch=args.batch,
                   height=args.height, width=args.width, dynamic_hw=args.dynamic_hw,
                   weights=args.weights, seed=args.seed, out=args.out, progress=_say,
-                  hidden=args.hidden, preset=args.preset,
-                  atol=args.atol, rtol=args.rtol)
+                  hidden=args.hidden, preset=args.preset, atol=args.atol, rtol=args.rtol,
+                  devices=args.devices)
     if fmt is Format.ONNX:
         return api.export_onnx(model, opset=args.opset, exporter=args.exporter, **common)
     return api.export_torchscript(model, **common)
@@ -129,8 +140,7 @@ def cmd_all(args: argparse.Namespace) -> int:
                 ns = argparse.Namespace(**vars(args))
                 if not info.uses_ratio:
                     ns.ratio = None
-                if info.fixed_hw:  # weights tied to H x W: exported at the given size
-                    ns.dynamic_hw = False
+                ns.dynamic_hw = args.dynamic_hw and not info.fixed_hw  # fca: tied to H x W
                 res = _export(fmt, ns, info.name, layout.value)
                 print(export_line(res), flush=True)
                 items.append((res.path.name, res.parity))
@@ -142,7 +152,7 @@ def cmd_all(args: argparse.Namespace) -> int:
 def cmd_parity(args: argparse.Namespace) -> int:
     from .api import check_parity
 
-    checks = check_parity(args.dir, atol=args.atol, rtol=args.rtol)
+    checks = check_parity(args.dir, atol=args.atol, rtol=args.rtol, devices=args.devices)
     ok = _print_parity([(c.entry.path, c.parity) for c in checks])
     return EXIT_OK if ok else EXIT_FAILED
 
@@ -151,7 +161,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
     from .render.folder import problem_line, verify_summary
     from .verify import has_errors, verify_folder
 
-    problems = verify_folder(args.dir, tolerance=_tolerance(args))
+    problems = verify_folder(args.dir, tolerance=_tolerance(args), devices=args.devices)
     for p in problems:
         print(problem_line(args.dir, p))
     print(verify_summary(args.dir, problems))
@@ -171,7 +181,7 @@ def cmd_list(args: argparse.Namespace) -> int:
 def cmd_bench(args: argparse.Namespace) -> int:
     from .bench import session
     from .bench.records import read_json
-    from .bench.table import comparison_table, results_table
+    from .render.bench import comparison_table, results_table, run_footer
 
     if args.compare:
         from .bench.compare import compare
@@ -189,12 +199,9 @@ def cmd_bench(args: argparse.Namespace) -> int:
     res = session.run(cfg, progress=not args.no_progress, say=_say)
     paths = session.write(res, args.out, plot=not args.no_plot)
     print(results_table(res.results))
-    bw = ", ".join(f"{d} {b.gb_per_s:.1f} GB/s" for d, b in res.bandwidth.items())
-    print(f"threads {cfg.threads}, copy bandwidth {bw}, rotate-inputs "
-          f"{'on' if cfg.rotate_inputs else 'off'}, transfers "
-          f"{'included' if cfg.include_transfer else 'excluded'}")
+    print(run_footer(cfg, res.bandwidth))
     print("wrote " + ", ".join(str(p) for p in paths.values()))
-    return EXIT_OK
+    return EXIT_FAILED if any(r.error for r in res.results) else EXIT_OK
 
 
 def _bench_parser(sub) -> None:  # type: ignore[no-untyped-def]
@@ -250,24 +257,24 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--model", default="cbam-channel", help="registered model (see: list)")
         p.add_argument("--weights", type=Path, default=None,
                        help="safetensors or torch.save state dict (loaded weights_only)")
-        p.add_argument("--hidden", type=int, default=None,
-                       help="hidden (bottleneck) width; default from --ratio and --preset, or "
-                            "from the --weights file's shapes")
+        p.add_argument("--hidden", type=int, default=None, help="hidden (bottleneck) width "
+                       "(default: from --ratio and --preset, or the --weights file's shapes)")
         p.set_defaults(func=cmd_export(fmt))
     p = sub.add_parser("all", parents=[common], help="both formats for every model and layout")
-    p.add_argument("--models", default=None, metavar="A,B",
-                   help="comma-separated models to export (default: every registered model)")
+    p.add_argument("--models", metavar="A,B", help="comma-separated models (default: all)")
     p.set_defaults(func=cmd_all, weights=None, hidden=None)  # every model: no --weights
     p = sub.add_parser("parity", help="re-run parity for an artifact folder from its manifest")
     p.add_argument("dir", type=Path, nargs="?", default=Path("artifacts"),
                    help="artifact folder (default ./artifacts)")
     _tolerance_options(p)
+    _devices_option(p)
     p.set_defaults(func=cmd_parity)
     help_ = "prove an artifact folder: checksums, loading, quick parity (exit 1 on a problem)"
     p = sub.add_parser("verify", help=help_, description=help_)
     p.add_argument("dir", type=Path, nargs="?", default=Path("artifacts"),
                    help="artifact folder (default ./artifacts)")
     _tolerance_options(p)
+    _devices_option(p)
     p.set_defaults(func=cmd_verify)
     p = sub.add_parser("list", help="list the registered models")
     p.set_defaults(func=cmd_list)

@@ -34,6 +34,16 @@ class MissingDependencyError(ChanAttnError, ImportError):
     """An optional dependency (onnxruntime, CUDA, ...) is not available."""
 
 
+class DeviceUnusableError(MissingDependencyError):
+    """A backend on a GPU that was detected or asked for cannot run here: its libraries are
+    missing, onnxruntime fell back to the CPU, or a kernel failed. Parity records it as a
+    skipped backend with this reason, never as a failure of the exported file."""
+
+    def __init__(self, backend: str, reason: str, requested: bool = False) -> None:
+        super().__init__(f"{backend} not checked: CUDA unusable here: {reason}")
+        self.backend, self.reason, self.requested = backend, reason, requested
+
+
 class ArtifactError(ChanAttnError):
     """An artifact folder, manifest or file is missing, corrupted or inconsistent."""
 

@@ -134,13 +134,36 @@ def compare(backend: str, case: str, expected: np.ndarray, actual: np.ndarray,
 
 def measure(reference, candidates: Iterable, cases: Sequence[InputCase]) -> list[Diff]:
     """Run every candidate runner on every case and diff it against ``reference``."""
+    return measure_usable(reference, candidates, cases, skip=False)[0]
+
+
+@dataclass(frozen=True)
+class Skip:
+    """A backend that could not be checked here (a GPU detected or asked for, but unusable)."""
+
+    backend: str
+    reason: str
+    requested: bool = False  # named in an explicit device list, not merely detected
+
+
+def measure_usable(reference, candidates: Iterable, cases: Sequence[InputCase],
+                   skip: bool = True) -> tuple[list[Diff], list[Skip]]:
+    """:func:`measure`, but a candidate raising :class:`DeviceUnusableError` becomes a
+    :class:`Skip` (all of its diffs dropped) instead of ending the whole check."""
+    from .errors import DeviceUnusableError
+
     expected = [reference.infer(c.x) for c in cases]
-    diffs = []
+    diffs, skips = [], []
     for runner in candidates:
-        for case, exp in zip(cases, expected, strict=True):
-            diffs.append(compare(runner.name, case.name, exp, runner.infer(case.x),
-                                 input_scale(case.x)))
-    return diffs
+        try:
+            diffs.extend([compare(runner.name, case.name, exp, runner.infer(case.x),
+                                  input_scale(case.x))
+                          for case, exp in zip(cases, expected, strict=True)])
+        except DeviceUnusableError as e:
+            if not skip:
+                raise
+            skips.append(Skip(e.backend, str(e), e.requested))
+    return diffs, skips
 
 
 @dataclass(frozen=True)
@@ -160,6 +183,7 @@ class ParityReport:
     tolerance: Tolerance
     checks: tuple[CheckResult, ...]
     seed: int = 0
+    skipped: tuple[Skip, ...] = ()  # backends not checked, with why; never a failed check
 
     @property
     def passed(self) -> bool:
@@ -189,6 +213,7 @@ class ParityReport:
                  "needed_atol": _num(c.needed_atol)}
                 for c in self.checks
             ],
+            "skipped": [asdict(k) for k in self.skipped],
         }
 
     @classmethod
@@ -199,7 +224,9 @@ class ParityReport:
                         c["passed"])
             for c in d.get("checks", [])
         )
-        return cls(Tolerance(d["atol"], d["rtol"]), checks, d.get("seed", 0))
+        skipped = tuple(Skip(k["backend"], k["reason"], bool(k.get("requested", False)))
+                        for k in d.get("skipped", []))
+        return cls(Tolerance(d["atol"], d["rtol"]), checks, d.get("seed", 0), skipped)
 
 
 def _num(x: float) -> float | str:
@@ -211,11 +238,12 @@ def _denum(x: float | str) -> float:
     return float(x)
 
 
-def judge(diffs: Iterable[Diff], tolerance: Tolerance, seed: int = 0) -> ParityReport:
+def judge(diffs: Iterable[Diff], tolerance: Tolerance, seed: int = 0,
+          skipped: Iterable[Skip] = ()) -> ParityReport:
     checks = []
     for d in diffs:
         needed = d.needed_atol(tolerance.rtol)
         passed = d.shape_ok and d.nan_mismatch == 0 and needed <= tolerance.atol
         checks.append(CheckResult(d.backend, d.case, d.shape, d.max_abs, d.max_rel, needed,
                                   d.nan_mismatch, passed))
-    return ParityReport(tolerance, tuple(checks), seed)
+    return ParityReport(tolerance, tuple(checks), seed, tuple(skipped))

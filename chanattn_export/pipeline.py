@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,12 +16,13 @@ from .artifacts import ArtifactFolder, ManifestEntry, sha256_bytes
 from .environment import versions
 from .errors import ArtifactError, ParityError
 from .export import export_bytes
-from .parity import ParityReport, judge, make_cases, measure
+from .parity import ParityReport, judge, make_cases, measure_usable
 from .recheck import EntryCheck, check_entry, record_parity
 from .registry import build_model, get_model_info
 from .spec import ExportSpec, Format, Tolerance
 
 Progress = Callable[[str], None]
+Devices = str | Sequence[str] | None  # None: CPU, plus CUDA where detected
 
 
 @dataclass(frozen=True)
@@ -54,25 +55,29 @@ class ExportResult:
 
 
 def run_parity(net, spec: ExportSpec, data: bytes, tolerance: Tolerance,
-               seed: int = 0) -> ParityReport:
-    """Every available backend for the file ``data`` against eager ``net`` on the hard cases."""
+               seed: int = 0, devices: Devices = None) -> ParityReport:
+    """Every backend for the file ``data`` on ``devices`` (default: CPU, plus CUDA where
+    detected) against eager ``net`` on the hard cases; an unusable CUDA backend is a skip."""
     from .runtime import EagerRunner, runners_for
     from .validation import Expected
 
     expected = Expected.from_spec(spec.model, spec.input)
-    candidates = runners_for(spec.format, data, net, expected)
+    candidates = runners_for(spec.format, data, net, expected, devices)
     cases = make_cases(spec.model, spec.input, seed)
-    return judge(measure(EagerRunner(net, expected=expected), candidates, cases), tolerance, seed)
+    diffs, skips = measure_usable(EagerRunner(net, expected=expected), candidates, cases)
+    return judge(diffs, tolerance, seed, skips)
 
 
 def export_artifact(spec: ExportSpec, out: str | os.PathLike[str] = "artifacts", *,
                     weights: str | os.PathLike[str] | None = None, seed: int = 0,
                     tolerance: Tolerance | None = None, parity_seed: int = 0,
-                    progress: Progress | None = None) -> ExportResult:
+                    progress: Progress | None = None, devices: Devices = None) -> ExportResult:
     """Build, export, check parity and commit one artifact; the manifest records the verdict."""
+    from .runtime import require_devices
     from .weights import state_dict_bytes
 
     say = progress or (lambda _msg: None)
+    require_devices(spec.format, devices)  # an absent GPU that was asked for: before any work
     folder = ArtifactFolder(out)
     net = build_model(spec.model, weights, seed)  # bad weights: fail before creating anything
     folder.ensure()  # a read-only folder fails before the export work
@@ -84,7 +89,7 @@ def export_artifact(spec: ExportSpec, out: str | os.PathLike[str] = "artifacts",
     exported = export_bytes(net, spec)
     seconds = time.perf_counter() - t0
     say(f"checking parity of {spec.filename} ...")
-    report = run_parity(net, spec, exported.data, tolerance or Tolerance(), parity_seed)
+    report = run_parity(net, spec, exported.data, tolerance or Tolerance(), parity_seed, devices)
     weights_sha = sha256_bytes(weights_data)
     weights_rel = f"{spec.model.stem}.{weights_sha[:12]}.safetensors"
     sha = sha256_bytes(exported.data)
@@ -101,20 +106,25 @@ def export_artifact(spec: ExportSpec, out: str | os.PathLike[str] = "artifacts",
 
 
 def recheck_folder(out: str | os.PathLike[str], *, tolerance: Tolerance | None = None,
-                   seed: int = 0, progress: Progress | None = None) -> list[EntryCheck]:
+                   seed: int = 0, progress: Progress | None = None,
+                   devices: Devices = None) -> list[EntryCheck]:
     """``parity DIR``: re-run parity for every entry from its files and weights, stopping at the
     first file problem, and record the new verdicts. Judged at ``tolerance`` or the toolkit's
     defaults, never at a tolerance read from the manifest."""
+    from .runtime import require_devices
+
     say = progress or (lambda _msg: None)
     folder = ArtifactFolder(out)
     manifest = folder.read_manifest(missing_ok=False)
     if not manifest.entries:
         raise ArtifactError(f"{folder.manifest_path}: manifest lists no artifacts")
+    for fmt in {e.format for e in manifest.entries}:
+        require_devices(fmt, devices)  # an absent GPU that was asked for: before any verdict
     checks = []
     for entry in manifest.entries:
         say(f"checking parity of {entry.path} ...")
         checks.append(check_entry(folder, entry, tolerance=tolerance or Tolerance(), seed=seed,
-                                  collect=False))
+                                  collect=False, devices=devices))
     record_parity(folder, checks)
     return checks
 

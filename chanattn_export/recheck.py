@@ -16,7 +16,7 @@ from typing import Any
 
 from .artifacts import MANIFEST, ArtifactFolder, ManifestEntry, sha256_bytes
 from .errors import ArtifactError, ChanAttnError
-from .parity import CASES, ParityReport, judge, make_cases, measure
+from .parity import CASES, ParityReport, judge, make_cases, measure_usable
 from .spec import Format, Tolerance
 
 ERROR, WARNING = "error", "warning"
@@ -67,7 +67,8 @@ FileCache = dict[str, "bytes | None"]
 
 def check_entry(folder: ArtifactFolder, entry: ManifestEntry, *, tolerance: Tolerance,
                 seed: int = 0, cases: Sequence[str] = CASES, collect: bool = True,
-                cache: FileCache | None = None) -> EntryCheck:
+                cache: FileCache | None = None,
+                devices: str | Sequence[str] | None = None) -> EntryCheck:
     """Files, loading and parity of ``entry``; see the module docstring."""
     out = _Collector(collect)
     cache = {} if cache is None else cache
@@ -82,7 +83,8 @@ def check_entry(folder: ArtifactFolder, entry: ManifestEntry, *, tolerance: Tole
         out.add(entry.path, f"format {entry.format} in the manifest, but the file name ends "
                             f"{Path(entry.path).suffix!r}")
         return EntryCheck(entry, tuple(out.problems), None)
-    report = _compare(entry, data[entry.path], data[entry.weights], tolerance, seed, cases, out)
+    report = _compare(entry, data[entry.path], data[entry.weights], tolerance, seed, cases, out,
+                      devices)
     return EntryCheck(entry, tuple(out.problems), report)
 
 
@@ -116,7 +118,8 @@ def _checked_bytes(folder: ArtifactFolder, rel: str, sha: str, cache: FileCache,
 
 def _compare(entry: ManifestEntry, model_data: bytes, weights_data: bytes,
              tolerance: Tolerance, seed: int, cases: Sequence[str],
-             out: _Collector) -> ParityReport | None:
+             out: _Collector,
+             devices: str | Sequence[str] | None = None) -> ParityReport | None:
     from .export._quiet import first_line
     from .registry import build_model
     from .runtime import EagerRunner, runners_for
@@ -135,7 +138,7 @@ def _compare(entry: ManifestEntry, model_data: bytes, weights_data: bytes,
     if not loaded:
         return None
     try:
-        runners = runners_for(entry.format, model_data, net, expected)
+        runners = runners_for(entry.format, model_data, net, expected, devices)
     except ChanAttnError as e:
         kind = "not a loadable TorchScript file" if entry.format is Format.TORCHSCRIPT \
             else "cannot load"
@@ -143,8 +146,8 @@ def _compare(entry: ManifestEntry, model_data: bytes, weights_data: bytes,
         return None
     try:
         inputs = make_cases(entry.model, entry.input, seed, cases)
-        return judge(measure(EagerRunner(net, expected=expected), runners, inputs), tolerance,
-                     seed)
+        diffs, skips = measure_usable(EagerRunner(net, expected=expected), runners, inputs)
+        return judge(diffs, tolerance, seed, skips)
     except ChanAttnError as e:
         out.add(entry.path, f"cannot run: {e}")
         return None
@@ -170,11 +173,12 @@ def _load_check(fmt: Format, rel: str, data: bytes, out: _Collector) -> bool:
 
 
 def failure_problems(check: EntryCheck) -> list[Problem]:
-    """The first parity failure of a check as a problem line (what verify reports)."""
+    """The first parity failure of a check, and each backend skipped, as problem lines (verify)."""
     if check.parity is None:
         return []
     tol = check.parity.tolerance
-    problems = []
+    problems = [Problem(check.entry.path, k.reason, ERROR if k.requested else WARNING)
+                for k in check.parity.skipped]  # asked-for CUDA unusable: an error, else a note
     for c in check.parity.failures[:1]:
         why = ("output shape differs" if c.needed_atol == float("inf") and not c.nan_mismatch
                else f"{c.nan_mismatch} NaN mismatches" if c.nan_mismatch
@@ -187,7 +191,8 @@ def failure_problems(check: EntryCheck) -> list[Problem]:
 
 def record_parity(folder: ArtifactFolder, checks: Sequence[EntryCheck]) -> None:
     """Store new verdicts in the manifest, for entries whose model file is still the one checked."""
-    by_path = {c.entry.path: c for c in checks if c.parity is not None}
+    # A report without checks (every backend asked for was skipped) proves nothing either way.
+    by_path = {c.entry.path: c for c in checks if c.parity is not None and c.parity.checks}
 
     def change(m: Any) -> Any:
         out = []

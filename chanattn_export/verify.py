@@ -10,7 +10,7 @@ weights file. Files in the folder that no entry names are warnings. The result i
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from .artifacts import MANIFEST, TMP_PREFIX, ArtifactFolder, ManifestEntry, parse_top
 from .errors import ArtifactError
@@ -25,12 +25,16 @@ def has_errors(problems: list[Problem]) -> bool:
 
 
 def verify_folder(out: str | os.PathLike[str], *, tolerance: Tolerance | None = None,
-                  seed: int = 0, progress: Callable[[str], None] | None = None) -> list[Problem]:
+                  seed: int = 0, progress: Callable[[str], None] | None = None,
+                  devices: str | Sequence[str] | None = None) -> list[Problem]:
     """Every problem of the folder ``out``; an empty list means every artifact was proven.
 
     Judged at ``tolerance`` or the toolkit's defaults, never at a tolerance from the manifest.
     """
+    from .runtime import parse_devices, require_devices
+
     say = progress or (lambda _msg: None)
+    devices = parse_devices(devices)  # a bad value is the caller's error, not a file's problem
     tol = tolerance or Tolerance()
     folder = ArtifactFolder(out)
     if not folder.root.is_dir():
@@ -53,9 +57,10 @@ def verify_folder(out: str | os.PathLike[str], *, tolerance: Tolerance | None = 
             problems.append(Problem(MANIFEST, f"entry {entry.path} appears twice"))
             continue
         seen.add(entry.path)
+        require_devices(entry.format, devices)
         named.update(f.path for f in entry.files)
         check = check_entry(folder, entry, tolerance=tol, seed=seed, cases=QUICK_CASES,
-                            collect=True, cache=cache)
+                            collect=True, cache=cache, devices=devices)
         problems.extend(check.problems)
         problems.extend(failure_problems(check))
     problems.extend(_stray_files(folder, named))

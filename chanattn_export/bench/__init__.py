@@ -1,22 +1,16 @@
 """Benchmarks users can trust: timing, roofline, sweep, records, plots, comparisons.
 
-Knows nothing about parity. Data flows one way: config -> sweep (timing + roofline) ->
-records -> table / JSON / CSV / plot.
+Knows nothing about parity. Data flows one way: config (the cases) -> backends (a case ready
+to time) -> sweep (the loop; timing + roofline) -> derive (a record from raw samples) ->
+records (JSON / CSV). Tables and the plot are rendered in ``chanattn_export.render``.
 """
 
+from ..spec import Backend, Device, DType  # the shared vocabulary, re-exported
 from .compare import Comparison, compare
+from .config import ALL_BACKENDS, DEFAULT_BACKENDS, DEFAULT_BATCH_SIZES, BenchConfig, Case, plan
 from .records import BenchResult, ResultsFileError, read_json, write_csv, write_json
 from .roofline import Bandwidth, bytes_moved, measure_bandwidth
-from .sweep import (
-    ALL_BACKENDS,
-    DEFAULT_BACKENDS,
-    DEFAULT_BATCH_SIZES,
-    Backend,
-    BenchConfig,
-    Device,
-    DType,
-    run_sweep,
-)
+from .sweep import run_sweep
 from .timing import Stats, summarize, time_calls
 
 __all__ = [
@@ -27,6 +21,7 @@ __all__ = [
     "Bandwidth",
     "BenchConfig",
     "BenchResult",
+    "Case",
     "Comparison",
     "DType",
     "Device",
@@ -35,6 +30,7 @@ __all__ = [
     "bytes_moved",
     "compare",
     "measure_bandwidth",
+    "plan",
     "read_json",
     "run_sweep",
     "summarize",

@@ -1,8 +1,8 @@
 """Result records and their files: JSON (``{"machine": ..., "results": [...]}``) and CSV.
 
 Records are numbers, never formatted strings; raw samples travel in the JSON only (a CSV cell
-is no place for a list). Files are written to a temporary name and renamed, so an interrupted
-run never leaves a half-written result that ``--compare`` would later misread.
+is no place for a list). Files go through :func:`~chanattn_export.fileio.write_atomic`, so an
+interrupted run never leaves a half-written result that ``--compare`` would later misread.
 """
 
 from __future__ import annotations
@@ -12,12 +12,12 @@ import io
 import json
 import math
 import os
-import tempfile
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 from ..errors import ArtifactError
+from ..fileio import write_atomic
 
 SCHEMA = "chanattn_export.bench/1"
 
@@ -28,7 +28,11 @@ class ResultsFileError(ArtifactError):
 
 @dataclass
 class BenchResult:
-    """One (model, backend, device, dtype, batch) case. Times in ms; None where skipped."""
+    """One (model, backend, device, dtype, batch) case. Times in ms; None where not timed.
+
+    A case that was not timed says why: ``skipped`` (it cannot run here, e.g. no GPU) or
+    ``error`` (it failed; the first line of the exception).
+    """
 
     model: str
     backend: str
@@ -59,6 +63,7 @@ class BenchResult:
     include_transfer: bool = False
     timer: str = ""
     skipped: str | None = None
+    error: str | None = None
     stretch_medians_ms: list[float] = field(default_factory=list)
     samples_ms: list[float] = field(default_factory=list)
 
@@ -80,18 +85,6 @@ CSV_FIELDS = [f.name for f in fields(BenchResult)
               if f.name not in ("samples_ms", "stretch_medians_ms")]
 
 
-def _atomic_write(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def _clean(v: Any) -> Any:
     """NaN/inf are not JSON: store them as null."""
     if isinstance(v, float) and not math.isfinite(v):
@@ -108,7 +101,7 @@ def write_json(path: str | os.PathLike[str], machine: dict[str, Any],
     path = Path(path)
     doc = {"schema": SCHEMA, "machine": machine, "config": config or {},
            "results": [r.to_dict() for r in results]}
-    _atomic_write(path, json.dumps(_clean(doc), indent=1).encode())
+    write_atomic(path, json.dumps(_clean(doc), indent=1).encode(), make_parents=True)
     return path
 
 
@@ -119,7 +112,7 @@ def write_csv(path: str | os.PathLike[str], results: list[BenchResult]) -> Path:
     w.writeheader()
     for r in results:
         w.writerow({k: ("" if v is None else v) for k, v in r.to_dict().items()})
-    _atomic_write(path, buf.getvalue().encode())
+    write_atomic(path, buf.getvalue().encode(), make_parents=True)
     return path
 
 

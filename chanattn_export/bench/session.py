@@ -1,6 +1,6 @@
 """One benchmark run end to end, for the CLI: config -> bandwidth -> sweep -> files.
 
-Kept out of ``cli.py`` so the CLI only parses and prints; tests call these directly.
+Kept out of ``cli.py`` so the CLI only parses and composes; tests call these directly.
 """
 
 from __future__ import annotations
@@ -14,21 +14,20 @@ from typing import Any
 
 from ..errors import InvalidSpecError
 from ..runtime import devices as runtime_devices
-from .machine import default_threads, machine_info
-from .records import BenchResult, write_csv, write_json
-from .roofline import Bandwidth, measure_bandwidth
-from .sweep import (
+from ..spec import Device, DType
+from .config import (
     ALL_BACKENDS,
     DEFAULT_BACKENDS,
     DEFAULT_BATCH_SIZES,
     BenchConfig,
-    Device,
-    DType,
     check_dtype,
     plan,
     resolve_devices,
-    run_sweep,
 )
+from .machine import default_threads, machine_info
+from .records import BenchResult, write_csv, write_json
+from .roofline import Bandwidth, measure_bandwidth
+from .sweep import run_sweep
 
 QUICK_MODEL = "cbam-channel"
 
@@ -100,8 +99,8 @@ class BenchRun:
 def run(cfg: BenchConfig, *, progress: bool = True,
         say: Callable[[str], None] | None = None) -> BenchRun:
     """Measure bandwidth, then every case, with a progress bar on stderr."""
+    from ..runtime.devices import torch_threads
     from .machine import busy_warning
-    from .sweep import torch_threads
 
     tell = say or (lambda _m: None)
     warning = busy_warning()
@@ -147,11 +146,10 @@ def write(res: BenchRun, out: str | os.PathLike[str], *, plot: bool = True,
                                 res.config.to_dict()),
              "csv": write_csv(out / f"{stem}.csv", res.results)}
     if plot:
-        from .plot import plot_throughput
+        from ..render.bench import plot_title
+        from ..render.plot import plot_throughput
 
-        t = res.config.threads
-        title = (f"{res.machine.get('cpu_model', '')}, {t} thread{'s' * (t != 1)}, "
-                 f"rotate_inputs={'on' if res.config.rotate_inputs else 'off'}")
+        title = plot_title(res.machine.get("cpu_model", ""), res.config)
         paths["png"] = plot_throughput(res.results, out / f"{stem}.png", title)
     res.paths = paths
     return paths

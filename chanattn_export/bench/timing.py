@@ -1,15 +1,16 @@
 """Pure timing and statistics: raw samples in, median and IQR out.
 
 Warm-up calls are run and thrown away; every timed call is kept as one raw sample, so any
-statistic can be recomputed later. The mean is reported for reference only: timings on this
-stack are bimodal at some sizes (PITFALLS.md), and the median with its IQR is what we compare.
+statistic can be recomputed later. The mean is reported for reference only: timings are bimodal
+at some sizes and have rare long stalls (docs/benchmarks.md, "Why the timing rules"), so the
+median with its IQR is what we compare.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -26,9 +27,6 @@ class Stats:
     min_ms: float
     max_ms: float
     mean_ms: float
-
-    def to_dict(self) -> dict[str, float]:
-        return asdict(self)
 
 
 def summarize(samples_s: Sequence[float]) -> Stats:

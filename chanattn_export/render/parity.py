@@ -36,6 +36,12 @@ def parity_table(items: Sequence[tuple[str, ParityReport]]) -> str:
     return table(PARITY_HEADERS, rows)
 
 
+def skip_lines(artifact: str, report: ParityReport) -> list[str]:
+    """One line per backend that could not be checked (an unusable GPU), with the reason."""
+    return [f"SKIP {artifact}: {k.reason}"
+            + (" (asked for with --devices)" if k.requested else "") for k in report.skipped]
+
+
 def failure_lines(artifact: str, report: ParityReport) -> list[str]:
     """One line per failed check: backend, batch, input case and error, plus what would pass."""
     tol = report.tolerance

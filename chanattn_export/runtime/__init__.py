@@ -1,12 +1,26 @@
 """Runners: one ``infer(x: ndarray) -> ndarray`` interface over every backend.
 
 Each runner is built from file bytes (or an eager module), so what is checked is exactly what
-gets written. CUDA backends appear only where torch or onnxruntime can actually use a GPU.
+gets written. By default CUDA backends join where torch or onnxruntime detects a GPU; an explicit
+device list (``--devices``) is taken as given, and ``cpu`` alone never queries CUDA.
 """
 
-from .devices import cuda_available, ort_cuda_available, tf32_disabled, torch_threads
-from .runners import EagerRunner, OrtRunner, Runner, TorchScriptRunner
-from .select import backends_for, make_runner, runners_for
+from .devices import (
+    cuda_available,
+    ort_cuda_available,
+    parse_devices,
+    tf32_disabled,
+    torch_threads,
+)
+from .runners import (
+    EagerRunner,
+    OrtRunner,
+    Runner,
+    TorchScriptRunner,
+    load_torchscript,
+    open_ort_session,
+)
+from .select import backends_for, make_runner, require_devices, runners_for
 
 __all__ = [
     "EagerRunner",
@@ -15,8 +29,12 @@ __all__ = [
     "TorchScriptRunner",
     "backends_for",
     "cuda_available",
+    "load_torchscript",
     "make_runner",
+    "open_ort_session",
     "ort_cuda_available",
+    "parse_devices",
+    "require_devices",
     "runners_for",
     "tf32_disabled",
     "torch_threads",

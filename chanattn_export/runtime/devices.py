@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
+
+from ..errors import InvalidSpecError
+from ..spec import Device
+
+Devices = tuple[Device, ...]
 
 
 def cuda_available() -> bool:
@@ -20,6 +25,19 @@ def ort_cuda_available() -> bool:
     except ImportError:
         return False
     return "CUDAExecutionProvider" in ort.get_available_providers()
+
+
+def parse_devices(value: str | Iterable[Device | str] | None) -> Devices | None:
+    """``"cpu,cuda"`` or a list of devices as a tuple; ``None`` stays ``None`` (the default:
+    CPU, plus CUDA where it is detected). An explicit list is exactly what runs: ``cpu`` alone
+    never asks torch or onnxruntime about CUDA."""
+    if value is None:
+        return None
+    items = value.split(",") if isinstance(value, str) else list(value)
+    names = [str(v).strip() for v in items if str(v).strip()]
+    if not names:
+        raise InvalidSpecError("devices must name at least one of cpu, cuda")
+    return tuple(dict.fromkeys(Device.parse(n, "device") for n in names))  # type: ignore[misc]
 
 
 @contextlib.contextmanager
@@ -56,4 +74,5 @@ def torch_threads(n: int | None) -> Iterator[None]:
         torch.set_num_threads(before)
 
 
-__all__ = ["cuda_available", "ort_cuda_available", "tf32_disabled", "torch_threads"]
+__all__ = ["Devices", "cuda_available", "ort_cuda_available", "parse_devices", "tf32_disabled",
+           "torch_threads"]

@@ -66,21 +66,69 @@ class TorchScriptRunner(_TorchRunner):
 
     def __init__(self, data: bytes, device: Device | str = Device.CPU,
                  expected: Expected | None = None) -> None:
-        import torch
-
-        from ..export._quiet import first_line, quiet
-
         dev = Device.parse(device, "device")
-        if dev is Device.CUDA and not devices.cuda_available():
-            raise MissingDependencyError("device cuda requested but torch sees no CUDA GPU")
-        try:
-            # A frozen module's weights are constants that ``.to()`` does not move: load them
-            # straight onto the target device instead.
-            with quiet():
-                module = torch.jit.load(io.BytesIO(data), map_location=dev.value)
-        except Exception as e:
-            raise ArtifactError(f"cannot load TorchScript module: {first_line(e)}") from e
+        module = load_torchscript(data, dev)
         super().__init__(module, dev, expected)
+
+
+def load_torchscript(data: bytes, device: Device | str = Device.CPU):
+    """A saved TorchScript file loaded straight onto ``device`` (eval mode).
+
+    A frozen module's weights are constants that ``.to()`` does not move, so the file is loaded
+    with ``map_location`` instead. It is a program: load only files you trust (see verify).
+    """
+    import torch
+
+    from ..export._quiet import first_line, quiet
+
+    dev = Device.parse(device, "device")
+    if dev is Device.CUDA and not devices.cuda_available():
+        raise MissingDependencyError("device cuda requested but torch sees no CUDA GPU")
+    try:
+        with quiet():
+            module = torch.jit.load(io.BytesIO(data), map_location=dev.value)
+    except Exception as e:
+        raise ArtifactError(f"cannot load TorchScript module: {first_line(e)}") from e
+    return module.eval()
+
+
+def open_ort_session(data: bytes, device: Device | str = Device.CPU, threads: int | None = None):
+    """An ``onnxruntime.InferenceSession`` for ONNX bytes on ``device``, really on it.
+
+    ``threads`` sets ``intra_op_num_threads`` (None: onnxruntime's default). On CUDA the session
+    must actually run on the CUDA provider: onnxruntime falls back to the CPU silently when its
+    CUDA libraries are missing, and that is an error here, never a "cuda" result.
+    """
+    try:
+        import onnxruntime as ort
+    except ImportError:
+        raise MissingDependencyError(
+            "onnxruntime is not installed: pip install onnxruntime (or onnxruntime-gpu)"
+        ) from None
+    dev = Device.parse(device, "device")
+    opts = ort.SessionOptions()
+    opts.log_severity_level = 3
+    if threads:
+        opts.intra_op_num_threads = threads
+    if dev is Device.CUDA:
+        if not devices.ort_cuda_available():
+            raise MissingDependencyError("onnxruntime has no CUDAExecutionProvider here")
+        providers: list = [("CUDAExecutionProvider", {"use_tf32": 0}), "CPUExecutionProvider"]
+    else:
+        providers = ["CPUExecutionProvider"]
+    try:
+        session = ort.InferenceSession(data, sess_options=opts, providers=providers)
+    except Exception as e:
+        from ..export._quiet import first_line
+
+        raise ArtifactError(f"onnxruntime cannot load the model: {first_line(e)}") from e
+    if dev is Device.CUDA and session.get_providers()[0] != "CUDAExecutionProvider":
+        # Built with CUDA but its libraries are missing: onnxruntime fell back to the CPU.
+        raise MissingDependencyError(
+            "onnxruntime's CUDA provider did not load (CUDA/cuDNN libraries missing?); "
+            f"the session runs on {session.get_providers()[0]}"
+        )
+    return session
 
 
 class OrtRunner:
@@ -88,35 +136,8 @@ class OrtRunner:
 
     def __init__(self, data: bytes, device: Device | str = Device.CPU, threads: int | None = None,
                  expected: Expected | None = None) -> None:
-        try:
-            import onnxruntime as ort
-        except ImportError:
-            raise MissingDependencyError(
-                "onnxruntime is not installed: pip install onnxruntime (or onnxruntime-gpu)"
-            ) from None
         dev = Device.parse(device, "device")
-        opts = ort.SessionOptions()
-        opts.log_severity_level = 3
-        if threads:
-            opts.intra_op_num_threads = threads
-        if dev is Device.CUDA:
-            if not devices.ort_cuda_available():
-                raise MissingDependencyError("onnxruntime has no CUDAExecutionProvider here")
-            providers: list = [("CUDAExecutionProvider", {"use_tf32": 0}), "CPUExecutionProvider"]
-        else:
-            providers = ["CPUExecutionProvider"]
-        try:
-            self.session = ort.InferenceSession(data, sess_options=opts, providers=providers)
-        except Exception as e:
-            from ..export._quiet import first_line
-
-            raise ArtifactError(f"onnxruntime cannot load the model: {first_line(e)}") from e
-        if dev is Device.CUDA and self.session.get_providers()[0] != "CUDAExecutionProvider":
-            # Built with CUDA but its libraries are missing: onnxruntime fell back to the CPU.
-            raise MissingDependencyError(
-                "onnxruntime's CUDA provider did not load (CUDA/cuDNN libraries missing?); "
-                f"the session runs on {self.session.get_providers()[0]}"
-            )
+        self.session = open_ort_session(data, dev, threads)
         first = self.session.get_inputs()[0]
         self.input_name = first.name
         self.output_name = self.session.get_outputs()[0].name
@@ -130,4 +151,5 @@ class OrtRunner:
         return self.session.run(None, {self.input_name: x})[0]
 
 
-__all__ = ["EagerRunner", "OrtRunner", "Runner", "TorchScriptRunner"]
+__all__ = ["EagerRunner", "OrtRunner", "Runner", "TorchScriptRunner", "load_torchscript",
+           "open_ort_session"]

@@ -1,0 +1,105 @@
+"""``bench`` on the command line: errors in one line, a real quick run, comparisons."""
+
+from __future__ import annotations
+
+import math
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from bench_helpers import REQUIRED, result
+
+from chanattn_export.bench import session
+from chanattn_export.bench.records import read_json, write_json
+from chanattn_export.cli import main
+from chanattn_export.errors import MissingDependencyError
+
+
+@pytest.fixture
+def small_bandwidth(monkeypatch: pytest.MonkeyPatch) -> None:
+    from chanattn_export.bench import roofline
+
+    small = roofline.measure_bandwidth
+    monkeypatch.setattr(session, "measure_bandwidth",
+                        lambda d, repeats=3: small(d, nbytes=8 << 20, repeats=repeats))
+
+
+def test_missing_optional_dependency_is_clear(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "tqdm", None)  # makes `import tqdm` fail
+    with pytest.raises(MissingDependencyError, match=r"pip install 'chanattn_export\[bench\]'"):
+        session.check_output_deps(progress=True, plot=False)
+    assert main(["bench", "--quick", "--models", "se"]) == 2
+
+
+def test_cli_compare(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    write_json(tmp_path / "a.json", {}, [result("eager", 0.002)])
+    write_json(tmp_path / "b.json", {}, [result("eager", 0.001)])
+    assert main(["bench", "--compare", str(tmp_path / "a.json"), str(tmp_path / "b.json")]) == 0
+    out = capsys.readouterr().out
+    assert "2.00x" in out and "0.50" in out
+
+
+@pytest.mark.parametrize(("argv", "message"), [
+    (["--batch-sizes", "0"], "batch size must be in"),
+    (["--backends", "tensorrt"], "backend must be one of"),
+    (["--devices", "cuda"], "cuda"),
+    (["--models", "nope"], "unknown model"),
+    (["--threads", "0"], "threads must be in"),
+    (["--stretches", "0"], "stretches must be in"),
+    (["--compare", "missing-a.json", "missing-b.json"], "no such results file"),
+])
+def test_cli_bad_options_one_line_exit_2(argv: list[str], message: str,
+                                         capsys: pytest.CaptureFixture[str],
+                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("chanattn_export.runtime.devices.cuda_available", lambda: False)
+    assert main(["bench", "--no-progress", "--no-plot", *argv]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: ") and message in err and "\n" not in err
+
+
+def test_cli_quick_run_writes_files(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                    small_bandwidth: None) -> None:
+    """A tiny end-to-end run: every backend, real export, JSON/CSV/PNG written."""
+    code = main(["bench", "--quick", "--no-progress", "--models", "eca", "--batch-sizes", "2",
+                 "--warmup", "1", "--repeats", "3", "--threads", "1", "--out",
+                 str(tmp_path)])
+    assert code == 0
+    out = capsys.readouterr().out
+    assert "onnxruntime" in out and "x_floor" in out and "threads 1" in out
+    assert "rotate-inputs off, transfers excluded" in out and "wrote " in out
+    machine, rs = read_json(tmp_path / "bench.json")
+    assert {r.backend for r in rs} == {"eager", "torchscript", "onnxruntime"}
+    for r in rs:
+        assert r.skipped is None and r.error is None and r.threads == 1 and r.n_samples == 3
+        assert all(getattr(r, k) is not None for k in REQUIRED)
+        assert math.isfinite(r.x_floor or math.nan)
+    assert machine["versions"]["onnxruntime"] and machine["bandwidth"]["cpu"]["gb_per_s"] > 0
+    assert machine["rotate_inputs"] is False
+    assert (tmp_path / "bench.csv").stat().st_size > 0
+    assert (tmp_path / "bench.png").read_bytes()[:4] == b"\x89PNG"
+    assert np.isfinite([r.median_ms for r in rs]).all()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bench.csv", "bench.json",
+                                                          "bench.png"]
+
+
+def test_cli_failed_backend_is_reported_and_the_rest_is_written(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], small_bandwidth: None,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from chanattn_export.bench import backends
+
+    def broken(self: backends.BackendHandle) -> None:
+        raise RuntimeError("CUDA error: device-side assert triggered")
+
+    monkeypatch.setattr(backends.BackendHandle, "_open_ort", broken)
+    code = main(["bench", "--no-progress", "--no-plot", "--models", "eca", "--backends",
+                 "onnxruntime,eager", "--batch-sizes", "1", "--warmup", "1", "--repeats", "3",
+                 "--stretches", "1", "--threads", "1", "--out", str(tmp_path)])
+    assert code == 1  # a case failed: the run is not a success, but nothing is lost
+    out = capsys.readouterr().out
+    assert ("failed eca onnxruntime cpu batch 1: RuntimeError: CUDA error: device-side assert "
+            "triggered") in out
+    _, rs = read_json(tmp_path / "bench.json")
+    assert [(r.backend, r.error is None, r.median_ms is not None) for r in rs] == [
+        ("onnxruntime", False, False), ("eager", True, True)]
+    assert "device-side assert" in (tmp_path / "bench.csv").read_text()

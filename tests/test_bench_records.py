@@ -1,0 +1,112 @@
+"""Records: numbers derived from raw samples, JSON/CSV files, comparisons between runs."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+from pathlib import Path
+
+import pytest
+from bench_helpers import REQUIRED, result
+
+from chanattn_export.bench.compare import compare
+from chanattn_export.bench.config import BenchConfig, Case
+from chanattn_export.bench.derive import make_result
+from chanattn_export.bench.records import ResultsFileError, read_json, write_csv, write_json
+from chanattn_export.spec import Backend, Device
+
+
+def test_make_result_has_every_field() -> None:
+    r = result()
+    d = r.to_dict()
+    for k in REQUIRED:
+        assert d[k] is not None, k
+    assert r.median_ms == pytest.approx(2.0)
+    assert r.images_per_s == pytest.approx(8 / 0.002)
+    x = 8 * 64 * 56 * 56 * 4
+    assert r.bytes_moved == 2 * x
+    assert r.gb_per_s == pytest.approx(2 * x / 0.002 / 1e9)
+    assert r.x_floor == pytest.approx(2.0 / (2 * x / 10e9 * 1e3))
+    assert len(r.samples_ms) == 5 and r.threads == 2
+    assert r.error is None and r.skipped is None
+
+
+def test_make_result_pools_stretches_and_keeps_their_medians() -> None:
+    cfg = BenchConfig(models=("se",), threads=1)
+    r = make_result(cfg, Case("se", Backend.EAGER, Device.CPU, 1), "applied",
+                    [[0.001, 0.001, 0.001], [0.003, 0.003, 0.003]])
+    assert r.n_samples == 6 and r.stretch_medians_ms == pytest.approx([1.0, 3.0])
+    assert r.median_ms == pytest.approx(2.0)
+    assert r.x_floor is None and r.floor_ms is None  # no bandwidth: no made-up floor
+
+
+def test_failed_case_record_keeps_its_error_and_no_numbers() -> None:
+    cfg = BenchConfig(models=("se",), threads=1)
+    r = make_result(cfg, Case("se", Backend.ONNXRUNTIME, Device.CPU, 8), "applied",
+                    error="RuntimeError: boom")
+    assert r.error == "RuntimeError: boom" and r.median_ms is None and r.n_samples == 0
+    unknown = make_result(cfg, Case("nope", Backend.EAGER, Device.CPU, 8), "", error="x")
+    assert unknown.bytes_moved is None and unknown.gb_per_s is None
+
+
+def test_json_csv_roundtrip(tmp_path: Path) -> None:
+    rs = [result("eager"), result("onnxruntime", 0.001)]
+    p = write_json(tmp_path / "r.json", {"cpu_model": "x"}, rs)
+    doc = json.loads(p.read_text())
+    assert set(doc) >= {"machine", "results"} and len(doc["results"]) == 2
+    machine, back = read_json(p)
+    assert machine == {"cpu_model": "x"} and back[1].median_ms == pytest.approx(1.0)
+    c = write_csv(tmp_path / "r.csv", rs)
+    rows = list(csv.DictReader(c.open()))
+    assert len(rows) == 2 and set(REQUIRED) <= set(rows[0])
+    assert float(rows[0]["median_ms"]) == pytest.approx(2.0)
+    assert "error" in rows[0] and rows[0]["error"] == ""
+
+
+def test_result_files_go_through_the_atomic_writer(tmp_path: Path,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """A failed write leaves the previous file intact, no temp file, and the umask's mode."""
+    p = write_json(tmp_path / "out" / "r.json", {}, [result()])  # parents are created
+    before = p.read_bytes()
+    assert p.stat().st_mode & 0o777 == 0o666 & ~_umask()
+
+    def fail(*_a: object) -> None:
+        raise OSError("disk full")
+
+    monkeypatch.setattr(os, "replace", fail)
+    with pytest.raises(OSError, match="disk full"):
+        write_json(p, {}, [result(), result("onnxruntime")])
+    with pytest.raises(OSError, match="disk full"):
+        write_csv(p.with_suffix(".csv"), [result()])
+    assert p.read_bytes() == before
+    assert sorted(f.name for f in p.parent.iterdir()) == ["r.json"]
+
+
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def test_read_json_errors(tmp_path: Path) -> None:
+    with pytest.raises(ResultsFileError, match="no such results file"):
+        read_json(tmp_path / "missing.json")
+    bad = tmp_path / "bad.json"
+    bad.write_text("{not json")
+    with pytest.raises(ResultsFileError, match="not a JSON results file"):
+        read_json(bad)
+    bad.write_text('{"results": 3}')
+    with pytest.raises(ResultsFileError, match="expected"):
+        read_json(bad)
+
+
+def test_compare_ratios() -> None:
+    a = [result("eager", 0.002), result("onnxruntime", 0.001), result("torchscript")]
+    b = [result("eager", 0.001), result("onnxruntime", 0.002), result("eager", 0.001, 1)]
+    c = compare(a, b)
+    by = {r.key[1]: r for r in c.ratios}
+    assert by["eager"].speedup == pytest.approx(2.0)
+    assert by["onnxruntime"].time_ratio == pytest.approx(2.0)
+    assert c.geomean_speedup == pytest.approx(1.0)
+    assert [k[1] for k in c.only_a] == ["torchscript"] and [k[4] for k in c.only_b] == [1]
