@@ -36,6 +36,7 @@ _LAZY = {
     "export_artifact": "pipeline",
     "ParityReport": "parity",
     "ArtifactFolder": "artifacts",
+    "swap_attention": "swap",
 }
 
 __all__ = [

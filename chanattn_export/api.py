@@ -9,7 +9,7 @@ import os
 
 from .pipeline import Devices, ExportResult, Progress, export_artifact, recheck_folder
 from .recheck import EntryCheck
-from .registry import make_spec
+from .registry import check_input, hidden_from_weights, make_spec
 from .spec import (
     DEFAULT_CHANNELS,
     DEFAULT_OPSET,
@@ -28,13 +28,25 @@ def make_export_spec(model: str = "cbam-channel", *, fmt: Format | str = Format.
                      layout: Layout | str = Layout.NCHW, batch: int = 1,
                      height: int = DEFAULT_SIZE, width: int = DEFAULT_SIZE,
                      dynamic_hw: bool = False, opset: int = DEFAULT_OPSET,
-                     exporter: Exporter | str = Exporter.AUTO) -> ExportSpec:
-    """Validated :class:`ExportSpec`; raises :class:`InvalidSpecError` naming the bad value."""
-    return ExportSpec(
-        model=make_spec(model, channels, ratio, layout),
+                     exporter: Exporter | str = Exporter.AUTO, hidden: int | None = None,
+                     preset: str = "default",
+                     weights: str | os.PathLike[str] | None = None) -> ExportSpec:
+    """Validated :class:`ExportSpec`; raises :class:`InvalidSpecError` naming the bad value.
+
+    With ``weights`` (a file) and no ``hidden``, the hidden width comes from the file's shapes.
+    """
+    model_spec = make_spec(model, channels, ratio, layout, hidden=hidden, preset=preset)
+    if weights is not None:
+        from .weights import read_state_dict
+
+        model_spec = hidden_from_weights(model_spec, read_state_dict(weights))
+    spec = ExportSpec(
+        model=model_spec,
         input=InputSpec(batch=batch, height=height, width=width, dynamic_hw=dynamic_hw),
         format=fmt, opset=opset, exporter=exporter,
     )
+    check_input(spec.model, spec.input)
+    return spec
 
 
 def tolerance(atol: float | None = None, rtol: float | None = None) -> Tolerance:
@@ -46,6 +58,7 @@ def export_onnx(model: str = "cbam-channel", *, channels: int = DEFAULT_CHANNELS
                 ratio: int | None = None, layout: Layout | str = Layout.NCHW, batch: int = 1,
                 height: int = DEFAULT_SIZE, width: int = DEFAULT_SIZE, dynamic_hw: bool = False,
                 opset: int = DEFAULT_OPSET, exporter: Exporter | str = Exporter.AUTO,
+                hidden: int | None = None, preset: str = "default",
                 weights: str | os.PathLike[str] | None = None, seed: int = 0,
                 out: str | os.PathLike[str] = "artifacts", atol: float | None = None,
                 rtol: float | None = None, progress: Progress | None = None,
@@ -62,7 +75,8 @@ def export_onnx(model: str = "cbam-channel", *, channels: int = DEFAULT_CHANNELS
     """
     spec = make_export_spec(model, fmt=Format.ONNX, channels=channels, ratio=ratio,
                             layout=layout, batch=batch, height=height, width=width,
-                            dynamic_hw=dynamic_hw, opset=opset, exporter=exporter)
+                            dynamic_hw=dynamic_hw, opset=opset, exporter=exporter,
+                            hidden=hidden, preset=preset, weights=weights)
     return export_artifact(spec, out, weights=weights, seed=seed,
                            tolerance=tolerance(atol, rtol), progress=progress, devices=devices,
                            keep_failed=keep_failed)
@@ -71,16 +85,18 @@ def export_onnx(model: str = "cbam-channel", *, channels: int = DEFAULT_CHANNELS
 def export_torchscript(model: str = "cbam-channel", *, channels: int = DEFAULT_CHANNELS,
                        ratio: int | None = None, layout: Layout | str = Layout.NCHW,
                        batch: int = 1, height: int = DEFAULT_SIZE, width: int = DEFAULT_SIZE,
-                       dynamic_hw: bool = False,
+                       dynamic_hw: bool = False, hidden: int | None = None,
+                       preset: str = "default",
                        weights: str | os.PathLike[str] | None = None, seed: int = 0,
                        out: str | os.PathLike[str] = "artifacts", atol: float | None = None,
                        rtol: float | None = None, progress: Progress | None = None,
                        devices: Devices = None,
-                keep_failed: bool = False) -> ExportResult:
+                       keep_failed: bool = False) -> ExportResult:
     """Trace, freeze and save a TorchScript module; check parity; record it in ``out``."""
     spec = make_export_spec(model, fmt=Format.TORCHSCRIPT, channels=channels, ratio=ratio,
                             layout=layout, batch=batch, height=height, width=width,
-                            dynamic_hw=dynamic_hw)
+                            dynamic_hw=dynamic_hw, hidden=hidden, preset=preset,
+                            weights=weights)
     return export_artifact(spec, out, weights=weights, seed=seed,
                            tolerance=tolerance(atol, rtol), progress=progress, devices=devices,
                            keep_failed=keep_failed)
@@ -89,7 +105,8 @@ def export_torchscript(model: str = "cbam-channel", *, channels: int = DEFAULT_C
 def export_pt2(model: str = "cbam-channel", *, channels: int = DEFAULT_CHANNELS,
                ratio: int | None = None, layout: Layout | str = Layout.NCHW,
                batch: int = 1, height: int = DEFAULT_SIZE, width: int = DEFAULT_SIZE,
-               dynamic_hw: bool = False, weights: str | os.PathLike[str] | None = None,
+               dynamic_hw: bool = False, hidden: int | None = None, preset: str = "default",
+               weights: str | os.PathLike[str] | None = None,
                seed: int = 0, out: str | os.PathLike[str] = "artifacts",
                atol: float | None = None, rtol: float | None = None,
                progress: Progress | None = None, devices: Devices = None,
@@ -98,7 +115,8 @@ def export_pt2(model: str = "cbam-channel", *, channels: int = DEFAULT_CHANNELS,
     checked on CUDA yet, whatever ``devices`` says); record it in ``out``."""
     spec = make_export_spec(model, fmt=Format.PT2, channels=channels, ratio=ratio,
                             layout=layout, batch=batch, height=height, width=width,
-                            dynamic_hw=dynamic_hw)
+                            dynamic_hw=dynamic_hw, hidden=hidden, preset=preset,
+                            weights=weights)
     return export_artifact(spec, out, weights=weights, seed=seed,
                            tolerance=tolerance(atol, rtol), progress=progress, devices=devices,
                            keep_failed=keep_failed)

@@ -12,73 +12,17 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from . import _cli_deploy as deploy
+from ._cli_options import _devices_option, _model_options, _tolerance_options
 from ._version import __version__
 from .cli_trust import add_sign_commands, public_key_option, silence_stdout, trust_option
 from .errors import ChanAttnError
-from .spec import (
-    DEFAULT_ATOL,
-    DEFAULT_CHANNELS,
-    DEFAULT_OPSET,
-    DEFAULT_RTOL,
-    DEFAULT_SIZE,
-    Exporter,
-    Format,
-    Layout,
-)
+from .spec import Format, Layout
 
 EXIT_OK, EXIT_FAILED, EXIT_ERROR, EXIT_INTERRUPTED = 0, 1, 2, 130
 
 
 def _say(msg: str) -> None:
     print(msg, file=sys.stderr, flush=True)
-
-
-def _model_options() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(add_help=False)
-    g = p.add_argument_group("model")
-    g.add_argument("--channels", type=int, default=DEFAULT_CHANNELS,
-                   help=f"input channels C (default {DEFAULT_CHANNELS})")
-    g.add_argument("--ratio", type=int, default=None,
-                   help="MLP reduction ratio (default 16, or C when C < 16; not for eca)")
-    g.add_argument("--layout", choices=[m.value for m in Layout], default="nchw",
-                   help="tensor layout of input and output (default nchw)")
-    g.add_argument("--seed", type=int, default=0,
-                   help="seed of the random weights when --weights is not given (default 0)")
-    g = p.add_argument_group("input")
-    g.add_argument("--batch", type=int, default=1, help="example batch size (default 1)")
-    g.add_argument("--height", type=int, default=DEFAULT_SIZE,
-                   help=f"input height (default {DEFAULT_SIZE})")
-    g.add_argument("--width", type=int, default=DEFAULT_SIZE,
-                   help=f"input width (default {DEFAULT_SIZE})")
-    g.add_argument("--dynamic-hw", action="store_true",
-                   help="make height and width dynamic (the batch always is)")
-    g = p.add_argument_group("export")
-    g.add_argument("--opset", type=int, default=DEFAULT_OPSET,
-                   help=f"ONNX opset (default {DEFAULT_OPSET})")
-    g.add_argument("--exporter", choices=[m.value for m in Exporter], default="auto",
-                   help="ONNX exporter: auto = dynamo (torch.export), legacy if that fails")
-    g.add_argument("--out", type=Path, default=Path("artifacts"),
-                   help="output folder (default ./artifacts)")
-    g.add_argument("--keep-failed", action="store_true",
-                   help="keep an export that fails parity under OUT/failed/ (default: not "
-                   "written; it never lands beside the passing artifacts)")
-    _tolerance_options(p)
-    _devices_option(p)
-    return p
-
-
-def _devices_option(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--devices", default=None,
-                   help="comma-separated devices parity runs on: cpu, cuda (default: cpu, plus "
-                   "cuda when present; an unusable GPU is then reported and skipped)")
-
-
-def _tolerance_options(p: argparse.ArgumentParser) -> None:
-    g = p.add_argument_group("parity")
-    g.add_argument("--atol", type=float, default=None,
-                   help=f"absolute tolerance per unit of max|x| (default {DEFAULT_ATOL:g})")
-    g.add_argument("--rtol", type=float, default=None,
-                   help=f"relative tolerance (default {DEFAULT_RTOL:g})")
 
 
 def _tolerance(args: argparse.Namespace):
@@ -110,8 +54,8 @@ def _export(fmt: Format, args: argparse.Namespace, model: str, layout: str,
     common = dict(channels=args.channels, ratio=args.ratio, layout=layout, batch=args.batch,
                   height=args.height, width=args.width, dynamic_hw=args.dynamic_hw,
                   weights=args.weights, seed=args.seed, out=args.out, progress=say,
-                  atol=args.atol, rtol=args.rtol, devices=args.devices,
-                  keep_failed=args.keep_failed)
+                  hidden=args.hidden, preset=args.preset, atol=args.atol, rtol=args.rtol,
+                  devices=args.devices, keep_failed=args.keep_failed)
     if fmt is Format.ONNX:
         return api.export_onnx(model, opset=args.opset, exporter=args.exporter, **common)
     export = api.export_pt2 if fmt is Format.PT2 else api.export_torchscript
@@ -149,19 +93,21 @@ def _manifest_size(folder: Path) -> int | None:
 
 
 def cmd_all(args: argparse.Namespace) -> int:
-    from .registry import list_models
+    from .registry import get_model_info, list_models
     from .render.folder import export_line
 
+    infos = [get_model_info(n.strip()) for n in args.models.split(",")] if args.models \
+        else [i for i in list_models() if args.preset == "default" or args.preset in i.presets]
     items, ok_lint = [], True
-    models = list_models()
     formats = (Format.ONNX, Format.TORCHSCRIPT)  # .pt2: the `pt2` command
-    with _progress(len(models) * len(Layout) * len(formats)) as bar:
-        for info in models:
+    with _progress(len(infos) * len(Layout) * len(formats)) as bar:
+        for info in infos:
             for layout in Layout:
                 for fmt in formats:
                     ns = argparse.Namespace(**vars(args))
                     if not info.uses_ratio:
                         ns.ratio = None
+                    ns.dynamic_hw = args.dynamic_hw and not info.fixed_hw  # fca: tied to H x W
                     res = _export(fmt, ns, info.name, layout.value, bar.note)
                     bar.clear()
                     print(export_line(res), flush=True)
@@ -247,9 +193,12 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--weights", type=Path, default=None,
                        help="safetensors or torch.save state dict (loaded weights_only)")
         deploy.reference_option(p)
+        p.add_argument("--hidden", type=int, default=None, help="hidden (bottleneck) width "
+                       "(default: from --ratio and --preset, or the --weights file's shapes)")
         p.set_defaults(func=cmd_export(fmt))
     p = sub.add_parser("all", parents=[common], help="both formats for every model and layout")
-    p.set_defaults(func=cmd_all, weights=None)  # `all` builds every model: no --weights
+    p.add_argument("--models", metavar="A,B", help="comma-separated models (default: all)")
+    p.set_defaults(func=cmd_all, weights=None, hidden=None)  # every model: no --weights
     p = sub.add_parser("parity", help="re-run parity for an artifact folder from its manifest")
     p.add_argument("dir", type=Path, nargs="?", default=Path("artifacts"),
                    help="artifact folder (default ./artifacts)")

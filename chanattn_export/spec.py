@@ -138,14 +138,23 @@ def check_float(value: object, name: str) -> float:
     return float(value)
 
 
+PRESETS = ("default", "timm")  # default: the paper / official code; timm: timm.layers' module
+
+
 @dataclass(frozen=True)
 class ModelSpec:
-    """Which block to build. ``ratio`` is None for models without a reduction (ECA)."""
+    """Which block to build. ``ratio`` is None for models without a reduction (ECA).
+
+    ``hidden`` sets the bottleneck width directly (timm's ``rd_channels``), overriding what
+    ``ratio`` and the preset's rounding would give; ``preset`` picks whose defaults to follow.
+    """
 
     name: str
     channels: int = DEFAULT_CHANNELS
     ratio: int | None = DEFAULT_RATIO
     layout: Layout = Layout.NCHW
+    hidden: int | None = None
+    preset: str = "default"
 
     def __post_init__(self) -> None:
         channels = check_int(self.channels, "channels", 1, 1 << 16)
@@ -159,21 +168,30 @@ class ModelSpec:
                 )
             object.__setattr__(self, "ratio", ratio)
         object.__setattr__(self, "layout", Layout.parse(self.layout, "layout"))
+        if self.hidden is not None:
+            object.__setattr__(self, "hidden", check_int(self.hidden, "hidden", 1, 1 << 16))
+        if self.preset not in PRESETS:
+            raise InvalidSpecError(f"preset must be one of {', '.join(PRESETS)}; "
+                                   f"got {self.preset!r}")
 
     def to_dict(self) -> dict[str, Any]:
         return {"name": self.name, "channels": self.channels, "ratio": self.ratio,
-                "layout": str(self.layout)}
+                "layout": str(self.layout), "hidden": self.hidden, "preset": self.preset}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> ModelSpec:
+        """Also reads manifests written before ``hidden`` and ``preset`` existed."""
         return cls(name=d["name"], channels=d["channels"], ratio=d.get("ratio"),
-                   layout=Layout.parse(d.get("layout", "nchw"), "layout"))
+                   layout=Layout.parse(d.get("layout", "nchw"), "layout"),
+                   hidden=d.get("hidden"), preset=d.get("preset") or "default")
 
     @property
     def stem(self) -> str:
         """File-name stem that tells artifacts of different specs apart."""
         r = f"-r{self.ratio}" if self.ratio is not None else ""
-        return f"{self.name}-{self.layout}-c{self.channels}{r}"
+        h = f"-h{self.hidden}" if self.hidden is not None else ""
+        p = f"-{self.preset}" if self.preset != "default" else ""
+        return f"{self.name}{p}-{self.layout}-c{self.channels}{r}{h}"
 
 
 @dataclass(frozen=True)

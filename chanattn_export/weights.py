@@ -88,7 +88,12 @@ def apply_state_dict(model: nn.Module, state: Mapping[str, torch.Tensor],
         for k in set(expected) & set(state)
         if tuple(expected[k].shape) != tuple(state[k].shape)
     )
-    not_float = sorted(k for k in set(expected) & set(state) if not state[k].is_floating_point())
+    # Float parameters need float tensors; integer buffers (BatchNorm's num_batches_tracked)
+    # need integers: a checkpoint never swaps one kind for the other.
+    not_float = sorted(k for k in set(expected) & set(state)
+                       if expected[k].is_floating_point() and not state[k].is_floating_point())
+    not_int = sorted(k for k in set(expected) & set(state)
+                     if not expected[k].is_floating_point() and state[k].is_floating_point())
     problems = []
     if missing:
         problems.append("missing keys: " + ", ".join(missing))
@@ -98,6 +103,8 @@ def apply_state_dict(model: nn.Module, state: Mapping[str, torch.Tensor],
         problems.append("wrong shapes: " + ", ".join(wrong))
     if not_float:
         problems.append("non-float tensors: " + ", ".join(not_float))
+    if not_int:
+        problems.append("float tensors for integer buffers: " + ", ".join(not_int))
     if problems:
         raise WeightsError(f"{source} do not match the model: " + "; ".join(problems))
     converted = {}

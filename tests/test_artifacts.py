@@ -40,7 +40,8 @@ def test_manifest_describes_each_export(tmp_path: Path) -> None:
     assert entry["path"] == res.path.name and entry["sha256"] == _sha(res.path)
     assert entry["status"] == "passed" and entry["format"] == "onnx"
     assert entry["exporter"] == "dynamo" and entry["opset"] == 18
-    assert entry["model"] == {"name": "cbam-channel", "channels": 8, "ratio": 8, "layout": "nchw"}
+    assert entry["model"] == {"name": "cbam-channel", "channels": 8, "ratio": 8, "layout": "nchw",
+                              "hidden": None, "preset": "default"}
     assert entry["inputs"] == [{"name": "input", "dtype": "float32",
                                 "dims": ["batch", 8, 6, 6], "shape": [1, 8, 6, 6]}]
     assert entry["outputs"][0]["name"] == "output"

@@ -17,6 +17,11 @@ ROOT = Path(__file__).resolve().parents[1]
 TINY = ["--bench-smoke", "-p", "no:cacheprovider"]
 
 
+def _case(case_id: str) -> str:
+    """One suite case by node id (``-k eca`` would also select ``ceca``)."""
+    return f"benchmarks/test_throughput.py::test_throughput[{case_id}]"
+
+
 def _pytest(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "pytest", *args], cwd=cwd,
                           capture_output=True, text=True, timeout=300)
@@ -44,7 +49,7 @@ def test_benchmark_only_that_runs_no_benchmark_fails() -> None:
 
     if cuda_available():
         pytest.skip("the CUDA case runs where a GPU is present")
-    r = _pytest("--benchmark-only", "-q", "-k", "eca-onnxruntime-cuda-b1", *TINY)
+    r = _pytest("--benchmark-only", "-q", _case("eca-onnxruntime-cuda-b1"), *TINY)
     assert r.returncode != 0, r.stdout + r.stderr
     assert "no benchmark ran" in r.stdout
 
@@ -53,7 +58,7 @@ def test_one_suite_case_writes_json_that_both_compares_read(tmp_path: Path) -> N
     """A real suite case: pytest-benchmark's JSON with our fields, no volatile machine_info;
     ``pytest-benchmark compare`` reads it next to ``bench``'s JSON; ``bench --compare`` too."""
     out = tmp_path / "suite.json"
-    r = _pytest("--benchmark-only", "-q", "-k", "eca-onnxruntime-cpu-b1",
+    r = _pytest("--benchmark-only", "-q", _case("eca-onnxruntime-cpu-b1"),
                 f"--benchmark-json={out}", *TINY)
     assert r.returncode == 0, r.stdout + r.stderr
     doc = json.loads(out.read_text())

@@ -28,7 +28,7 @@ def valid_specs(draw) -> dict:
         "height": draw(st.integers(1, 10)),
         "width": draw(st.integers(1, 10)),
         "batch": draw(st.integers(1, 3)),
-        "dynamic_hw": draw(st.booleans()),
+        "dynamic_hw": draw(st.booleans()) and not MODELS[name].fixed_hw,
     }
     if MODELS[name].uses_ratio:
         spec["ratio"] = draw(st.integers(1, channels))

@@ -84,9 +84,11 @@ def test_bad_export_parameters(kwargs: dict, needle: str) -> None:
     assert needle in str(exc.value)
 
 
-def test_registry_lists_the_five_families_with_summaries() -> None:
+def test_registry_lists_the_families_with_summaries() -> None:
     infos = list_models()
-    assert [m.name for m in infos] == ["cbam-channel-gate", "cbam-channel", "se", "eca", "cbam"]
+    assert [m.name for m in infos][:5] == ["cbam-channel-gate", "cbam-channel", "se", "eca",
+                                          "cbam"]
+    assert len(infos) >= 13
     assert all(m.summary for m in infos)
 
 

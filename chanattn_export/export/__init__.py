@@ -29,6 +29,11 @@ class Exported:
 
 def export_bytes(net: nn.Module, spec: ExportSpec) -> Exported:
     """Export ``net`` (eval mode, CPU) in ``spec.format``."""
+    from ..models import fold_for_export
+    from ..registry import check_input
+
+    check_input(spec.model, spec.input)  # also for specs built without api.make_export_spec
+    net = fold_for_export(net)  # BatchNorm after a conv becomes one conv; parity uses the original
     if spec.format is Format.ONNX:
         from .onnx import export_onnx_bytes
 

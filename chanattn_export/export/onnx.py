@@ -41,6 +41,8 @@ def metadata(spec: ExportSpec, exporter: Exporter, version: str) -> dict[str, st
         "chanattn_export.channels": str(m.channels),
         "chanattn_export.ratio": "" if m.ratio is None else str(m.ratio),
         "chanattn_export.layout": str(m.layout),
+        "chanattn_export.hidden": "" if m.hidden is None else str(m.hidden),
+        "chanattn_export.preset": m.preset,
         "chanattn_export.input_name": INPUT_NAME,
         "chanattn_export.input_dims": json.dumps(spec.input.dims(m.layout, m.channels)),
         "chanattn_export.input_shape": json.dumps(list(spec.input.shape(m.layout, m.channels))),

@@ -19,9 +19,10 @@ from ._pool import as_gate, avg_max_stacked
 class ChannelAttention(nn.Module):
     """Returns the gate ``sigmoid(MLP(avgpool(x)) + MLP(maxpool(x)))``, shaped for broadcasting."""
 
-    def __init__(self, channels: int, *, ratio: int = 16, layout: Layout = Layout.NCHW) -> None:
+    def __init__(self, channels: int, *, ratio: int = 16, layout: Layout = Layout.NCHW,
+                 hidden: int | None = None) -> None:
         super().__init__()
-        hidden = channels // ratio
+        hidden = channels // ratio if hidden is None else hidden
         self.layout = Layout(layout)
         self.fc1 = nn.Conv2d(channels, hidden, 1, bias=False)
         self.fc2 = nn.Conv2d(hidden, channels, 1, bias=False)
@@ -40,9 +41,11 @@ class ChannelAttention(nn.Module):
 class UseAttentionModel(nn.Module):
     """The tutorial's applied block: ``x * ChannelAttention(x)``, shaped like ``x``."""
 
-    def __init__(self, channels: int, *, ratio: int = 16, layout: Layout = Layout.NCHW) -> None:
+    def __init__(self, channels: int, *, ratio: int = 16, layout: Layout = Layout.NCHW,
+                 hidden: int | None = None) -> None:
         super().__init__()
-        self.channel_attention = ChannelAttention(channels, ratio=ratio, layout=layout)
+        self.channel_attention = ChannelAttention(channels, ratio=ratio, layout=layout,
+                                                  hidden=hidden)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return x * self.channel_attention(x)

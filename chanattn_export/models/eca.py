@@ -23,9 +23,9 @@ def eca_kernel_size(channels: int, gamma: int = 2, b: int = 1) -> int:
 
 class EfficientChannelAttention(nn.Module):
     def __init__(self, channels: int, *, layout: Layout = Layout.NCHW, gamma: int = 2,
-                 b: int = 1) -> None:
+                 b: int = 1, kernel_size: int | None = None) -> None:
         super().__init__()
-        k = eca_kernel_size(channels, gamma, b)
+        k = eca_kernel_size(channels, gamma, b) if kernel_size is None else kernel_size
         self.layout = Layout(layout)
         self.conv = nn.Conv1d(1, 1, kernel_size=k, padding=(k - 1) // 2, bias=False)
 

@@ -1,0 +1,70 @@
+"""Option groups shared by several commands (model, input, export, parity, devices)."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from .spec import (
+    DEFAULT_ATOL,
+    DEFAULT_CHANNELS,
+    DEFAULT_OPSET,
+    DEFAULT_RTOL,
+    DEFAULT_SIZE,
+    PRESETS,
+    Exporter,
+    Layout,
+)
+
+
+def _model_options() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(add_help=False)
+    g = p.add_argument_group("model")
+    g.add_argument("--channels", type=int, default=DEFAULT_CHANNELS,
+                   help=f"input channels C (default {DEFAULT_CHANNELS})")
+    g.add_argument("--ratio", type=int, default=None,
+                   help="MLP reduction ratio (default 16, or C when C < 16; not for eca)")
+    g.add_argument("--layout", choices=[m.value for m in Layout], default="nchw",
+                   help="tensor layout of input and output (default nchw)")
+    g.add_argument("--preset", choices=list(PRESETS), default="default",
+                   help="whose defaults: the paper's (default) or timm's module (timm)")
+    g.add_argument("--seed", type=int, default=0,
+                   help="seed of the random weights when --weights is not given (default 0)")
+    g = p.add_argument_group("input")
+    g.add_argument("--batch", type=int, default=1, help="example batch size (default 1)")
+    g.add_argument("--height", type=int, default=DEFAULT_SIZE,
+                   help=f"input height (default {DEFAULT_SIZE})")
+    g.add_argument("--width", type=int, default=DEFAULT_SIZE,
+                   help=f"input width (default {DEFAULT_SIZE})")
+    g.add_argument("--dynamic-hw", action="store_true",
+                   help="make height and width dynamic (the batch always is)")
+    g = p.add_argument_group("export")
+    g.add_argument("--opset", type=int, default=DEFAULT_OPSET,
+                   help=f"ONNX opset (default {DEFAULT_OPSET})")
+    g.add_argument("--exporter", choices=[m.value for m in Exporter], default="auto",
+                   help="ONNX exporter: auto = dynamo (torch.export), legacy if that fails")
+    g.add_argument("--out", type=Path, default=Path("artifacts"),
+                   help="output folder (default ./artifacts)")
+    g.add_argument("--keep-failed", action="store_true",
+                   help="keep an export that fails parity under OUT/failed/ (default: not "
+                   "written; it never lands beside the passing artifacts)")
+    _tolerance_options(p)
+    _devices_option(p)
+    return p
+
+
+def _devices_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--devices", default=None,
+                   help="comma-separated devices parity runs on: cpu, cuda (default: cpu, plus "
+                   "cuda when present; an unusable GPU is then reported and skipped)")
+
+
+def _tolerance_options(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("parity")
+    g.add_argument("--atol", type=float, default=None,
+                   help=f"absolute tolerance per unit of max|x| (default {DEFAULT_ATOL:g})")
+    g.add_argument("--rtol", type=float, default=None,
+                   help=f"relative tolerance (default {DEFAULT_RTOL:g})")
+
+
+__all__ = ["_devices_option", "_model_options", "_tolerance_options"]
