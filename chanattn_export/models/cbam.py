@@ -7,22 +7,41 @@ spatial attention: a 7x7 convolution over the channel-wise mean and max maps.
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from ..spec import Layout
+from ._pool import apply_gate, channel_amax, rewrite_for_onnxruntime
 from .cbam_channel import ChannelAttention
 
 
 class SpatialAttention(nn.Module):
+    """``sigmoid(conv7x7([mean_c(x); max_c(x)]))``, shaped ``[N, 1, H, W]`` (NCHW) or
+    ``[N, H, W, 1]`` (NHWC) for broadcasting."""
+
     def __init__(self, *, kernel_size: int = 7, layout: Layout = Layout.NCHW) -> None:
         super().__init__()
         self.layout = Layout(layout)
         self.conv = nn.Conv2d(2, 1, kernel_size, padding=kernel_size // 2, bias=False)
 
+    def _conv(self, maps: torch.Tensor) -> torch.Tensor:
+        """The 2 -> 1 channel convolution, from the same ``conv.weight [1, 2, k, k]``.
+
+        While torch.export traces it is written as a grouped (depthwise) convolution over the
+        two maps plus a channel sum: onnxruntime sends a 2 -> 1 Conv through its NCHWc path
+        (about 1.7x slower, benchmarks/NOTES.md), a group=2 Conv it does not. Eager keeps the
+        plain convolution (its grouped one is about 10x slower).
+        """
+        if not rewrite_for_onnxruntime():
+            return self.conv(maps)
+        w = self.conv.weight.transpose(0, 1)  # [2, 1, k, k]: one k x k filter per map
+        return F.conv2d(maps, w, padding=self.conv.padding, groups=2).sum(1, keepdim=True)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         c = self.layout.channel_axis
-        maps = torch.stack([x.mean(c), x.amax(c)], dim=1)  # [N, 2, H, W] in both layouts
-        gate = torch.sigmoid(self.conv(maps))  # [N, 1, H, W]
+        # [N, 2, H, W] in both layouts
+        maps = torch.stack([x.mean(c), channel_amax(x, self.layout)], dim=1)
+        gate = torch.sigmoid(self._conv(maps))  # [N, 1, H, W]
         return gate.permute(0, 2, 3, 1) if self.layout is Layout.NHWC else gate
 
 
@@ -34,5 +53,5 @@ class CBAM(nn.Module):
         self.spatial = SpatialAttention(kernel_size=kernel_size, layout=layout)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = x * self.channel(x)
+        x = apply_gate(x, self.channel(x), self.channel.layout)
         return x * self.spatial(x)
