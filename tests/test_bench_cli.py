@@ -66,7 +66,7 @@ def test_cli_quick_run_writes_files(tmp_path: Path, capsys: pytest.CaptureFixtur
                  str(tmp_path)])
     assert code == 0
     out = capsys.readouterr().out
-    assert "onnxruntime" in out and "x_floor" in out and "threads 1" in out
+    assert "onnxruntime" in out and "x_floor" in out and "x_copy" in out and "threads 1" in out
     assert "rotate-inputs off, transfers excluded" in out and "wrote " in out
     machine, rs = read_json(tmp_path / "bench.json")
     assert {r.backend for r in rs} == {"eager", "torchscript", "onnxruntime"}
@@ -74,6 +74,8 @@ def test_cli_quick_run_writes_files(tmp_path: Path, capsys: pytest.CaptureFixtur
         assert r.skipped is None and r.error is None and r.threads == 1 and r.n_samples == 3
         assert all(getattr(r, k) is not None for k in REQUIRED)
         assert math.isfinite(r.x_floor or math.nan)
+        # the same-working-set copy was timed in this run, for this batch and output kind
+        assert (r.copy_ms or 0) > 0 and r.x_copy == pytest.approx(r.median_ms / r.copy_ms)
     assert machine["versions"]["onnxruntime"] and machine["bandwidth"]["cpu"]["gb_per_s"] > 0
     assert machine["rotate_inputs"] is False
     assert (tmp_path / "bench.csv").stat().st_size > 0

@@ -27,7 +27,7 @@ from .config import (
 from .machine import default_threads, machine_info
 from .records import BenchResult, write_csv, write_json
 from .roofline import Bandwidth, measure_bandwidth
-from .sweep import run_sweep
+from .sweep import measure_copy_floors, run_sweep
 
 QUICK_MODEL = "cbam-channel"
 
@@ -118,6 +118,8 @@ def run(cfg: BenchConfig, *, progress: bool = True,
             for d in cfg.devices:
                 (bar.set_description if bar else tell)(f"bandwidth {d}")
                 bandwidth[d.value] = measure_bandwidth(d.value, repeats=cfg.bandwidth_repeats)
+            (bar.set_description if bar else tell)("same-working-set copies")
+            copy_floors = measure_copy_floors(cfg)
             machine = machine_info(cfg.threads)
 
         def on_result(r: BenchResult) -> None:
@@ -125,7 +127,7 @@ def run(cfg: BenchConfig, *, progress: bool = True,
                 bar.update(1)
 
         status = (lambda m: bar.set_description(m[:40])) if bar else tell
-        results = run_sweep(cfg, bandwidth, on_result, status)
+        results = run_sweep(cfg, bandwidth, on_result, status, copy_floors)
     finally:
         if bar is not None:
             bar.close()

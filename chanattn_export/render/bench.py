@@ -11,7 +11,7 @@ from ..bench.roofline import Bandwidth
 from .text import num, table
 
 RESULT_HEADERS = ["model", "backend", "device", "dtype", "batch", "threads", "median_ms",
-                  "iqr_ms", "images/s", "GB/s", "x_floor"]
+                  "iqr_ms", "images/s", "GB/s", "x_floor", "x_copy"]
 _RIGHT_FROM = 5  # batch size and every number after it
 
 
@@ -32,7 +32,7 @@ def results_table(results: Sequence[BenchResult]) -> str:
         rows.append([r.model, r.backend, r.device, r.dtype, str(r.batch_size), str(r.threads),
                      num(r.median_ms, ".3f"), num(r.iqr_ms, ".3f"),
                      num(r.images_per_s, ",.0f"), num(r.gb_per_s, ".1f"),
-                     num(r.x_floor, ".2f")])
+                     num(r.x_floor, ".2f"), num(r.x_copy, ".2f")])
     return "\n".join([table(RESULT_HEADERS, rows, right_from=_RIGHT_FROM), *notes])
 
 
