@@ -26,24 +26,12 @@ import statistics
 import sys
 import time
 from collections.abc import Callable
-from contextlib import contextmanager
 from pathlib import Path
-from unittest import mock
 
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from profile_nodes import export_block, session
-
-
-@contextmanager
-def plain_graphs():
-    """Export without the onnxruntime rewrites: the graphs as written before issue 12."""
-    from chanattn_export.models import _pool, cbam
-
-    with mock.patch.object(_pool, "rewrite_for_onnxruntime", return_value=False), \
-            mock.patch.object(cbam, "rewrite_for_onnxruntime", return_value=False):
-        yield
+from profile_nodes import export_block, plain_graphs, session
 
 
 def ort_call(data: bytes, x: np.ndarray, threads: int) -> Callable[[], object]:

@@ -1,6 +1,7 @@
 """Per-node kernel times of an ONNX model in onnxruntime, from its own profiler.
 
     python benchmarks/profile_nodes.py --model cbam --layout nchw --batch 8 --threads 2
+    python benchmarks/profile_nodes.py --model cbam --baseline   # the pre-rewrite graph
     python benchmarks/profile_nodes.py --onnx artifacts/some.onnx --batch 8
 
 Exports the block the way ``chanattn_export onnx`` does (dynamo, default options) unless
@@ -18,10 +19,24 @@ import os
 import statistics
 import tempfile
 from collections import defaultdict
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 import numpy as np
+
+
+@contextmanager
+def plain_graphs() -> Iterator[None]:
+    """Export without the onnxruntime rewrites (models/_pool.py): plain ``amax`` and
+    ``Conv2d`` graphs, as the exporter wrote them before issue 12."""
+    from chanattn_export.models import _pool, cbam
+
+    with mock.patch.object(_pool, "rewrite_for_onnxruntime", return_value=False), \
+            mock.patch.object(cbam, "rewrite_for_onnxruntime", return_value=False):
+        yield
 
 
 def export_block(model: str, layout: str, channels: int, size: int) -> bytes:
@@ -103,13 +118,22 @@ def main() -> None:
     ap.add_argument("--size", type=int, default=56)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--runs", type=int, default=200)
+    ap.add_argument("--baseline", action="store_true",
+                    help="profile the graph exported without the onnxruntime rewrites")
     a = ap.parse_args()
-    data: bytes | str = a.onnx or export_block(a.model, a.layout, a.channels, a.size)
+    if a.onnx:
+        data: bytes | str = a.onnx
+    elif a.baseline:
+        with plain_graphs():
+            data = export_block(a.model, a.layout, a.channels, a.size)
+    else:
+        data = export_block(a.model, a.layout, a.channels, a.size)
     shape = ((a.batch, a.channels, a.size, a.size) if a.layout == "nchw"
              else (a.batch, a.size, a.size, a.channels))
     x = np.random.default_rng(0).standard_normal(shape, dtype=np.float32)
     med, ops, _ = node_times(data, x, a.threads, a.runs)
-    print(f"load {os.getloadavg()[0]:.2f}  {a.onnx or a.model} {a.layout} {shape} "
+    print(f"load {os.getloadavg()[0]:.2f}  {a.onnx or a.model}{' (baseline)' * a.baseline} "
+          f"{a.layout} {shape} "
           f"threads={a.threads} runs={a.runs}")
     print(f"{'node':48} {'op':22} {'us':>9} {'share':>6}")
     summed = sum(med.values()) or 1.0

@@ -2,10 +2,10 @@
 
 The dynamo exporter writes NHWC spatial maxima and CBAM's NCHW channel max as MaxPool with
 ``ceil_mode`` plus a ReduceMax, the NHWC channel gate as an Expand before the Mul and CBAM's
-2 -> 1 conv as a grouped conv plus a sum: faster in onnxruntime (benchmarks/NOTES.md), the same
-function. These tests pin that the files really use them, that they stay exact at sizes that
-are not multiples of the pooling windows (or smaller than them), and that eager and the legacy
-exporter keep the plain forms.
+2 -> 1 conv as row convolutions shifted and summed: faster in onnxruntime (benchmarks/NOTES.md),
+the same function. These tests pin that the files really use them, that they stay exact at
+sizes that are not multiples of the pooling windows (or smaller than them), and that eager and
+the legacy exporter keep the plain forms.
 """
 
 from __future__ import annotations
@@ -50,7 +50,8 @@ def test_cbam_nchw_rewrites_exact_at_any_size(channels: int, tmp_path: Path) -> 
     ops = _ops(res.path)
     assert "MaxPool" in ops, ops
     convs = [n for n in onnx.load(str(res.path)).graph.node if n.op_type == "Conv"]
-    assert [a.i for c in convs for a in c.attribute if a.name == "group"] == [2]
+    shapes = [list(a.ints) for c in convs for a in c.attribute if a.name == "kernel_shape"]
+    assert shapes == [[1, 7]], shapes  # the 7x7 conv as 7 row convolutions, shifted and summed
     _run_sizes(res, "nchw", channels, [(1, 1), (3, 5), (7, 7), (12, 12), (17, 2)])
 
 
@@ -73,7 +74,7 @@ def test_legacy_exporter_keeps_plain_reductions(tmp_path: Path) -> None:
 
 
 def test_eager_keeps_plain_forms() -> None:
-    # The rewrites are export-only: eager max_pool/grouped conv are many times slower.
+    # The rewrites are export-only: eager max_pool is many times slower.
     from chanattn_export.models import _pool
 
     assert _pool.rewrite_for_onnxruntime() is False

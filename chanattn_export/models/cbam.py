@@ -25,17 +25,24 @@ class SpatialAttention(nn.Module):
         self.conv = nn.Conv2d(2, 1, kernel_size, padding=kernel_size // 2, bias=False)
 
     def _conv(self, maps: torch.Tensor) -> torch.Tensor:
-        """The 2 -> 1 channel convolution, from the same ``conv.weight [1, 2, k, k]``.
+        """The 2 -> 1 channel k x k convolution, from the same ``conv.weight [1, 2, k, k]``.
 
-        While torch.export traces it is written as a grouped (depthwise) convolution over the
-        two maps plus a channel sum: onnxruntime sends a 2 -> 1 Conv through its NCHWc path
-        (about 1.7x slower, benchmarks/NOTES.md), a group=2 Conv it does not. Eager keeps the
-        plain convolution (its grouped one is about 10x slower).
+        While torch.export traces it is written as a 2 -> k channel 1 x k convolution (output
+        channel i = row i of the kernel) followed by the sum of its k outputs shifted down by
+        i rows. onnxruntime runs that about 1.6x faster than the plain conv, which its NCHWc
+        path takes through a slow single-output kernel (benchmarks/NOTES.md). Eager keeps the
+        plain convolution.
         """
         if not rewrite_for_onnxruntime():
             return self.conv(maps)
-        w = self.conv.weight.transpose(0, 1)  # [2, 1, k, k]: one k x k filter per map
-        return F.conv2d(maps, w, padding=self.conv.padding, groups=2).sum(1, keepdim=True)
+        w = self.conv.weight[0].permute(1, 0, 2).unsqueeze(2)  # [k (row), 2, 1, k]
+        k, pad = w.shape[0], self.conv.padding
+        rows = F.conv2d(maps, w, padding=pad)  # [N, k, H + 2p, W + 2p - k + 1]
+        h = rows.shape[2] - k + 1
+        out = rows[:, 0:1, 0:h]
+        for i in range(1, k):
+            out = out + rows[:, i:i + 1, i:i + h]
+        return out
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         c = self.layout.channel_axis
