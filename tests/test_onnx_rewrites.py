@@ -83,3 +83,12 @@ def test_eager_keeps_plain_forms() -> None:
     kinds = {n.kind() for n in graph.nodes()}
     assert "aten::max_pool3d" not in kinds and "aten::amax" in kinds, kinds
 
+
+
+def test_plain_torch_export_keeps_plain_forms() -> None:
+    # Only the dynamo *ONNX* export gets the onnxruntime forms; a torch.export program (what a
+    # .pt2 file holds) runs in torch, where they would be slower.
+    net = build_model(make_spec("cbam", 8, layout="nhwc"))
+    prog = torch.export.export(net, (torch.randn(2, 6, 6, 8),))
+    targets = {str(n.target) for n in prog.graph.nodes if n.op == "call_function"}
+    assert not any("max_pool" in t for t in targets) and any("amax" in t for t in targets)

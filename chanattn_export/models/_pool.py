@@ -6,9 +6,9 @@ faster on CPU (measured in docs/design-notes.md). Axis rules come from :class:`L
 
 A max over an axis that is not the innermost one (NHWC's spatial max, NCHW's channel max in
 CBAM) is the exception: onnxruntime's ReduceMax is about 3x slower on such a strided axis than
-on a contiguous one, so while ``torch.export`` traces (the dynamo ONNX exporter) it is written
-as a ``MaxPool`` over windows of rows plus a ReduceMax of what is left. Same exact max; eager
-and TorchScript keep ``amax`` (eager ``max_pool2d`` on that view is 30x slower).
+on a contiguous one, so while the dynamo ONNX exporter traces it is written
+as a ``MaxPool`` over small windows plus a ReduceMax of what is left. Same exact max; eager
+and TorchScript keep ``amax`` (eager ``max_pool2d`` on that view was 35x slower).
 """
 
 from __future__ import annotations
@@ -20,10 +20,11 @@ from ..spec import Layout
 
 
 def rewrite_for_onnxruntime() -> bool:
-    """True while torch.export traces (the dynamo ONNX exporter): the forwards then use the
-    formulations onnxruntime runs fastest. Eager, TorchScript and the legacy exporter (opset
-    < 18) keep the plain ones; both compute the same function (the parity checks prove it)."""
-    return torch.compiler.is_exporting()
+    """True only while the dynamo ONNX exporter traces (an ONNX export *and* torch.export): the
+    forwards then use the formulations onnxruntime runs fastest. Eager, TorchScript, the legacy
+    ONNX exporter (opset < 18) and a plain torch.export (e.g. a ``.pt2``) keep the plain ones;
+    both compute the same function (the parity checks prove it)."""
+    return torch.onnx.is_in_onnx_export() and torch.compiler.is_exporting()
 
 
 #: MaxPool windows of the exported strided maxima, measured best in onnxruntime 1.32 among the
