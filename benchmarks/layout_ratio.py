@@ -34,8 +34,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from profile_nodes import export_block, plain_graphs, session
 
 
-def ort_call(data: bytes, x: np.ndarray, threads: int) -> Callable[[], object]:
-    s = session(data, threads)
+def ort_call(data: bytes, x: np.ndarray, threads: int,
+             spin: bool | None = None) -> Callable[[], object]:
+    s = session(data, threads, spin=spin)
     name = s.get_inputs()[0].name
     return lambda: s.run(None, {name: x})
 
@@ -47,10 +48,10 @@ def eager_call(model: str, layout: str, x: np.ndarray, threads: int) -> Callable
 
     net = build_model(make_spec(model, x.shape[1 if layout == "nchw" else 3], layout=layout))
     xt = torch.from_numpy(x)
+    torch.set_num_threads(threads)  # process-wide; onnxruntime sessions have their own pools
 
     def call() -> object:
         with torch.no_grad():
-            torch.set_num_threads(threads)
             return net(xt)
     return call
 
@@ -86,11 +87,15 @@ def main() -> None:
                     help="cpu: this thread's CPU time per call (only with --threads 1, where "
                          "both runtimes compute in the calling thread): robust to other "
                          "processes taking the cores, which wall time is not")
+    ap.add_argument("--no-spin", action="store_true",
+                    help="session.intra_op.allow_spinning=0: with several sessions alive, "
+                         "idle pools spinning on 2 cores disturb the one being timed")
     ap.add_argument("--baseline", action="store_true",
                     help="also time the graphs exported without the onnxruntime rewrites")
     a = ap.parse_args()
     if a.clock == "cpu" and a.threads != 1:
         ap.error("--clock cpu needs --threads 1")
+    spin = False if a.no_spin else None
     rng = np.random.default_rng(0)
     n, c, s = a.batch, a.channels, a.size
     x = {"nchw": rng.standard_normal((n, c, s, s), dtype=np.float32),
@@ -99,11 +104,12 @@ def main() -> None:
     for model in ("cbam-channel", "cbam"):
         for layout in ("nchw", "nhwc"):
             cases[f"{model} {layout} onnx"] = ort_call(
-                export_block(model, layout, c, s), x[layout], a.threads)
+                export_block(model, layout, c, s), x[layout], a.threads, spin)
             if a.baseline:
                 with plain_graphs():
                     data = export_block(model, layout, c, s)
-                cases[f"{model} {layout} onnx-before"] = ort_call(data, x[layout], a.threads)
+                cases[f"{model} {layout} onnx-before"] = ort_call(data, x[layout], a.threads,
+                                                                  spin)
     cases["cbam nchw eager"] = eager_call("cbam", "nchw", x["nchw"], a.threads)
     load0 = os.getloadavg()[0]
     clock = time.thread_time if a.clock == "cpu" else time.perf_counter
@@ -111,7 +117,8 @@ def main() -> None:
     load1 = os.getloadavg()[0]
     med = {k: statistics.median(v) * 1e3 for k, v in samples.items()}
     print(f"{n}x{c}x{s}x{s} float32, threads={a.threads}, {a.stretches} alternating stretches "
-          f"x {a.calls} calls, {a.clock} clock, load average {load0:.2f} -> {load1:.2f}")
+          f"x {a.calls} calls, {a.clock} clock{', no spinning' * a.no_spin}, "
+          f"load average {load0:.2f} -> {load1:.2f}")
     for k, v in med.items():
         q1, _, q3 = statistics.quantiles([t * 1e3 for t in samples[k]], n=4)
         print(f"  {k:32} median {v:7.3f} ms  IQR {q3 - q1:6.3f}")
