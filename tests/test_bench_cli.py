@@ -100,7 +100,7 @@ def test_cli_quick_run_writes_files(tmp_path: Path, capsys: pytest.CaptureFixtur
     captured = capsys.readouterr()
     out = captured.out
     assert "\r" not in captured.err and "[3/3] eca onnxruntime cpu batch 2" in captured.err
-    assert "onnxruntime" in out and "x_floor" in out and "threads 1" in out
+    assert "onnxruntime" in out and "x_floor" in out and "x_copy" in out and "threads 1" in out
     assert "rotate-inputs off, transfers excluded" in out and "wrote " in out
     from chanattn_export.bench.records import read_results
 
@@ -113,6 +113,8 @@ def test_cli_quick_run_writes_files(tmp_path: Path, capsys: pytest.CaptureFixtur
         assert r.skipped is None and r.error is None and r.threads == 1 and r.n_samples == 3
         assert all(getattr(r, k) is not None for k in REQUIRED)
         assert math.isfinite(r.x_floor or math.nan)
+        # the same-working-set copy was timed in this run, for this batch and output kind
+        assert (r.copy_ms or 0) > 0 and r.x_copy == pytest.approx(r.median_ms / r.copy_ms)
     assert machine["versions"]["onnxruntime"] and f.run["bandwidth"]["cpu"]["gb_per_s"] > 0
     assert f.run["rotate_inputs"] is False and all(r.p99_ms for r in rs)
     assert (tmp_path / "bench.csv").stat().st_size > 0

@@ -41,6 +41,16 @@ def test_make_result_pools_stretches_and_keeps_their_medians() -> None:
     assert r.x_floor is None and r.floor_ms is None  # no bandwidth: no made-up floor
 
 
+def test_x_copy_is_median_over_the_same_working_set_copy() -> None:
+    cfg = BenchConfig(models=("se",), threads=1)
+    case = Case("se", Backend.EAGER, Device.CPU, 1)
+    r = make_result(cfg, case, "applied", [[0.003] * 3], copy_ms=0.5)
+    assert r.copy_ms == pytest.approx(0.5) and r.x_copy == pytest.approx(6.0)
+    assert make_result(cfg, case, "applied", [[0.003] * 3]).x_copy is None  # none measured
+    skipped = make_result(cfg, case, "applied", skipped="no GPU", copy_ms=0.5)
+    assert skipped.x_copy is None  # no samples: no ratio
+
+
 def test_failed_case_record_keeps_its_error_and_no_numbers() -> None:
     cfg = BenchConfig(models=("se",), threads=1)
     r = make_result(cfg, Case("se", Backend.ONNXRUNTIME, Device.CPU, 8), "applied",

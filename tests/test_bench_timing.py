@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from chanattn_export.bench.roofline import _parse_size, bytes_moved, copy_bytes_for, floor_ms
+from chanattn_export.bench.roofline import (
+    _parse_size,
+    bytes_moved,
+    copy_bytes_for,
+    floor_ms,
+    measure_copy_floor,
+)
 from chanattn_export.bench.timing import summarize, time_calls
 
 
@@ -49,3 +55,13 @@ def test_floor_and_copy_size() -> None:
     assert copy_bytes_for(200 << 20) == 400 << 20
     assert copy_bytes_for(4 << 30) == 1 << 30
     assert _parse_size("32768K") == 32 << 20
+
+
+@pytest.mark.parametrize("output", ["applied", "gate"])
+def test_copy_floor_runs_in_every_cache_state(output: str) -> None:
+    # One buffer (in cache) and rotated buffers both give a positive median; no timing judged.
+    for buffers in (1, 3):
+        ms = measure_copy_floor((2, 4, 8, 8), output, buffers=buffers, warmup=1, repeats=3)
+        assert ms > 0
+    with pytest.raises(ValueError, match="unknown output kind"):
+        measure_copy_floor((2, 4, 8, 8), "logits")

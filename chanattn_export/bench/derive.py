@@ -14,12 +14,14 @@ from .timing import summarize
 def make_result(cfg: BenchConfig, case: Case, output: str,
                 stretches: Sequence[Sequence[float]] = (), bandwidth: Bandwidth | None = None,
                 prep: Prepared | None = None, *, skipped: str | None = None,
-                error: str | None = None) -> BenchResult:
+                error: str | None = None, copy_ms: float | None = None) -> BenchResult:
     """The record of ``case``: raw samples in seconds (one list per stretch) in, numbers out.
 
     ``output`` is the registry's output kind ("applied" or "gate"); empty when unknown (a model
     that failed to build), and then no traffic figures are made up. A case without samples is
-    recorded with the reason it was ``skipped`` or the ``error`` it failed with.
+    recorded with the reason it was ``skipped`` or the ``error`` it failed with. ``copy_ms``
+    is the same-working-set copy of :func:`~chanattn_export.bench.roofline.measure_copy_floor`
+    (``x_copy`` = median / copy_ms), beside the DRAM floor behind ``x_floor``.
     """
     shape = cfg.layout.shape(case.batch, cfg.channels, cfg.height, cfg.width)
     r = BenchResult(model=case.model, backend=str(case.backend), device=str(case.device),
@@ -48,6 +50,8 @@ def make_result(cfg: BenchConfig, case: Case, output: str,
             r.gb_per_s = r.bytes_moved / (st.median_ms / 1e3) / 1e9
         if r.floor_ms:
             r.x_floor = st.median_ms / r.floor_ms
+        if copy_ms:
+            r.copy_ms, r.x_copy = copy_ms, st.median_ms / copy_ms
     return r
 
 

@@ -62,6 +62,8 @@ class BenchResult:
     gb_per_s: float | None = None
     floor_ms: float | None = None
     x_floor: float | None = None
+    copy_ms: float | None = None  # a copy of the same working set, same cache state, same run
+    x_copy: float | None = None  # median / copy_ms (bench/roofline.py says what each means)
     bandwidth_gb_s: float | None = None
     rotate_inputs: bool = False
     input_buffers: int = 1

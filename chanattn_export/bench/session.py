@@ -25,7 +25,7 @@ from .config import (
 from .machine import default_threads, machine_info
 from .records import BenchResult, write_csv, write_json
 from .roofline import Bandwidth, measure_bandwidth
-from .sweep import run_sweep
+from .sweep import measure_copy_floors, run_sweep
 
 QUICK_MODEL = "cbam-channel"
 
@@ -113,8 +113,10 @@ def run(cfg: BenchConfig, *, on_result: Callable[[BenchResult], None] | None = N
         for d in cfg.devices:
             tell(f"measuring copy bandwidth on {d}")
             bandwidth[d.value] = measure_bandwidth(d.value, repeats=cfg.bandwidth_repeats)
+        tell("timing same-working-set copies")
+        copy_floors = measure_copy_floors(cfg)
         machine = {**base_info(), **machine_info(cfg.threads)}
-    results = run_sweep(cfg, bandwidth, on_result, tell)
+    results = run_sweep(cfg, bandwidth, on_result, tell, copy_floors)
     run_info = {**conditions, "bandwidth": {k: v.to_dict() for k, v in bandwidth.items()},
                 "rotate_inputs": cfg.rotate_inputs, "include_transfer": cfg.include_transfer,
                 "busy_warning": warning}

@@ -10,15 +10,20 @@ rules: docs/benchmarks.md, "Why the timing rules".
 
 from __future__ import annotations
 
+import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 from ..runtime.devices import torch_threads
+from ..spec import Device, DType
 from .backends import BackendHandle, ModelArtifacts, SkipCase, describe_error
-from .config import BenchConfig, Case, plan
+from .config import BenchConfig, Case, plan, rotation_buffers
 from .derive import make_result
 from .records import BenchResult
-from .roofline import Bandwidth
+from .roofline import Bandwidth, last_level_cache_bytes, measure_copy_floor
+
+#: (device, batch size, output kind) -> median ms of a copy of that case's working set
+CopyFloors = Mapping[tuple[str, int, str], float]
 
 
 class _Current:
@@ -79,8 +84,38 @@ def _output_kind(model: str) -> str:
         return ""
 
 
+def measure_copy_floors(cfg: BenchConfig) -> dict[tuple[str, int, str], float]:
+    """The same-working-set copy of every (device, batch, output kind) the sweep will time.
+
+    Measured before any backend opens (no thread pool of another runtime spinning), with the
+    inputs cycled through as many buffers as the cases will use, so each case's ``x_copy``
+    compares it with a copy in its own cache state. A device that cannot run it gets none.
+    """
+    import torch
+
+    kinds = sorted({k for k in map(_output_kind, cfg.models) if k})
+    floors: dict[tuple[str, int, str], float] = {}
+    for device in cfg.devices:
+        if device is Device.CUDA and not torch.cuda.is_available():
+            continue
+        cache = (getattr(torch.cuda.get_device_properties(0), "L2_cache_size", None)
+                 if device is Device.CUDA else last_level_cache_bytes())
+        for batch in cfg.batch_sizes:
+            shape = cfg.layout.shape(batch, cfg.channels, cfg.height, cfg.width)
+            n = rotation_buffers(math.prod(shape) * cfg.dtype.itemsize, cache,
+                                 cfg.rotate_inputs)
+            for kind in kinds:
+                try:
+                    floors[(device.value, batch, kind)] = measure_copy_floor(
+                        shape, kind, buffers=n, device=device.value,
+                        half=cfg.dtype is DType.FLOAT16)
+                except Exception:  # e.g. out of memory: no floor rather than a made-up one
+                    continue
+    return floors
+
+
 def run_case(cfg: BenchConfig, case: Case, current: _Current,
-             bandwidth: Bandwidth | None) -> BenchResult:
+             bandwidth: Bandwidth | None, copy_ms: float | None = None) -> BenchResult:
     """Time one case in ``cfg.stretches`` stretches on fresh buffers, samples pooled."""
     output = _output_kind(case.model)
     try:
@@ -93,14 +128,17 @@ def run_case(cfg: BenchConfig, case: Case, current: _Current,
         return make_result(cfg, case, output, bandwidth=bandwidth, skipped=str(e))
     except Exception as e:  # one broken backend must not lose the rest of the sweep
         return make_result(cfg, case, output, bandwidth=bandwidth, error=describe_error(e))
-    return make_result(cfg, case, output, stretches, bandwidth, prep)
+    return make_result(cfg, case, output, stretches, bandwidth, prep, copy_ms=copy_ms)
 
 
 def run_sweep(cfg: BenchConfig, bandwidth: dict[str, Bandwidth],
               on_result: Callable[[BenchResult], None] | None = None,
-              on_status: Callable[[str], None] | None = None) -> list[BenchResult]:
+              on_status: Callable[[str], None] | None = None,
+              copy_floors: CopyFloors | None = None) -> list[BenchResult]:
     """Time every case of ``cfg``; cases come back ``skipped`` or with an ``error`` set when
-    they could not be timed, so the result always has one record per planned case."""
+    they could not be timed, so the result always has one record per planned case.
+    ``copy_floors`` (from :func:`measure_copy_floors`) gives each case its ``x_copy``."""
+    floors = copy_floors or {}
     say = on_status or (lambda _m: None)
     done = on_result or (lambda _r: None)
     results: list[BenchResult] = []
@@ -108,7 +146,8 @@ def run_sweep(cfg: BenchConfig, bandwidth: dict[str, Bandwidth],
     with torch_threads(cfg.threads):
         try:
             for case in plan(cfg):
-                r = run_case(cfg, case, current, bandwidth.get(case.device.value))
+                copy = floors.get((case.device.value, case.batch, _output_kind(case.model)))
+                r = run_case(cfg, case, current, bandwidth.get(case.device.value), copy)
                 results.append(r)
                 done(r)
         finally:
@@ -116,4 +155,4 @@ def run_sweep(cfg: BenchConfig, bandwidth: dict[str, Bandwidth],
     return results
 
 
-__all__ = ["run_case", "run_sweep"]
+__all__ = ["measure_copy_floors", "run_case", "run_sweep"]

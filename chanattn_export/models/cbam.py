@@ -11,9 +11,11 @@ model keeps it, so parity compares the folded file with the unfolded block.
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from ..spec import Layout
+from ._pool import apply_gate, channel_amax, rewrite_for_onnxruntime
 from .cbam_channel import ChannelAttention
 
 
@@ -36,6 +38,9 @@ class ConvBN(nn.Module):
 
 
 class SpatialAttention(nn.Module):
+    """``sigmoid(conv7x7([mean_c(x); max_c(x)]))``, shaped ``[N, 1, H, W]`` (NCHW) or
+    ``[N, H, W, 1]`` (NHWC) for broadcasting; ``norm`` adds timm's BatchNorm after the conv."""
+
     def __init__(self, *, kernel_size: int = 7, layout: Layout = Layout.NCHW,
                  norm: bool = False) -> None:
         super().__init__()
@@ -43,10 +48,35 @@ class SpatialAttention(nn.Module):
         self.conv: nn.Module = ConvBN(kernel_size) if norm else \
             nn.Conv2d(2, 1, kernel_size, padding=kernel_size // 2, bias=False)
 
+    def _conv(self, maps: torch.Tensor) -> torch.Tensor:
+        """The 2 -> 1 channel k x k convolution, from the same ``conv.weight [1, 2, k, k]``.
+
+        While torch.export traces it is written as a 2 -> k channel 1 x k convolution (output
+        channel i = row i of the kernel) followed by the sum of its k outputs shifted down by
+        i rows. onnxruntime runs that about 1.6x faster than the plain conv, which its NCHWc
+        path takes through a slow single-output kernel (benchmarks/NOTES.md). Eager keeps the
+        plain convolution, and so does an unfolded ``ConvBN`` (folded before export: the fused
+        convolution's bias is added once after the sum).
+        """
+        conv = self.conv
+        if not rewrite_for_onnxruntime() or not isinstance(conv, nn.Conv2d):
+            return conv(maps)
+        w = conv.weight[0].permute(1, 0, 2).unsqueeze(2)  # [k (row), 2, 1, k]
+        k, pad = w.shape[0], conv.padding
+        rows = F.conv2d(maps, w, padding=pad)  # [N, k, H + 2p, W + 2p - k + 1]
+        h = rows.shape[2] - k + 1
+        out = rows[:, 0:1, 0:h]
+        for i in range(1, k):
+            out = out + rows[:, i:i + 1, i:i + h]
+        if conv.bias is not None:
+            out = out + conv.bias.view(1, -1, 1, 1)
+        return out
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         c = self.layout.channel_axis
-        maps = torch.stack([x.mean(c), x.amax(c)], dim=1)  # [N, 2, H, W] in both layouts
-        gate = torch.sigmoid(self.conv(maps))  # [N, 1, H, W]
+        # [N, 2, H, W] in both layouts
+        maps = torch.stack([x.mean(c), channel_amax(x, self.layout)], dim=1)
+        gate = torch.sigmoid(self._conv(maps))  # [N, 1, H, W]
         return gate.permute(0, 2, 3, 1) if self.layout is Layout.NHWC else gate
 
 
@@ -60,7 +90,7 @@ class CBAM(nn.Module):
                                         norm=spatial_norm)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = x * self.channel(x)
+        x = apply_gate(x, self.channel(x), self.channel.layout)
         return x * self.spatial(x)
 
 

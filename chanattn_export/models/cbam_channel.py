@@ -13,7 +13,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..spec import Layout
-from ._pool import as_gate, avg_max_stacked
+from ._pool import apply_gate, as_gate, avg_max_stacked
 
 
 class ChannelAttention(nn.Module):
@@ -48,4 +48,4 @@ class UseAttentionModel(nn.Module):
                                                   hidden=hidden)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x * self.channel_attention(x)
+        return apply_gate(x, self.channel_attention(x), self.channel_attention.layout)

@@ -12,7 +12,7 @@ import torch
 from torch import nn
 
 from ..spec import Layout
-from ._pool import as_gate
+from ._pool import apply_gate, as_gate
 
 
 def eca_kernel_size(channels: int, gamma: int = 2, b: int = 1) -> int:
@@ -32,4 +32,4 @@ class EfficientChannelAttention(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         pooled = x.mean(self.layout.spatial_axes)  # [N, C]
         gate = torch.sigmoid(self.conv(pooled.unsqueeze(1)).squeeze(1))
-        return x * as_gate(gate, self.layout)
+        return apply_gate(x, as_gate(gate, self.layout), self.layout)

@@ -13,7 +13,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..spec import Layout
-from ._pool import as_gate
+from ._pool import apply_gate, as_gate
 
 
 class SqueezeExcite(nn.Module):
@@ -29,4 +29,4 @@ class SqueezeExcite(nn.Module):
         pooled = x.mean(self.layout.spatial_axes)
         hidden = F.relu(F.linear(pooled, self.fc1.weight.flatten(1), self.fc1.bias))
         gate = torch.sigmoid(F.linear(hidden, self.fc2.weight.flatten(1), self.fc2.bias))
-        return x * as_gate(gate, self.layout)
+        return apply_gate(x, as_gate(gate, self.layout), self.layout)

@@ -11,7 +11,7 @@ from ..bench.roofline import Bandwidth
 from .text import num, table
 
 RESULT_HEADERS = ["model", "backend", "device", "dtype", "batch", "threads", "median_ms",
-                  "iqr_ms", "p90_ms", "p99_ms", "images/s", "GB/s", "x_floor"]
+                  "iqr_ms", "p90_ms", "p99_ms", "images/s", "GB/s", "x_floor", "x_copy"]
 _RIGHT_FROM = 5  # batch size and every number after it
 
 
@@ -44,7 +44,7 @@ def results_table(results: Sequence[BenchResult]) -> str:
         rows.append([r.model, r.backend, r.device, r.dtype, str(r.batch_size), str(r.threads),
                      ms(r.median_ms), ms(r.iqr_ms), ms(r.p90_ms), ms(r.p99_ms),
                      num(r.images_per_s, ",.0f"), num(r.gb_per_s, ".1f"),
-                     num(r.x_floor, ".2f")])
+                     num(r.x_floor, ".2f"), num(r.x_copy, ".2f")])
     return "\n".join([table(RESULT_HEADERS, rows, right_from=_RIGHT_FROM), *notes])
 
 

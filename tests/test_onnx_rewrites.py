@@ -1,0 +1,94 @@
+"""The onnxruntime-specific graph formulations (models/_pool.py, SpatialAttention._conv).
+
+The dynamo exporter writes NHWC spatial maxima and CBAM's NCHW channel max as MaxPool with
+``ceil_mode`` plus a ReduceMax, the NHWC channel gate as an Expand before the Mul and CBAM's
+2 -> 1 conv as row convolutions shifted and summed: faster in onnxruntime (benchmarks/NOTES.md),
+the same function. These tests pin that the files really use them, that they stay exact at
+sizes that are not multiples of the pooling windows (or smaller than them), and that eager and
+the legacy exporter keep the plain forms.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import pytest
+import torch
+
+from chanattn_export import export_onnx
+from chanattn_export.registry import build_model, make_spec
+
+
+def _ops(path: Path) -> list[str]:
+    proto = onnx.load(str(path))
+    assert all(n.domain in ("", "ai.onnx") for n in proto.graph.node), "standard ops only"
+    return [n.op_type for n in proto.graph.node]
+
+
+def _run_sizes(res, layout: str, channels: int, sizes: list[tuple[int, int]]) -> None:
+    net = build_model(res.spec.model, res.weights_path.read_bytes())
+    sess = ort.InferenceSession(str(res.path), providers=["CPUExecutionProvider"])
+    rng = np.random.default_rng(1)
+    for h, w in sizes:
+        shape = (3, channels, h, w) if layout == "nchw" else (3, h, w, channels)
+        x = rng.standard_normal(shape).astype(np.float32)
+        (y,) = sess.run(None, {"input": x})
+        with torch.no_grad():
+            ref = net(torch.from_numpy(x)).numpy()
+        np.testing.assert_allclose(y, ref, rtol=1e-4, atol=1e-5, err_msg=f"{h}x{w}")
+
+
+@pytest.mark.parametrize("channels", [5, 17])
+def test_cbam_nchw_rewrites_exact_at_any_size(channels: int, tmp_path: Path) -> None:
+    # 5 channels: smaller than the 16-channel MaxPool window; 17: a partial last window.
+    res = export_onnx("cbam", channels=channels, ratio=1, height=12, width=12, dynamic_hw=True,
+                      out=tmp_path)
+    assert res.passed and res.exporter == "dynamo", res.parity.failures
+    ops = _ops(res.path)
+    assert "MaxPool" in ops, ops
+    convs = [n for n in onnx.load(str(res.path)).graph.node if n.op_type == "Conv"]
+    shapes = [list(a.ints) for c in convs for a in c.attribute if a.name == "kernel_shape"]
+    assert shapes == [[1, 7]], shapes  # the 7x7 conv as 7 row convolutions, shifted and summed
+    _run_sizes(res, "nchw", channels, [(1, 1), (3, 5), (7, 7), (12, 12), (17, 2)])
+
+
+def test_nhwc_rewrites_exact_at_any_size(tmp_path: Path) -> None:
+    res = export_onnx("cbam-channel", layout="nhwc", channels=16, height=12, width=12,
+                      dynamic_hw=True, out=tmp_path)
+    assert res.passed and res.exporter == "dynamo", res.parity.failures
+    ops = _ops(res.path)
+    assert "MaxPool" in ops and "Expand" in ops, ops
+    # 1x1 and 3x5 are smaller than / not multiples of the 4 x 4 window.
+    _run_sizes(res, "nhwc", 16, [(1, 1), (3, 5), (4, 4), (9, 2), (12, 12)])
+
+
+def test_legacy_exporter_keeps_plain_reductions(tmp_path: Path) -> None:
+    res = export_onnx("cbam", layout="nhwc", channels=8, height=6, width=6, opset=17,
+                      out=tmp_path)
+    assert res.passed and res.exporter == "legacy", res.parity.failures
+    ops = _ops(res.path)
+    assert "MaxPool" not in ops and "ReduceMax" in ops, ops
+
+
+def test_eager_keeps_plain_forms() -> None:
+    # The rewrites are export-only: eager max_pool is many times slower.
+    from chanattn_export.models import _pool
+
+    assert _pool.rewrite_for_onnxruntime() is False
+    net = build_model(make_spec("cbam", 8, layout="nchw"))
+    graph = torch.jit.trace(net, torch.randn(2, 8, 6, 6)).inlined_graph
+    kinds = {n.kind() for n in graph.nodes()}
+    assert "aten::max_pool3d" not in kinds and "aten::amax" in kinds, kinds
+
+
+
+def test_plain_torch_export_keeps_plain_forms() -> None:
+    # Only the dynamo *ONNX* export gets the onnxruntime forms; a torch.export program (what a
+    # .pt2 file holds) runs in torch, where they would be slower.
+    net = build_model(make_spec("cbam", 8, layout="nhwc"))
+    prog = torch.export.export(net, (torch.randn(2, 6, 6, 8),))
+    targets = {str(n.target) for n in prog.graph.nodes if n.op == "call_function"}
+    assert not any("max_pool" in t for t in targets) and any("amax" in t for t in targets)
