@@ -67,13 +67,13 @@ def check_input(x: object, expected: Expected | None = None, *,
         raise InputError(f"input dtype must be {valid}; got {x.dtype} (use x.astype(np.float32))")
     if x.size == 0:
         raise InputError(f"input is empty: shape {x.shape} has a zero dim")
+    if expected is not None:  # before contiguity: a wrong shape is the more useful message
+        _check_dims(x.shape, expected, layout_txt)
     if not x.flags.c_contiguous:
         raise InputError(
             f"input of shape {x.shape} is not C-contiguous (a transposed or strided view?); "
             "pass np.ascontiguousarray(x)"
         )
-    if expected is not None:
-        _check_dims(x.shape, expected, layout_txt)
     return x
 
 

@@ -67,6 +67,8 @@ BAD = {
     "non-contiguous": (np.zeros((2, C, W, H), np.float32).transpose(0, 1, 3, 2),
                        "not C-contiguous"),
     "strided": (np.zeros((4, C, H, W), np.float32)[::2], "not C-contiguous"),
+    # a channel slice is a strided view too: the wrong channel count is what the user must hear
+    "channel slice": (np.zeros((2, 2 * C, H, W), np.float32)[:, ::3], "channels at axis 1"),
     "empty batch": (np.zeros((0, C, H, W), np.float32), "empty"),
     "fixed H": (np.zeros((2, C, H + 1, W), np.float32), r"H \(axis 2\) is 9"),
     "torch tensor": (torch.zeros(2, C, H, W), "numpy.ndarray"),
