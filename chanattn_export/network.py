@@ -87,7 +87,7 @@ def _shape(input_shape: object, layout: Layout) -> tuple[int, ...]:
 
 def _name(net: nn.Module, name: str | None) -> str:
     if name is None:
-        name = re.sub(r"[^a-z0-9_.-]+", "-", type(net).__name__.lower()).strip("-.") or "network"
+        name = re.sub(r"[^a-z0-9_.-]+", "-", type(net).__name__.lower()).strip("-._") or "network"
     if not isinstance(name, str) or not _NAME.fullmatch(name):
         raise InvalidSpecError(f"name must be 1-64 letters, digits, '.', '_' or '-' starting "
                                f"with a letter or digit (it names the files); got {name!r}")
