@@ -16,7 +16,14 @@ import tutorial_reference as tut
 from reliability_helpers import read_manifest, write_manifest
 from torch import nn
 
-from chanattn_export import ArtifactError, ExportError, InvalidSpecError, api, swap_attention
+from chanattn_export import (
+    ArtifactError,
+    ExportError,
+    InvalidSpecError,
+    ParityError,
+    api,
+    swap_attention,
+)
 from chanattn_export.artifacts import ManifestEntry, sha256_bytes
 from chanattn_export.artifacts.reference_store import (
     decode_reference,
@@ -325,3 +332,39 @@ def test_the_users_module_is_left_as_it_was(tmp_path: Path) -> None:
     api.export_onnx(net, input_shape=SHAPE, name="bn", out=tmp_path, exporter="legacy")
     assert net.training
     assert all(torch.equal(before[k], v) for k, v in net.state_dict().items())
+
+
+class _Branchy(nn.Module):
+    """Python control flow on the data: tracing keeps only the branch the example took."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.conv(x)
+        return y * 2 if bool(x.sum() > 0) else y - 1
+
+
+@pytest.mark.parametrize("fmt", ["onnx", "torchscript"])
+def test_an_export_that_is_not_the_network_is_never_committed(tmp_path: Path, fmt: str) -> None:
+    torch.manual_seed(0)
+    export = api.export_onnx if fmt == "onnx" else api.export_torchscript
+    kw = {"exporter": "legacy"} if fmt == "onnx" else {}
+    res = export(_Branchy(), input_shape=SHAPE, name="branchy", out=tmp_path / "a", **kw)
+    assert not res.passed and not res.written
+    assert not (tmp_path / "a" / "manifest.json").exists()
+    with pytest.raises(ParityError):
+        res.raise_for_status()
+    kept = export(_Branchy(), input_shape=SHAPE, name="branchy", out=tmp_path / "a",
+                  keep_failed=True, **kw)
+    assert kept.path.parent.name == "failed" and kept.path.is_file()
+    assert kept.reference_path is not None and kept.reference_path.is_file()
+    assert not (tmp_path / "a" / "manifest.json").exists()
+
+
+def test_pt2_program_of_a_network_verifies(tmp_path: Path) -> None:
+    swapped, _ = swap_attention(_original(), torch.randn(SHAPE))
+    res = api.export_pt2(swapped, input_shape=SHAPE, name=NAME, out=tmp_path)
+    assert res.passed and res.path.suffix == ".pt2"
+    assert verify_folder(tmp_path) == []
