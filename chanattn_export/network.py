@@ -35,7 +35,7 @@ from .artifacts.reference_store import (
     reference_name,
 )
 from .environment import versions
-from .errors import ChanAttnError, ExportError, InvalidSpecError
+from .errors import ChanAttnError, ExportError, InputError, InvalidSpecError
 from .export._quiet import first_line
 from .parity import CASES, InputCase, ParityReport, judge, make_cases, measure_usable
 from .pipeline import Devices, ExportResult, Progress, lint_export
@@ -131,6 +131,16 @@ def _check_forward(net: nn.Module, spec: ExportSpec) -> None:
     if y.dtype != torch.float32:
         raise InvalidSpecError(f"the network returns {str(y.dtype).removeprefix('torch.')}; "
                                "only float32 outputs can be exported")
+
+
+def _eager_outputs(eager: Any, cases: Sequence[InputCase], inp: InputSpec) -> list[np.ndarray]:
+    """The outputs the artifact must reproduce; a batch or size the network refuses is the
+    caller's error (the artifact is declared to take it), said in one line."""
+    try:
+        return [np.ascontiguousarray(eager.infer(c.x), dtype=np.float32) for c in cases]
+    except InputError as e:
+        takes = "any batch" + (" and H x W (dynamic_hw)" if inp.dynamic_hw else "")
+        raise InvalidSpecError(f"the network must take {takes}, but {e}") from None
 
 
 def _state_bytes(net: nn.Module, name: str) -> bytes:
@@ -234,13 +244,12 @@ def export_network(net: nn.Module, fmt: Format | str, *, input_shape: Sequence[i
     require_devices(spec.format, devices)
     net = _prepared(net)
     _check_forward(net, spec)
-    folder = ArtifactFolder(out)
-    folder.ensure()
     expected = Expected.from_spec(spec.model, spec.input)
     cases = make_cases(spec.model, spec.input, parity_seed, CASES)
     say(f"running {spec.model.name} eagerly on {len(cases)} parity inputs ...")
-    eager = EagerRunner(net, expected=expected)
-    outputs = [np.ascontiguousarray(eager.infer(c.x), dtype=np.float32) for c in cases]
+    outputs = _eager_outputs(EagerRunner(net, expected=expected), cases, spec.input)
+    folder = ArtifactFolder(out)
+    folder.ensure()  # after every check of the network, before the export work
     ref_data = encode_reference([c.name for c in cases], [c.x for c in cases], outputs,
                                 model=spec.model.name, seed=parity_seed)
     ref = decode_reference(ref_data)  # judged by the file's bytes, exactly as verify will be

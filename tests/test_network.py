@@ -13,7 +13,7 @@ import onnxruntime as ort
 import pytest
 import torch
 import tutorial_reference as tut
-from reliability_helpers import read_manifest, write_manifest
+from reliability_helpers import cli, read_manifest, write_manifest
 from torch import nn
 
 from chanattn_export import (
@@ -101,6 +101,8 @@ def test_artifact_computes_the_original_network(built: Path) -> None:
 
 
 def test_verify_and_parity_accept_it_without_the_users_code(folder: Path, capsys) -> None:
+    p = cli("verify", str(folder), "--trust-torchscript")  # a process without TutorialCNN
+    assert p.returncode == 0, p.stdout + p.stderr
     assert main(["verify", str(folder), "--trust-torchscript"]) == 0
     assert "every file matches the manifest, loads, and passes parity" in capsys.readouterr().out
     assert main(["parity", str(folder), "--trust-torchscript"]) == 0
@@ -305,12 +307,20 @@ class _Fails(nn.Module):
         raise RuntimeError("mat1 and mat2 shapes cannot be multiplied (2x3 and 5x6)\nmore")
 
 
+class _Batch1(nn.Module):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.view(1, 3, 80)
+
+
 @pytest.mark.parametrize("model, kwargs, message", [
     (42, {}, "model must be a registered model name or a torch.nn.Module; got int"),
     (nn.Conv2d(3, 4, 1), {"input_shape": (1, 3, 8)}, "input_shape must have 4 dims"),
     (nn.Conv2d(3, 4, 1), {"input_shape": (1, 3, 0, 8)}, "input_shape[2] (H) must be in"),
     (nn.Conv2d(3, 4, 1), {"input_shape": (1, 4, 8, 8)}, "forward fails on input_shape"),
     (_Fails(), {"input_shape": SHAPE}, "mat1 and mat2 shapes cannot be multiplied"),
+    (_Batch1(), {"input_shape": SHAPE}, "the network must take any batch, but eager-cpu"),
+    (nn.Sequential(nn.Flatten(), nn.Linear(240, 2)), {"input_shape": SHAPE, "dynamic_hw": True},
+     "must take any batch and H x W (dynamic_hw), but"),
     (nn.Conv2d(3, 4, 1), {}, "needs input_shape="),
     (nn.Conv2d(3, 4, 1), {"input_shape": SHAPE, "channels": 8}, "channels describe a "),
     (nn.Conv2d(3, 4, 1), {"input_shape": SHAPE, "name": "se"}, "is a registered model"),
