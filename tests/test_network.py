@@ -378,3 +378,25 @@ def test_pt2_program_of_a_network_verifies(tmp_path: Path) -> None:
     res = api.export_pt2(swapped, input_shape=SHAPE, name=NAME, out=tmp_path)
     assert res.passed and res.path.suffix == ".pt2"
     assert verify_folder(tmp_path) == []
+
+
+def test_any_bytes_as_a_reference_file_give_one_line() -> None:
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    @settings(max_examples=60, deadline=None)
+    @given(st.binary(max_size=400))
+    def check(data: bytes) -> None:
+        try:
+            decode_reference(data)
+        except ArtifactError as e:
+            assert "\n" not in str(e)
+
+    check()
+    good = encode_reference(["random"], [np.zeros((1, 3, 2, 2), np.float32)],
+                            [np.ones((1, 4), np.float32)], model=NAME, seed=5)
+    ref = decode_reference(good)
+    assert ref.names == ("random",) and ref.seed == 5 and ref.outputs[0].shape == (1, 4)
+    for cut in (8, len(good) // 2, len(good) - 1):
+        with pytest.raises(ArtifactError):
+            decode_reference(good[:cut])
