@@ -1,12 +1,16 @@
 """The public Python API: one function per export format, plus parity re-checks.
 
 Defaults live in the spec dataclasses (``spec.DEFAULT_*``); these functions only name them.
+Each export function takes a registered model's name, or a whole ``nn.Module`` with
+``input_shape=`` (and ``name=``): see :mod:`chanattn_export.network`.
 """
 
 from __future__ import annotations
 
 import os
+from typing import Any
 
+from .errors import InvalidSpecError
 from .pipeline import Devices, ExportResult, Progress, export_artifact, recheck_folder
 from .recheck import EntryCheck
 from .registry import check_input, hidden_from_weights, make_spec
@@ -54,7 +58,49 @@ def tolerance(atol: float | None = None, rtol: float | None = None) -> Tolerance
     return Tolerance(**{k: v for k, v in (("atol", atol), ("rtol", rtol)) if v is not None})
 
 
-def export_onnx(model: str = "cbam-channel", *, channels: int = DEFAULT_CHANNELS,
+# What describes a registered block, with its default: meaningless for a whole network.
+_BLOCK_ONLY = {"channels": DEFAULT_CHANNELS, "ratio": None, "batch": 1, "height": DEFAULT_SIZE,
+               "width": DEFAULT_SIZE, "hidden": None, "preset": "default", "weights": None,
+               "seed": 0}
+
+
+def _network(fmt: Format, args: dict[str, Any]) -> ExportResult:
+    """A whole ``nn.Module``: its input is ``input_shape``, its files are named ``name``."""
+    from .network import export_network
+
+    extra = [k for k, default in _BLOCK_ONLY.items() if args.get(k, default) != default]
+    if extra:
+        raise InvalidSpecError(f"{', '.join(extra)} describe a registered block; a network "
+                               "takes input_shape= (its weights are its own)")
+    if args["input_shape"] is None:
+        raise InvalidSpecError("exporting a network needs input_shape=, e.g. (1, 3, 224, 224) "
+                               "in the layout's order")
+    return export_network(
+        args["model"], fmt, input_shape=args["input_shape"], layout=args["layout"],
+        name=args["name"], dynamic_hw=args["dynamic_hw"],
+        opset=args.get("opset", DEFAULT_OPSET), exporter=args.get("exporter", Exporter.AUTO),
+        out=args["out"], tolerance=tolerance(args["atol"], args["rtol"]),
+        progress=args["progress"], devices=args["devices"], keep_failed=args["keep_failed"])
+
+
+def _block_only(args: dict[str, Any]) -> None:
+    if not isinstance(args["model"], str):
+        raise InvalidSpecError("model must be a registered model name or a torch.nn.Module; "
+                               f"got {type(args['model']).__name__}")
+    if args["input_shape"] is not None or args["name"] is not None:
+        raise InvalidSpecError("input_shape= and name= are for a network (an nn.Module); a "
+                               "registered model takes channels=, height= and width=")
+
+
+def _is_module(model: object) -> bool:
+    if isinstance(model, str):
+        return False
+    from torch import nn
+
+    return isinstance(model, nn.Module)
+
+
+def export_onnx(model: Any = "cbam-channel", *, channels: int = DEFAULT_CHANNELS,
                 ratio: int | None = None, layout: Layout | str = Layout.NCHW, batch: int = 1,
                 height: int = DEFAULT_SIZE, width: int = DEFAULT_SIZE, dynamic_hw: bool = False,
                 opset: int = DEFAULT_OPSET, exporter: Exporter | str = Exporter.AUTO,
@@ -63,7 +109,8 @@ def export_onnx(model: str = "cbam-channel", *, channels: int = DEFAULT_CHANNELS
                 out: str | os.PathLike[str] = "artifacts", atol: float | None = None,
                 rtol: float | None = None, progress: Progress | None = None,
                 devices: Devices = None,
-                keep_failed: bool = False) -> ExportResult:
+                keep_failed: bool = False, input_shape: Any = None,
+                name: str | None = None) -> ExportResult:
     """Export to ONNX, check parity against eager PyTorch, and record it in ``out``.
 
     ``devices`` (``"cpu"``, ``"cpu,cuda"``, ...) says where parity runs; the default is the
@@ -72,7 +119,14 @@ def export_onnx(model: str = "cbam-channel", *, channels: int = DEFAULT_CHANNELS
     The result's ``parity.passed`` says whether the file computes the eager function; a failed
     artifact is not written (``written`` is False), or with ``keep_failed`` it is written under
     ``out/failed/`` with its record, never beside the passing artifacts.
+
+    ``model`` may also be a whole ``nn.Module`` (after ``swap_attention``, say), with
+    ``input_shape`` in ``layout``'s order and ``name`` for its files: it is judged against its
+    own eager outputs, which the folder keeps so that ``verify`` needs none of its code.
     """
+    if _is_module(model):
+        return _network(Format.ONNX, locals())
+    _block_only(locals())
     spec = make_export_spec(model, fmt=Format.ONNX, channels=channels, ratio=ratio,
                             layout=layout, batch=batch, height=height, width=width,
                             dynamic_hw=dynamic_hw, opset=opset, exporter=exporter,
@@ -82,7 +136,7 @@ def export_onnx(model: str = "cbam-channel", *, channels: int = DEFAULT_CHANNELS
                            keep_failed=keep_failed)
 
 
-def export_torchscript(model: str = "cbam-channel", *, channels: int = DEFAULT_CHANNELS,
+def export_torchscript(model: Any = "cbam-channel", *, channels: int = DEFAULT_CHANNELS,
                        ratio: int | None = None, layout: Layout | str = Layout.NCHW,
                        batch: int = 1, height: int = DEFAULT_SIZE, width: int = DEFAULT_SIZE,
                        dynamic_hw: bool = False, hidden: int | None = None,
@@ -91,8 +145,12 @@ def export_torchscript(model: str = "cbam-channel", *, channels: int = DEFAULT_C
                        out: str | os.PathLike[str] = "artifacts", atol: float | None = None,
                        rtol: float | None = None, progress: Progress | None = None,
                        devices: Devices = None,
-                       keep_failed: bool = False) -> ExportResult:
+                       keep_failed: bool = False, input_shape: Any = None,
+                       name: str | None = None) -> ExportResult:
     """Trace, freeze and save a TorchScript module; check parity; record it in ``out``."""
+    if _is_module(model):
+        return _network(Format.TORCHSCRIPT, locals())
+    _block_only(locals())
     spec = make_export_spec(model, fmt=Format.TORCHSCRIPT, channels=channels, ratio=ratio,
                             layout=layout, batch=batch, height=height, width=width,
                             dynamic_hw=dynamic_hw, hidden=hidden, preset=preset,
@@ -102,7 +160,7 @@ def export_torchscript(model: str = "cbam-channel", *, channels: int = DEFAULT_C
                            keep_failed=keep_failed)
 
 
-def export_pt2(model: str = "cbam-channel", *, channels: int = DEFAULT_CHANNELS,
+def export_pt2(model: Any = "cbam-channel", *, channels: int = DEFAULT_CHANNELS,
                ratio: int | None = None, layout: Layout | str = Layout.NCHW,
                batch: int = 1, height: int = DEFAULT_SIZE, width: int = DEFAULT_SIZE,
                dynamic_hw: bool = False, hidden: int | None = None, preset: str = "default",
@@ -110,9 +168,13 @@ def export_pt2(model: str = "cbam-channel", *, channels: int = DEFAULT_CHANNELS,
                seed: int = 0, out: str | os.PathLike[str] = "artifacts",
                atol: float | None = None, rtol: float | None = None,
                progress: Progress | None = None, devices: Devices = None,
-               keep_failed: bool = False) -> ExportResult:
+               keep_failed: bool = False, input_shape: Any = None,
+               name: str | None = None) -> ExportResult:
     """Export a torch.export program (``.pt2``); check parity (on the CPU: programs are not
     checked on CUDA yet, whatever ``devices`` says); record it in ``out``."""
+    if _is_module(model):
+        return _network(Format.PT2, locals())
+    _block_only(locals())
     spec = make_export_spec(model, fmt=Format.PT2, channels=channels, ratio=ratio,
                             layout=layout, batch=batch, height=height, width=width,
                             dynamic_hw=dynamic_hw, hidden=hidden, preset=preset,

@@ -112,6 +112,7 @@ def _manifest_record(folder: Path, e: dict[str, Any]) -> dict[str, Any]:
         "parity": {"passed": parity.get("passed"), "atol": parity.get("atol"),
                    "rtol": parity.get("rtol"), "checks": len(checks), "worst": worst},
         "files": files, "versions": e.get("versions"), "lint": e.get("lint"),
+        "source": e.get("source", "registry"), "reference": e.get("reference"),
     }
 
 

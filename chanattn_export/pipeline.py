@@ -41,6 +41,7 @@ class ExportResult:
     fallback_reason: str | None = None
     lint: tuple[LintProblem, ...] = ()  # graph lint of an ONNX file; any problem fails it
     written: bool = True  # False: failed parity and not kept (the folder is unchanged)
+    reference_path: Path | None = None  # a user network's stored inputs and eager outputs
 
     @property
     def passed(self) -> bool:

@@ -3,7 +3,8 @@
 For an entry: every file it names stays inside the folder, exists and has the manifest's sha256
 (checked *before* anything parses it), the model file loads, and parity against the eager model
 rebuilt from the entry's spec and its **weights file** (never from the model file) is measured
-and judged. ``collect=True`` gathers every problem (verify); ``collect=False`` raises
+and judged; a user's network (``source: user``) is judged against its stored reference file.
+``collect=True`` gathers every problem (verify); ``collect=False`` raises
 :class:`ArtifactError` at the first one (parity DIR).
 """
 
@@ -93,7 +94,7 @@ def check_entry(folder: ArtifactFolder, entry: ManifestEntry, *, tolerance: Tole
         got = _checked_bytes(folder, f, cache, out)
         if got is not None:
             data[f.path] = got
-    if out.errors or entry.path not in data or entry.weights not in data:
+    if out.errors or any(f.path not in data for f in entry.files):
         return EntryCheck(entry, tuple(out.problems), None)  # never parse an unchecked file
     if Path(entry.path).suffix != entry.format.suffix:
         out.add(entry.path, f"format {entry.format} in the manifest, but the file name ends "
@@ -108,6 +109,12 @@ def check_entry(folder: ArtifactFolder, entry: ManifestEntry, *, tolerance: Tole
         else:
             out.add(entry.path, why)
         return EntryCheck(entry, tuple(out.problems), None)
+    if entry.reference is not None:  # a user network: no code to rebuild, stored outputs
+        from .network import compare_stored
+
+        ok = _load_check(entry.format, entry.path, data[entry.path], out)
+        report = compare_stored(entry, data, tolerance, cases, out.add, devices) if ok else None
+        return EntryCheck(entry, tuple(out.problems), report)
     report = _compare(entry, data[entry.path], data[entry.weights], tolerance, seed, cases, out,
                       devices)
     return EntryCheck(entry, tuple(out.problems), report)
@@ -253,6 +260,8 @@ def failure_problems(check: EntryCheck) -> list[Problem]:
     tol = check.parity.tolerance
     problems = [Problem(check.entry.path, k.reason, ERROR if k.requested else WARNING)
                 for k in check.parity.skipped]  # asked-for CUDA unusable: an error, else a note
+    source = (f"stored in {check.entry.reference}" if check.entry.reference
+              else f"built from {check.entry.weights}")
     for c in check.parity.failures[:1]:
         why = ("the eager reference output is not finite on a finite input (NaN/Inf weights?)"
                if getattr(c, "nonfinite_reference", 0)
@@ -261,7 +270,7 @@ def failure_problems(check: EntryCheck) -> list[Problem]:
                else f"max |diff| {c.max_abs:.3g} needs atol {c.needed_atol:.3g} > {tol.atol:g}")
         problems.append(Problem(check.entry.path, f"parity fails on {c.backend} (case {c.case}, "
                                                   f"shape {list(c.shape)}): {why} (eager "
-                                                  f"reference built from {check.entry.weights})"))
+                                                  f"reference {source})"))
     return problems
 
 

@@ -4,7 +4,8 @@ This toolkit runs parity on onnxruntime and TorchScript only. Saving the very in
 the eager outputs lets a user re-check an artifact on a runtime we do not run (TensorRT,
 OpenVINO, another onnxruntime build) with ``polygraphy run model.onnx --onnxrt --load-inputs
 inputs.json --load-outputs outputs.json``. The eager reference is rebuilt from the folder's
-weights file, exactly as ``parity DIR`` does, never from the model file.
+weights file, exactly as ``parity DIR`` does, never from the model file; a user network's
+(which has no code here) comes from the reference file stored with it.
 """
 
 from __future__ import annotations
@@ -18,9 +19,10 @@ from typing import Any
 import numpy as np
 
 from .artifacts import ArtifactFolder, ManifestEntry
+from .artifacts.reference_store import decode_reference
 from .errors import ArtifactError, MissingDependencyError
 from .fileio import sha256_bytes, write_atomic
-from .parity import CASES, input_scale, make_cases
+from .parity import CASES, InputCase, input_scale, make_cases
 from .spec import Format, Tolerance
 
 SCHEMA = "chanattn_export.reference/1"
@@ -75,10 +77,14 @@ def save_reference(dest: str | os.PathLike[str], folder: str | os.PathLike[str],
     tol = tolerance or Tolerance()
     saved = []
     for entry in entries:
-        net = build_model(entry.model, _weights(art, entry))
-        runner = EagerRunner(net)
-        cases = make_cases(entry.model, entry.input, seed, CASES)
-        outputs = [runner.infer(c.x) for c in cases]
+        if entry.reference is not None:  # a user network: the evidence stored at export
+            ref = decode_reference(_weights(art, entry, entry.reference))
+            cases = [InputCase(n, x) for n, x in zip(ref.names, ref.inputs, strict=True)]
+            outputs = list(ref.outputs)
+        else:
+            runner = EagerRunner(build_model(entry.model, _weights(art, entry)))
+            cases = make_cases(entry.model, entry.input, seed, CASES)
+            outputs = [runner.infer(c.x) for c in cases]
         out_dir = Path(dest) / Path(entry.path).name
         feeds = [{"input": c.x} for c in cases]
         results = RunResults([(RUNNER_NAME, [IterationResult({"output": y}, runner_name=RUNNER_NAME)
@@ -106,12 +112,13 @@ def save_reference(dest: str | os.PathLike[str], folder: str | os.PathLike[str],
     return saved
 
 
-def _weights(art: ArtifactFolder, entry: ManifestEntry) -> bytes:
-    """The entry's weights file, after its checksum matched (the eager reference's source)."""
-    w = entry.weights_file
+def _weights(art: ArtifactFolder, entry: ManifestEntry, rel: str | None = None) -> bytes:
+    """The entry's weights file (or its file ``rel``), after its checksum matched (the eager
+    reference's source)."""
+    w = next(f for f in entry.files if f.path == rel) if rel else entry.weights_file
     path = art.resolve(w.path)
     if not path.is_file():
-        raise ArtifactError(f"{w.path}: weights file named in the manifest is missing")
+        raise ArtifactError(f"{w.path}: {w.role or 'file'} named in the manifest is missing")
     data = path.read_bytes()
     if sha256_bytes(data) != w.sha256:
         raise ArtifactError(f"{w.path}: sha256 differs from the manifest")

@@ -139,6 +139,15 @@ def _recognised(m: nn.Module) -> bool:
     return entry is not None and all(hasattr(m, a) for a in entry[0])
 
 
+def attention_paths(net: nn.Module) -> list[str]:
+    """Dotted names of the outermost modules :func:`swap_attention` would try to replace."""
+    found: list[str] = []
+    for path, m in net.named_modules():
+        if _recognised(m) and not any(path.startswith(f"{p}.") or not p for p in found):
+            found.append(path)
+    return found
+
+
 def _input_shapes(net: nn.Module, example: torch.Tensor | None) -> dict[int, tuple[int, ...]]:
     """id(module) -> the shape of its first input, from one forward pass of ``example``."""
     if example is None:

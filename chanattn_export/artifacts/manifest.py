@@ -16,6 +16,7 @@ from typing import Any
 
 from ..errors import ArtifactError, InvalidSpecError
 from ..spec import INPUT_NAME, OUTPUT_NAME, Format, InputSpec, ModelSpec
+from .reference_store import REGISTRY, source_fields
 
 MANIFEST = "manifest.json"
 MANIFEST_VERSION = 1
@@ -90,6 +91,8 @@ class ManifestEntry:
     versions: dict[str, str] = field(default_factory=dict)
     parity: dict[str, Any] = field(default_factory=dict)
     fallback_reason: str | None = None
+    source: str = REGISTRY  # "user": a user's network, judged by its stored reference file
+    reference: str | None = None  # that file (parity inputs and eager outputs)
 
     @property
     def passed(self) -> bool:
@@ -124,6 +127,8 @@ class ManifestEntry:
             "weights": self.weights,
             "versions": dict(self.versions),
             "parity": self.parity,
+            **({"source": self.source, "reference": self.reference}
+               if self.source != REGISTRY else {}),
         }
 
     @classmethod
@@ -168,6 +173,7 @@ class ManifestEntry:
         except (InvalidSpecError, ArtifactError, KeyError, TypeError, ValueError,
                 OverflowError) as e:
             raise ArtifactError(f"{where}: spec is invalid: {_one_line(e)}") from None
+        source, reference = source_fields(d, where, {f.path: f.sha256 for f in files})
         status = d.get("status", PASSED)
         if status not in (PASSED, FAILED):
             raise ArtifactError(f"{where}: status must be {PASSED!r} or {FAILED!r}")
@@ -187,7 +193,7 @@ class ManifestEntry:
             inputs=_records(d.get("inputs", []), where, "inputs"),
             outputs=_records(d.get("outputs", []), where, "outputs"),
             versions={str(k): str(v) for k, v in versions.items()}, parity=dict(parity),
-            fallback_reason=fallback,
+            fallback_reason=fallback, source=source, reference=reference,
         )
 
     @classmethod

@@ -27,12 +27,14 @@ class Exported:
     fallback_reason: str | None = None
 
 
-def export_bytes(net: nn.Module, spec: ExportSpec) -> Exported:
-    """Export ``net`` (eval mode, CPU) in ``spec.format``."""
+def export_bytes(net: nn.Module, spec: ExportSpec, registered: bool = True) -> Exported:
+    """Export ``net`` (eval mode, CPU) in ``spec.format``; ``registered=False`` for a user's
+    network, whose spec names no registered block."""
     from ..models import fold_for_export
     from ..registry import check_input
 
-    check_input(spec.model, spec.input)  # also for specs built without api.make_export_spec
+    if registered:  # also for specs built without api.make_export_spec
+        check_input(spec.model, spec.input)
     net = fold_for_export(net)  # BatchNorm after a conv becomes one conv; parity uses the original
     if spec.format is Format.ONNX:
         from .onnx import export_onnx_bytes

@@ -118,7 +118,9 @@ def _artifact(v: ArtifactView) -> str:
            _dl({"model": en.model.to_dict(), "input": en.input.to_dict(),
                 "format": str(en.format), "exporter": en.exporter, "opset": en.opset,
                 "fallback": en.fallback_reason or "none", "inputs": list(en.inputs),
-                "outputs": list(en.outputs)})]
+                "outputs": list(en.outputs),
+                **({"source": f"user network, verified by {en.reference}"}
+                   if en.reference else {})})]
     out.append("<h3>Parity: every check</h3>")
     if v.parity is None:
         out.append(f'<p class="fail">{e(v.parity_problem)}</p>')

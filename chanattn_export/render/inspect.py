@@ -38,8 +38,10 @@ def _artifact(a: dict[str, Any]) -> list[str]:
         out.append(_row("status", m["status"]))
         spec = m["model"] or {}
         ratio = f" ratio={spec['ratio']}" if spec.get("ratio") is not None else ""
+        user = " (user network: verified by its stored reference)" \
+            if m.get("source") == "user" else ""
         out.append(_row("model", f"{spec.get('name')} C={spec.get('channels')}{ratio} "
-                                 f"layout={spec.get('layout')}"))
+                                 f"layout={spec.get('layout')}{user}"))
         for kind in ("inputs", "outputs"):
             for t in m[kind] or []:
                 out.append(_row(kind[:-1], f"{t['name']} {_dims(t['dims'])} {t['dtype']}"))
