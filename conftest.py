@@ -9,6 +9,7 @@ they are known whichever folder pytest starts from. Nothing here imports torch: 
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -34,6 +35,16 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 def _benchmark_only(config: pytest.Config) -> bool:
     return bool(config.getoption("benchmark_only", default=False))
+
+
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
+    """Workers for ``-n auto`` (in ``addopts``): the tests spend most of their time tracing
+    exports in one Python thread, so two processes on two cores nearly halve the run; more than
+    four would only multiply torch's memory. None for benchmarks: a timing needs the machine to
+    itself, and pytest-benchmark switches itself off under xdist."""
+    if _benchmark_only(config):
+        return 0
+    return max(1, min(4, os.cpu_count() or 1))
 
 
 def pytest_configure(config: pytest.Config) -> None:

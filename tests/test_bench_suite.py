@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -23,7 +24,11 @@ def _case(case_id: str) -> str:
 
 
 def _pytest(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "pytest", *args], cwd=cwd,
+    """A fresh pytest, as a user starts it: not marked as an xdist worker of this run
+    (pytest-benchmark switches itself off when it sees ``PYTEST_XDIST_WORKER``)."""
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("PYTEST_XDIST", "PYTEST_CURRENT_TEST"))}
+    return subprocess.run([sys.executable, "-m", "pytest", *args], cwd=cwd, env=env,
                           capture_output=True, text=True, timeout=300)
 
 
