@@ -32,10 +32,18 @@ import numpy as np
 def plain_graphs() -> Iterator[None]:
     """Export without the onnxruntime rewrites (models/_pool.py): plain ``amax`` and
     ``Conv2d`` graphs, as the exporter wrote them before issue 12."""
-    from chanattn_export.models import _pool, cbam
+    import importlib
+    import pkgutil
+    from contextlib import ExitStack
 
-    with mock.patch.object(_pool, "rewrite_for_onnxruntime", return_value=False), \
-            mock.patch.object(cbam, "rewrite_for_onnxruntime", return_value=False):
+    import chanattn_export.models as models
+
+    with ExitStack() as stack:  # every family module that imported the switch by name
+        for info in pkgutil.iter_modules(models.__path__):
+            mod = importlib.import_module(f"{models.__name__}.{info.name}")
+            if hasattr(mod, "rewrite_for_onnxruntime"):
+                stack.enter_context(mock.patch.object(mod, "rewrite_for_onnxruntime",
+                                                      return_value=False))
         yield
 
 

@@ -70,11 +70,12 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 
 def _bench_parser(sub) -> None:  # type: ignore[no-untyped-def]
-    help_ = "time eager, TorchScript and onnxruntime across devices and batch sizes"
+    help_ = ("time eager, TorchScript, torch.export (.pt2) and onnxruntime across devices "
+             "and batch sizes")
     p = sub.add_parser("bench", help=help_, description=help_)
     p.add_argument("--models", help="comma-separated models (default: all; --quick: one)")
-    p.add_argument("--backends", help="comma-separated: eager,torchscript,onnxruntime,compile "
-                   "or all (default: all but compile)")
+    p.add_argument("--backends", help="comma-separated: eager,torchscript,torch-export,"
+                   "onnxruntime,compile or all (default: all but compile)")
     p.add_argument("--devices", help="comma-separated: cpu,cuda (default: cpu, plus cuda "
                    "when present)")
     p.add_argument("--batch-sizes", help="comma-separated batch sizes (default 1,8,32)")

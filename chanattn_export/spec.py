@@ -73,6 +73,7 @@ class Backend(StrEnum):
 
     EAGER = "eager"
     TORCHSCRIPT = "torchscript"
+    TORCH_EXPORT = "torch-export"  # a saved torch.export program (.pt2); CPU only
     ONNXRUNTIME = "onnxruntime"
     COMPILE = "compile"  # torch.compile (inductor); bench only, opt-in
 

@@ -86,6 +86,37 @@ def test_pinned_inputs_reach_torch_and_onnxruntime_alike(backend: Backend, eca: 
         handle.close()
 
 
+def test_torch_export_backend_times_the_saved_pt2_program(eca: ModelArtifacts) -> None:
+    """The case runs the program loaded from the ``.pt2`` bytes (as parity loads it), not the
+    eager module, and computes what eager computes on the same input."""
+    import torch
+
+    handle = BackendHandle(eca, Backend.TORCH_EXPORT, Device.CPU, DType.FLOAT32, 1)
+    try:
+        assert "pt2" in eca.exported
+        assert isinstance(handle.module.module, torch.fx.GraphModule)
+        assert not isinstance(handle.module, torch.nn.Module)  # not the eager net
+        prep = handle.case(3)  # a batch the program was not traced at
+        with prep.context():
+            y = prep.step()
+        x = handle.host_inputs(3)[0]
+        with torch.inference_mode():
+            ref = eca.net(x)
+        assert y.shape == ref.shape == x.shape
+        torch.testing.assert_close(y, ref)
+    finally:
+        handle.close()
+
+
+def test_torch_export_backend_is_cpu_only_with_a_reason(eca: ModelArtifacts,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    with pytest.raises(SkipCase, match="CPU only"):
+        BackendHandle(eca, Backend.TORCH_EXPORT, Device.CUDA, DType.FLOAT32, 1)
+
+
 def test_timer_label_names_the_clock_that_measured() -> None:
     def noop() -> None:
         return None

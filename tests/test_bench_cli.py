@@ -99,7 +99,7 @@ def test_cli_quick_run_writes_files(tmp_path: Path, capsys: pytest.CaptureFixtur
     assert code == 0
     captured = capsys.readouterr()
     out = captured.out
-    assert "\r" not in captured.err and "[3/3] eca onnxruntime cpu batch 2" in captured.err
+    assert "\r" not in captured.err and "[4/4] eca onnxruntime cpu batch 2" in captured.err
     assert "onnxruntime" in out and "x_floor" in out and "x_copy" in out and "threads 1" in out
     assert "rotate-inputs off, transfers excluded" in out and "wrote " in out
     from chanattn_export.bench.records import read_results
@@ -108,7 +108,7 @@ def test_cli_quick_run_writes_files(tmp_path: Path, capsys: pytest.CaptureFixtur
     machine, rs = f.machine, f.results
     assert "load_average" not in machine and "load_average" in f.run
     assert f.datetime and "id" in f.commit
-    assert {r.backend for r in rs} == {"eager", "torchscript", "onnxruntime"}
+    assert {r.backend for r in rs} == {"eager", "torchscript", "torch-export", "onnxruntime"}
     for r in rs:
         assert r.skipped is None and r.error is None and r.threads == 1 and r.n_samples == 3
         assert all(getattr(r, k) is not None for k in REQUIRED)

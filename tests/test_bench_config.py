@@ -29,7 +29,10 @@ def test_float16_only_on_cuda() -> None:
 
 def test_config_defaults_quick_and_validation() -> None:
     cfg = session.make_config(has_cuda=False)
-    assert cfg.backends == (Backend.EAGER, Backend.TORCHSCRIPT, Backend.ONNXRUNTIME)
+    assert cfg.backends == (Backend.EAGER, Backend.TORCHSCRIPT, Backend.TORCH_EXPORT,
+                            Backend.ONNXRUNTIME)
+    picked = session.make_config(backends="torch-export,eager", has_cuda=False).backends
+    assert picked == (Backend.TORCH_EXPORT, Backend.EAGER)
     assert cfg.batch_sizes == (1, 8, 32) and cfg.threads >= 1 and len(cfg.models) >= 4
     quick = session.make_config(quick=True, has_cuda=False)
     assert quick.models == ("cbam-channel",) and quick.batch_sizes == (1, 8)

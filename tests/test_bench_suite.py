@@ -46,6 +46,8 @@ def test_benchmark_only_at_the_root_collects_the_suite() -> None:
     r = _pytest("--benchmark-only", "--co", "-q", "-p", "no:cacheprovider")
     assert r.returncode == 0, r.stdout + r.stderr
     assert _files(r.stdout) == {"benchmarks"}
+    for backend in ("eager", "torchscript", "torch-export", "onnxruntime"):
+        assert _case(f"eca-{backend}-cpu-b1") in r.stdout  # the CLI's default backends
 
 
 def test_benchmark_only_that_runs_no_benchmark_fails() -> None:

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from chanattn_export.bench import backends
-from chanattn_export.bench.config import BenchConfig
+from chanattn_export.bench.config import DEFAULT_BACKENDS, BenchConfig
 from chanattn_export.bench.sweep import run_sweep
 from chanattn_export.runtime.devices import torch_threads
 
@@ -28,7 +28,7 @@ def test_cuda_cases_without_cuda_are_skips_with_reason(monkeypatch: pytest.Monke
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     cfg = BenchConfig(models=("eca",), devices=("cuda",), batch_sizes=(1,), threads=1)
     rs = run_sweep(cfg, {})
-    assert len(rs) == 3 and all(r.skipped == "no CUDA device" for r in rs)
+    assert len(rs) == len(DEFAULT_BACKENDS) and all(r.skipped == "no CUDA device" for r in rs)
     assert all(r.error is None for r in rs)
 
 
@@ -62,7 +62,7 @@ def test_the_bench_thread_count_is_in_force_during_every_timed_call(
         assert torch.get_num_threads() == 3
     assert all(r.median_ms for r in rs) and {r.threads for r in rs} == {1}
     assert seen == {"eager": {(1, None)}, "torchscript": {(1, None)},
-                    "onnxruntime": {(1, 1)}}
+                    "torch-export": {(1, None)}, "onnxruntime": {(1, 1)}}
 
 
 def test_one_failing_backend_does_not_lose_the_sweep(monkeypatch: pytest.MonkeyPatch) -> None:

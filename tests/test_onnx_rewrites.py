@@ -92,3 +92,28 @@ def test_plain_torch_export_keeps_plain_forms() -> None:
     prog = torch.export.export(net, (torch.randn(2, 6, 6, 8),))
     targets = {str(n.target) for n in prog.graph.nodes if n.op == "call_function"}
     assert not any("max_pool" in t for t in targets) and any("amax" in t for t in targets)
+
+
+@pytest.mark.parametrize(("name", "layout", "wanted"), [
+    ("gc", "nchw", {"MatMul"}),  # the attention pooling as two GEMMs
+    ("gc", "nhwc", {"MatMul", "Expand"}),  # ... and the added context spread over [N,1,W,C]
+    ("srm", "nhwc", {"Expand"}),  # x - mean and the gate over [N,1,W,C]
+    ("simam", "nhwc", {"Expand"}),  # x - mean and the energy's divisor over [N,1,W,C]
+])
+def test_zoo_rewrites_are_used_and_exact_at_any_size(name: str, layout: str, wanted: set[str],
+                                                     tmp_path: Path) -> None:
+    res = export_onnx(name, layout=layout, channels=16, height=6, width=7, dynamic_hw=True,
+                      out=tmp_path)
+    assert res.passed and res.exporter == "dynamo", res.parity.failures
+    ops = _ops(res.path)
+    assert wanted <= set(ops) and "Pow" not in ops, ops  # squares are Muls: Pow is slower
+    _run_sizes(res, layout, 16, [(1, 1), (3, 5), (9, 2), (12, 12)])
+
+
+def test_gc_eager_keeps_products_and_sums() -> None:
+    # The MatMul context is export-only: eager (and so TorchScript) keep the forms that make a
+    # frozen TorchScript copy bit-exact with the eager model.
+    net = build_model(make_spec("gc", 8, layout="nchw"))
+    graph = torch.jit.trace(net, torch.randn(2, 8, 6, 6)).inlined_graph
+    kinds = {n.kind() for n in graph.nodes()}
+    assert "aten::matmul" not in kinds and "aten::sum" in kinds, kinds

@@ -1,10 +1,11 @@
 """A backend opened on one device for one model, and each of its cases made ready to time.
 
 The CLI's sweep and the pytest-benchmark suite in ``benchmarks/`` both open backends here, so
-both time the very same callable. Sessions and TorchScript modules come from the runtime's
-public loaders (:func:`~chanattn_export.runtime.open_ort_session`,
-:func:`~chanattn_export.runtime.load_torchscript`), the ones the parity checks use. Why each
-timing rule exists is in docs/benchmarks.md, "Why the timing rules".
+both time the very same callable. Sessions, TorchScript modules and torch.export programs come
+from the runtime's public loaders (:func:`~chanattn_export.runtime.open_ort_session`,
+:func:`~chanattn_export.runtime.load_torchscript`, :func:`~chanattn_export.runtime.load_program`),
+the ones the parity checks use. Why each timing rule exists is in docs/benchmarks.md, "Why the
+timing rules".
 """
 
 from __future__ import annotations
@@ -164,6 +165,9 @@ class BackendHandle:
 
             self.module = load_torchscript(self.art.file(Format.TORCHSCRIPT), self.device)
             return
+        if self.backend is Backend.TORCH_EXPORT:
+            self._open_program()
+            return
         net = copy.deepcopy(self.art.net).to(dev)
         if self.dtype is DType.FLOAT16:
             net = net.half()
@@ -173,6 +177,16 @@ class BackendHandle:
             except Exception as e:  # compile is best effort: record why, run the rest
                 raise SkipCase(f"torch.compile failed: {describe_error(e)}") from e
         self.module = net
+
+    def _open_program(self) -> None:
+        """The ``.pt2`` file ``chanattn_export pt2`` writes, loaded as parity loads it."""
+        if self.device is not Device.CPU:
+            raise SkipCase("torch.export programs are exported and checked on the CPU only")
+        if self.dtype is not DType.FLOAT32:
+            raise SkipCase("the torch.export program is exported in float32")
+        from ..runtime import load_program
+
+        self.module = load_program(self.art.file(Format.PT2))
 
     def _open_ort(self) -> None:
         from ..runtime import open_ort_session, ort_cuda_available

@@ -17,7 +17,7 @@ from ..spec import Backend, Device, DType, Layout, StrEnum, check_int
 MIB = 1 << 20
 MAX_ROTATION_BYTES = 1024 * MIB
 
-DEFAULT_BACKENDS = (Backend.EAGER, Backend.TORCHSCRIPT, Backend.ONNXRUNTIME)
+DEFAULT_BACKENDS = (Backend.EAGER, Backend.TORCHSCRIPT, Backend.TORCH_EXPORT, Backend.ONNXRUNTIME)
 ALL_BACKENDS = tuple(Backend)  # adds torch.compile: opt-in, its first compile takes seconds
 DEFAULT_BATCH_SIZES = (1, 8, 32)
 

@@ -75,13 +75,26 @@ def as_gate(g: torch.Tensor, layout: Layout) -> torch.Tensor:
     return g[:, :, None, None]
 
 
+def spread(x: torch.Tensor, stat: torch.Tensor, layout: Layout) -> torch.Tensor:
+    """A per-channel ``[N, 1, 1, C]`` (NHWC) statistic as an elementwise op with ``x`` should
+    see it: expanded to ``[N, 1, W, C]`` in NHWC exports (spans of W*C, see :func:`apply_gate`;
+    the same holds for Sub, Div and Add), unchanged otherwise. NCHW's ``[N, C, 1, 1]`` spans
+    H*W already."""
+    if layout is Layout.NHWC and rewrite_for_onnxruntime():
+        return stat.expand(-1, -1, x.shape[2], -1)
+    return stat
+
+
 def apply_gate(x: torch.Tensor, gate: torch.Tensor, layout: Layout) -> torch.Tensor:
-    """``x * gate`` for a channel gate shaped by :func:`as_gate`.
+    """``x * gate`` for a channel gate shaped by :func:`as_gate` (or kept with ``keepdim``).
 
     For NHWC exports the ``[N, 1, 1, C]`` gate is expanded to ``[N, 1, W, C]`` first:
     onnxruntime's broadcasting Mul then walks spans of W*C elements instead of C, about 1.3x
     faster (benchmarks/NOTES.md). Eager multiplies by the unexpanded view (the same thing).
     """
-    if layout is Layout.NHWC and rewrite_for_onnxruntime():
-        gate = gate.expand(-1, -1, x.shape[2], -1)
-    return x * gate
+    return x * spread(x, gate, layout)
+
+
+def add_gate(x: torch.Tensor, gate: torch.Tensor, layout: Layout) -> torch.Tensor:
+    """``x + gate``, broadcast as :func:`apply_gate` broadcasts (global context's ``add``)."""
+    return x + spread(x, gate, layout)

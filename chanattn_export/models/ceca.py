@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 from ..spec import Layout
-from ._pool import as_gate
+from ._pool import apply_gate, as_gate
 from .timm_presets import timm_eca_kernel_size
 
 
@@ -39,4 +39,4 @@ class CircularECA(nn.Module):
         pooled = x.mean(self.layout.spatial_axes)  # [N, C]
         padded = pooled.index_select(1, self.wrap).unsqueeze(1)  # [N, 1, C + 2p]
         gate = torch.sigmoid(self.conv(padded).squeeze(1))
-        return x * as_gate(gate, self.layout)
+        return apply_gate(x, as_gate(gate, self.layout), self.layout)

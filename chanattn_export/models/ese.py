@@ -13,7 +13,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..spec import Layout
-from ._pool import as_gate
+from ._pool import apply_gate, as_gate
 
 
 class EffectiveSE(nn.Module):
@@ -25,4 +25,4 @@ class EffectiveSE(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         pooled = x.mean(self.layout.spatial_axes)
         gate = F.hardsigmoid(F.linear(pooled, self.fc.weight.flatten(1), self.fc.bias))
-        return x * as_gate(gate, self.layout)
+        return apply_gate(x, as_gate(gate, self.layout), self.layout)

@@ -22,7 +22,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..spec import Layout
-from ._pool import as_gate
+from ._pool import apply_gate, as_gate
 
 DCT_SIZE = 7
 TOP_X = (0, 0, 6, 0, 0, 1, 1, 4, 5, 1, 3, 0, 0, 0, 3, 2)
@@ -94,4 +94,4 @@ class FrequencyChannelAttention(nn.Module):
         y = (x * filt).sum(self.layout.spatial_axes)  # [N, C]
         hidden = F.relu(F.linear(y, self.fc[0].weight))
         gate = torch.sigmoid(F.linear(hidden, self.fc[2].weight))
-        return x * as_gate(gate, self.layout)
+        return apply_gate(x, as_gate(gate, self.layout), self.layout)

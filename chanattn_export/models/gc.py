@@ -19,7 +19,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..spec import Layout
-from ._pool import as_gate
+from ._pool import add_gate, apply_gate, as_gate, rewrite_for_onnxruntime
 
 
 class ContextMlp(nn.Module):
@@ -53,9 +53,13 @@ class GlobalContext(nn.Module):
 
         Products and sums rather than ``matmul``: torch picks a different GEMM path for a 1-D
         ``matmul`` depending on ``requires_grad``, so a frozen TorchScript copy would not be
-        bit-exact with the eager model.
+        bit-exact with the eager model. The ONNX export takes the MatMuls: onnxruntime then
+        reads x once per product instead of writing and re-reading a full-size product
+        (benchmarks/NOTES.md); float32 sums in another order, within the parity tolerances.
         """
         w, b = self.conv_attn.weight.flatten(), self.conv_attn.bias
+        if rewrite_for_onnxruntime():
+            return self._context_matmul(x, w, b)
         if self.layout is Layout.NHWC:
             xf = x.flatten(1, 2)  # [N, L, C]
             attn = torch.softmax((xf * w).sum(2) + b, dim=1)  # [N, L]
@@ -64,8 +68,22 @@ class GlobalContext(nn.Module):
         attn = torch.softmax((xf * w[:, None]).sum(1) + b, dim=1)
         return (xf * attn[:, None]).sum(2)
 
+    def _context_matmul(self, x: torch.Tensor, w: torch.Tensor,
+                        b: torch.Tensor) -> torch.Tensor:
+        """:meth:`context` as two MatMuls over the flattened map (export only)."""
+        # w as a [C, 1] column / [1, C] row: a 1-D operand made onnxruntime's MatMul a
+        # batched matrix-vector product 10x slower than the Mul + ReduceSum it replaces.
+        if self.layout is Layout.NHWC:
+            xf = x.flatten(1, 2)  # [N, L, C]
+            attn = torch.softmax(torch.matmul(xf, w[:, None]).squeeze(2) + b, dim=1)  # [N, L]
+            return torch.matmul(attn.unsqueeze(1), xf).squeeze(1)
+        xf = x.flatten(2)  # [N, C, L]
+        attn = torch.softmax(torch.matmul(w[None, :], xf).squeeze(1) + b, dim=1)  # [N, L]
+        return torch.matmul(xf, attn.unsqueeze(2)).squeeze(2)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         ctx = self.context(x)
         if self.fuse == "scale":
-            return x * as_gate(torch.sigmoid(self.mlp_scale(ctx)), self.layout)
-        return x + as_gate(self.mlp_add(ctx), self.layout)
+            return apply_gate(x, as_gate(torch.sigmoid(self.mlp_scale(ctx)), self.layout),
+                              self.layout)
+        return add_gate(x, as_gate(self.mlp_add(ctx), self.layout), self.layout)

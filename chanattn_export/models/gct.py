@@ -13,7 +13,7 @@ import torch
 from torch import nn
 
 from ..spec import Layout
-from ._pool import as_gate
+from ._pool import apply_gate, as_gate
 
 
 class GatedChannelTransform(nn.Module):
@@ -28,7 +28,8 @@ class GatedChannelTransform(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         alpha, gamma, beta = (p.flatten(1) for p in (self.alpha, self.gamma, self.beta))
-        emb = torch.sqrt(x.square().sum(self.layout.spatial_axes) + self.eps) * alpha  # [N, C]
+        sq = (x * x).sum(self.layout.spatial_axes)  # a Mul: onnxruntime's Pow is slower
+        emb = torch.sqrt(sq + self.eps) * alpha  # [N, C]
         norm = gamma / torch.sqrt(emb.square().mean(1, keepdim=True) + self.eps)
         gate = 1.0 + torch.tanh(emb * norm + beta)
-        return x * as_gate(gate, self.layout)
+        return apply_gate(x, as_gate(gate, self.layout), self.layout)

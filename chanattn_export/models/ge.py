@@ -14,6 +14,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..spec import Layout
+from ._pool import apply_gate
 
 
 class GatherExcite(nn.Module):
@@ -26,7 +27,8 @@ class GatherExcite(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.extent == 0:
-            return x * torch.sigmoid(x.mean(self.layout.spatial_axes, keepdim=True))
+            gate = torch.sigmoid(x.mean(self.layout.spatial_axes, keepdim=True))
+            return apply_gate(x, gate, self.layout)
         nchw = x.permute(0, 3, 1, 2) if self.layout is Layout.NHWC else x
         k = 2 * self.extent - 1
         g = F.avg_pool2d(nchw, k, stride=self.extent, padding=k // 2, count_include_pad=False)

@@ -12,6 +12,7 @@ import torch
 from torch import nn
 
 from ..spec import Layout
+from ._pool import spread
 
 
 class SimAM(nn.Module):
@@ -24,6 +25,8 @@ class SimAM(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         dims = self.layout.spatial_axes
         n = x.shape[dims[0]] * x.shape[dims[1]] - 1
-        d = (x - x.mean(dims, keepdim=True)).square()
-        energy = d / (4 * (d.sum(dims, keepdim=True) / max(n, 1) + self.e_lambda)) + 0.5
+        d = x - spread(x, x.mean(dims, keepdim=True), self.layout)
+        d = d * d  # a Mul, not onnxruntime's slower Pow (benchmarks/NOTES.md)
+        den = 4 * (d.sum(dims, keepdim=True) / max(n, 1) + self.e_lambda)
+        energy = d / spread(x, den, self.layout) + 0.5
         return x * torch.sigmoid(energy)

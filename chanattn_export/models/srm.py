@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 from ..spec import Layout
-from ._pool import as_gate
+from ._pool import apply_gate, as_gate, spread
 
 
 def channel_std(x: torch.Tensor, layout: Layout) -> tuple[torch.Tensor, torch.Tensor]:
@@ -24,7 +24,8 @@ def channel_std(x: torch.Tensor, layout: Layout) -> tuple[torch.Tensor, torch.Te
     dims = layout.spatial_axes
     mean = x.mean(dims, keepdim=True)
     n = x.shape[dims[0]] * x.shape[dims[1]]
-    sq = (x - mean).square().sum(dims)
+    d = x - spread(x, mean, layout)
+    sq = (d * d).sum(dims)  # a Mul, not onnxruntime's slower Pow (benchmarks/NOTES.md)
     return mean.flatten(1), torch.sqrt(sq / max(n - 1, 1))
 
 
@@ -39,4 +40,4 @@ class StyleRecalibration(nn.Module):
         mean, std = channel_std(x, self.layout)
         w = self.cfc.weight.flatten(1)  # [C, 2]
         z = self.bn(mean * w[:, 0] + std * w[:, 1])
-        return x * as_gate(torch.sigmoid(z), self.layout)
+        return apply_gate(x, as_gate(torch.sigmoid(z), self.layout), self.layout)

@@ -12,7 +12,7 @@ from .devices import (
     tf32_disabled,
     torch_threads,
 )
-from .program import ExportedProgramRunner
+from .program import ExportedProgramRunner, load_program
 from .runners import (
     EagerRunner,
     OrtRunner,
@@ -31,6 +31,7 @@ __all__ = [
     "TorchScriptRunner",
     "backends_for",
     "cuda_available",
+    "load_program",
     "load_torchscript",
     "make_runner",
     "open_ort_session",

@@ -10,24 +10,30 @@ from ..validation import Expected
 from .runners import _TorchRunner
 
 
+def load_program(data: bytes):
+    """A saved torch.export program's callable module (what parity and ``bench`` run).
+
+    Loading unpickles: load only files whose checksum matched.
+    """
+    import torch
+
+    from ..export._quiet import first_line, quiet
+
+    try:
+        with quiet():
+            return _Fixed(torch.export.load(io.BytesIO(data)).module())
+    except Exception as e:
+        raise ArtifactError(f"cannot load torch.export program: {first_line(e)}") from e
+
+
 class ExportedProgramRunner(_TorchRunner):
     """A saved torch.export program, run on the CPU. Load only files whose checksum matched."""
 
-    backend = Backend.EAGER  # runs as an eager GraphModule; its own name is set below
-    NAME = "torch-export-cpu"
+    backend = Backend.TORCH_EXPORT
+    NAME = Backend.TORCH_EXPORT.on(Device.CPU)  # "torch-export-cpu"
 
     def __init__(self, data: bytes, expected: Expected | None = None) -> None:
-        import torch
-
-        from ..export._quiet import first_line, quiet
-
-        try:
-            with quiet():
-                module = torch.export.load(io.BytesIO(data)).module()
-        except Exception as e:
-            raise ArtifactError(f"cannot load torch.export program: {first_line(e)}") from e
-        super().__init__(_Fixed(module), Device.CPU, expected)
-        self.name = self.NAME
+        super().__init__(load_program(data), Device.CPU, expected)
 
 
 class _Fixed:
@@ -46,4 +52,4 @@ class _Fixed:
         return self.module(x)
 
 
-__all__ = ["ExportedProgramRunner"]
+__all__ = ["ExportedProgramRunner", "load_program"]
