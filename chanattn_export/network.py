@@ -25,7 +25,6 @@ import torch
 from torch import nn
 
 from .artifacts import ArtifactFolder, FileRecord, ManifestEntry, sha256_bytes
-from .artifacts.folder import FAILED_DIR
 from .artifacts.reference_store import (
     REFERENCE,
     USER,
@@ -38,7 +37,7 @@ from .environment import versions
 from .errors import ChanAttnError, ExportError, InputError, InvalidSpecError
 from .export._quiet import first_line
 from .parity import CASES, InputCase, ParityReport, judge, make_cases, measure_usable
-from .pipeline import Devices, ExportResult, Progress, lint_export
+from .pipeline import Devices, ExportResult, Progress, land, lint_export
 from .spec import (
     DEFAULT_OPSET,
     OUTPUT_NAME,
@@ -235,7 +234,6 @@ def export_network(net: nn.Module, fmt: Format | str, *, input_shape: Sequence[i
     """Export ``net`` (a copy, eval mode, CPU), judge it against its eager outputs on the hard
     cases at ``input_shape`` (batch dynamic, channels on ``layout``'s axis), and commit it with
     its reference file, or keep it out of the folder when it fails (see ``export_artifact``)."""
-    from .artifacts.commit import keep_failed as write_failed
     from .runtime import EagerRunner, require_devices, runners_for
     from .validation import Expected
 
@@ -283,13 +281,7 @@ def export_network(net: nn.Module, fmt: Format | str, *, input_shape: Sequence[i
                                                            len(ref_data))),
                     outputs=(_output_record(ref),), source=USER, reference=r_rel)
     files = {spec.filename: exported.data, w_rel: weights_data, r_rel: ref_data}
-    path, written = folder.root / spec.filename, True
-    if report.passed and not lint:
-        folder.commit(entry, files)
-    elif keep_failed:
-        path = write_failed(folder, entry, files)
-    else:
-        path, written = folder.root / FAILED_DIR / spec.filename, False
+    path, written = land(folder, entry, files, keep_failed=keep_failed)
     return ExportResult(spec, path, sha, len(exported.data), path.parent / w_rel,
                         exported.exporter, seconds, report, exported.fallback_reason, lint,
                         written, path.parent / r_rel)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -86,7 +86,6 @@ def export_artifact(spec: ExportSpec, out: str | os.PathLike[str] = "artifacts",
     any earlier passing artifact of that name, stay as they were), or with ``keep_failed`` it is
     written under ``DIR/failed/`` with its manifest record, outside ``manifest.json``.
     """
-    from .artifacts.commit import keep_failed as write_failed
     from .runtime import require_devices
     from .weights import state_dict_bytes
 
@@ -123,16 +122,24 @@ def export_artifact(spec: ExportSpec, out: str | os.PathLike[str] = "artifacts",
         passed=report.passed and not lint, fallback_reason=exported.fallback_reason,
         weights_size=len(weights_data))
     files = {spec.filename: exported.data, weights_rel: weights_data}
-    path, written = folder.root / spec.filename, True
-    if report.passed and not lint:
-        folder.commit(entry, files)
-    elif keep_failed:
-        path = write_failed(folder, entry, files)
-    else:
-        path, written = folder.root / FAILED_DIR / spec.filename, False
+    path, written = land(folder, entry, files, keep_failed=keep_failed)
     return ExportResult(spec, path, sha, len(exported.data), path.parent / weights_rel,
                         exported.exporter, seconds, report, exported.fallback_reason, lint,
                         written)
+
+
+def land(folder: ArtifactFolder, entry: ManifestEntry, files: Mapping[str, bytes], *,
+         keep_failed: bool) -> tuple[Path, bool]:
+    """Commit a passing entry with its files; keep a failed one under ``DIR/failed/`` when
+    asked, else write nothing. Returns the model file's path and whether it was written."""
+    from .artifacts.commit import keep_failed as write_failed
+
+    if entry.passed:
+        folder.commit(entry, files)
+        return folder.root / entry.path, True
+    if keep_failed:
+        return write_failed(folder, entry, files), True
+    return folder.root / FAILED_DIR / entry.path, False
 
 
 def lint_export(spec: ExportSpec, data: bytes) -> tuple[LintProblem, ...]:
