@@ -36,7 +36,7 @@ GROUPS: dict[str, tuple[list[str], list[str]]] = {
     "fileio": (["fileio.py"], ["tests/test_fileio.py"]),
     "models": (["models/*"], ["tests/test_models.py"]),
     "export": (["export/*"], ["tests/test_export.py"]),
-    "artifacts": (["artifacts/*"], ["tests/test_artifacts.py", "tests/test_manifest.py",
+    "artifacts": (["artifacts/*"], ["tests/test_artifacts_unit.py", "tests/test_manifest.py",
                                     "tests/test_verify.py", "tests/test_security.py"]),
     "verify": (["verify.py", "recheck.py"], ["tests/test_verify.py", "tests/test_security.py"]),
 }
@@ -44,6 +44,7 @@ DESELECT = [  # slow or out-of-process: they cannot be mapped to a mutant
     "tests/test_export.py::test_reexport_is_byte_identical_across_processes",
     "tests/test_verify.py::test_cli_one_line_per_problem_exit_1",
 ]
+FOLDER_CACHE = "fixture-cache"  # $CHANATTN_EXPORT_TEST_FOLDER_CACHE, see tests/conftest.py
 KILLED = {"killed", "timeout", "caught by type check"}
 NOT_RUN = "not checked"
 
@@ -58,8 +59,12 @@ def prepare(work: Path, modules: list[str]) -> None:
     for name in (PKG, "tests"):
         shutil.rmtree(work / name, ignore_errors=True)
         shutil.copytree(ROOT / name, work / name, ignore=shutil.ignore_patterns("__pycache__"))
+    # The tests' artifact folder is built once per run, by the unmutated code (tests/conftest.py)
+    shutil.rmtree(work / FOLDER_CACHE, ignore_errors=True)
+    (work / FOLDER_CACHE).mkdir()
     files = [f"{PKG}/{f}" for m in modules for f in GROUPS[m][0]]
-    tests = sorted({t for m in modules for t in GROUPS[m][1] if (ROOT / t).exists()})
+    tests = sorted({t for m in modules for t in GROUPS[m][1]
+                    if (ROOT / t.split("::")[0]).exists()})
     selection = [*tests, "-m", "not slow"] + [a for d in DESELECT for a in ("--deselect", d)]
     pyproject = (ROOT / "pyproject.toml").read_text(encoding="utf-8")
     pyproject = re.sub(r"(?ms)^\[tool\.mutmut\].*?(?=^\[|\Z)", "", pyproject)
@@ -152,7 +157,8 @@ def main(argv: list[str] | None = None) -> int:
         prepare(work, modules)
         # One thread per process: mutants already run in parallel, and forked children must
         # not inherit a busy OpenMP pool.
-        os.environ.update(OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", PYTHONHASHSEED="0")
+        os.environ.update(OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", PYTHONHASHSEED="0",
+                          CHANATTN_EXPORT_TEST_FOLDER_CACHE=str(work / FOLDER_CACHE))
         jobs = ["--max-children", str(args.jobs)]
         if mutmut(work, "run", *jobs).returncode:
             print("error: mutmut run failed", file=sys.stderr)
