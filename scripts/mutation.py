@@ -35,13 +35,12 @@ GROUPS: dict[str, tuple[list[str], list[str]]] = {
     "weights": (["weights.py"], ["tests/test_weights.py"]),
     "fileio": (["fileio.py"], ["tests/test_fileio.py"]),
     "models": (["models/*"], ["tests/test_models.py"]),
-    "export": (["export/*"], ["tests/test_export.py"]),
+    "export": (["export/*"], ["tests/test_export_unit.py", "tests/test_lint.py"]),
     "artifacts": (["artifacts/*"], ["tests/test_artifacts_unit.py", "tests/test_manifest.py",
                                     "tests/test_verify.py", "tests/test_security.py"]),
     "verify": (["verify.py", "recheck.py"], ["tests/test_verify.py", "tests/test_security.py"]),
 }
 DESELECT = [  # slow or out-of-process: they cannot be mapped to a mutant
-    "tests/test_export.py::test_reexport_is_byte_identical_across_processes",
     "tests/test_verify.py::test_cli_one_line_per_problem_exit_1",
 ]
 FOLDER_CACHE = "fixture-cache"  # $CHANATTN_EXPORT_TEST_FOLDER_CACHE, see tests/conftest.py
