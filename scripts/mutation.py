@@ -38,7 +38,8 @@ GROUPS: dict[str, tuple[list[str], list[str]]] = {
     "export": (["export/*"], ["tests/test_export_unit.py", "tests/test_lint.py"]),
     "artifacts": (["artifacts/*"], ["tests/test_artifacts_unit.py", "tests/test_manifest.py",
                                     "tests/test_verify.py", "tests/test_security.py"]),
-    "verify": (["verify.py", "recheck.py"], ["tests/test_verify.py", "tests/test_security.py"]),
+    "verify": (["verify.py", "recheck.py"], ["tests/test_verify_unit.py", "tests/test_verify.py",
+                                             "tests/test_security.py"]),
 }
 DESELECT = [  # slow or out-of-process: they cannot be mapped to a mutant
     "tests/test_verify.py::test_cli_one_line_per_problem_exit_1",
