@@ -7,7 +7,7 @@ mutated copy under ``mutants/`` there. So each run works in a scratch folder
 tests that cover them. Results are cached per module set: a re-run only re-tests functions
 whose code or tests changed. Nothing is installed.
 
-Score = mutants killed (a test failed, or it timed out) / mutants tried. A survivor is a
+Score = mutants killed (a test failed, timed out or crashed) / mutants tried. A survivor is a
 change to the code that no selected test notices: either a missing test or an equivalent
 mutant (listed with its reason in docs/mutation.md).
 """
@@ -45,7 +45,9 @@ DESELECT = [  # slow or out-of-process: they cannot be mapped to a mutant
     "tests/test_verify.py::test_cli_one_line_per_problem_exit_1",
 ]
 FOLDER_CACHE = "fixture-cache"  # $CHANATTN_EXPORT_TEST_FOLDER_CACHE, see tests/conftest.py
-KILLED = {"killed", "timeout", "caught by type check"}
+# "segfault": the test process died of a signal (a mutant of the SIGKILL fault injection makes
+# the writer kill itself at every step): the tests did not pass, so the mutant was noticed.
+KILLED = {"killed", "timeout", "segfault", "caught by type check"}
 NOT_RUN = "not checked"
 
 

@@ -74,6 +74,14 @@ def test_create_describes_files_and_dims() -> None:
     assert e.outputs == ({"name": "output", "dtype": "float32", "dims": ["batch", 8, 4, 6],
                           "kind": "same"},)
     assert not make(passed=False)[0].passed
+    assert (e.versions, e.parity, e.fallback_reason) == ({"torch": "x"}, {"passed": True}, None)
+    fell_back = ManifestEntry.create(
+        path="a.onnx", data_sha256=e.sha256, size=1, fmt=Format.ONNX, model=MODEL,
+        inp=InputSpec(), output_kind="same", weights=e.weights, weights_sha256="1" * 64,
+        exporter="legacy", opset=18, versions={}, parity={}, passed=True,
+        fallback_reason="dynamo exporter failed: x")
+    assert fell_back.fallback_reason == "dynamo exporter failed: x"
+    assert fell_back.weights_file.size is None
 
 
 @pytest.mark.parametrize("layout, dims", [("nchw", ["batch", 8, 1, 1]),
@@ -121,6 +129,8 @@ def _bad(change) -> str:
     (lambda d: d["files"].append(dict(d["files"][0])), "entry se.onnx: 'files' lists a path twice"),
     (lambda d: d["files"].pop(0), "entry se.onnx does not list its model in 'files'"),
     (lambda d: d["files"][0].update(sha256="1" * 64), "entry se.onnx: two different sha256"),
+    (lambda d: d["files"][1].update(size=-1), "entry se.onnx: file 'se.d6d6b238a083.safetensors' "
+                                              "has a bad role or size"),
     (lambda d: d.update(weights=5), "entry se.onnx names no weights file"),
     (lambda d: d.update(weights="other.safetensors"), "entry se.onnx names no weights file"),
     (lambda d: d.update(weights="se.onnx"), "(or names the model as one)"),
@@ -145,6 +155,17 @@ def _bad(change) -> str:
 ])
 def test_every_bad_field_is_named(change, message: str) -> None:
     assert message in _bad(change)
+
+
+def test_weights_name_message() -> None:
+    e = make()[0]
+    sha = e.weights_file.sha256
+
+    def rename(d: dict) -> None:
+        d["files"][1]["path"] = d["weights"] = "w.safetensors"
+
+    assert _bad(rename) == (f"entry se.onnx: weights file name 'w.safetensors' does not carry "
+                            f"its sha256 prefix {sha[:12]} (<stem>.<sha256[:12]>.safetensors)")
 
 
 @pytest.mark.parametrize("record, message", [
@@ -181,12 +202,20 @@ def test_entry_defaults_for_optional_fields() -> None:
     assert ManifestEntry.from_dict({**d, "versions": {"a": 1}}).versions == {"a": "1"}
     with pytest.raises(ArtifactError, match=r"^artifacts\[2\] is not an object"):
         ManifestEntry.from_dict([], 2)
+    with pytest.raises(ArtifactError, match=r"^artifacts\[0\] is not an object"):
+        ManifestEntry.from_dict([])
 
 
 @pytest.mark.parametrize("path", ["", 3, "a\0b", "a\x1fb", "a\x7fb", "x" * 256])
 def test_bad_path_texts(path) -> None:
     with pytest.raises(ArtifactError, match=r"^here: "):
         check_path_text(path, "here")
+
+
+def test_bad_path_is_quoted_short() -> None:
+    with pytest.raises(ArtifactError) as info:
+        check_path_text("x" * 50 + "\n", "w")
+    assert str(info.value) == f"w: path {'x' * 40!r} has control characters or is too long"
 
 
 def test_path_text_limits() -> None:
@@ -215,6 +244,10 @@ def test_manifest_operations() -> None:
     assert json.loads(p.to_json())["pending"] == [new_a.to_dict()]
     assert parse_manifest(p.to_json()) == Manifest((b, a), pending=(new_a,))  # sorted by path
     assert m.replaced([b]).entries == (b,) and m.with_entry(a).pending == ()
+    # each derived manifest is a whole one: same version, nothing pending
+    assert m.replaced([b]) == Manifest((b,)) and m.without("a.onnx") == Manifest((a,))
+    assert m.with_entry(new_a) == Manifest((b, new_a))
+    assert p.settled(lambda e: None) == m
 
 
 def test_settled_applies_only_pending_entries_that_landed() -> None:
@@ -250,6 +283,41 @@ def test_bad_top_levels(text: str, message: str) -> None:
     assert message in str(info.value)
 
 
+@pytest.mark.parametrize("text, message", [
+    ("", "is not valid JSON (Expecting value: line 1 column 1 (char 0)); truncated or "
+         "corrupted?"),
+    ("X" * 70, "is not valid JSON (Expecting value: line 1 column 1 (char 0)); truncated or "
+               "corrupted?"),  # letters are no brackets
+    ("[X" * 65, "is nested 65 levels deep (at most 64); not a manifest written by this toolkit"),
+    ('{"artifacts": []}', "lacks an integer 'manifest_version'"),
+    ('{"manifest_version": 3, "artifacts": []}',
+     "version 3 is newer than this toolkit reads (1); upgrade chanattn_export"),
+    ('{"manifest_version": -1, "artifacts": []}',
+     "version -1 is not a manifest version (expected 1)"),
+    ('{"manifest_version": 1, "artifacts": 1}', "lacks an 'artifacts' list"),
+    ('{"manifest_version": 1, "artifacts": [], "pending": 1}', "'pending' must be a list"),
+])
+def test_top_level_messages(text: str, message: str) -> None:
+    with pytest.raises(ArtifactError) as info:
+        parse_top(text)
+    assert str(info.value) == message
+
+
+def test_entry_errors_name_their_index() -> None:
+    good = make()[0].to_dict()
+    with pytest.raises(ArtifactError, match=r"^artifacts\[1\] is not an object$"):
+        parse_manifest(json.dumps({"manifest_version": 1, "artifacts": [good, 5]}))
+    with pytest.raises(ArtifactError, match=r"^artifacts\[1\] is not an object$"):
+        parse_manifest(json.dumps({"manifest_version": 1, "artifacts": [],
+                                   "pending": [good, 5]}))
+
+
+def test_one_line_of_an_error() -> None:
+    from chanattn_export.artifacts.manifest import _one_line
+
+    assert _one_line(ValueError("a\nb")) == "a" and _one_line(ValueError("")) == "ValueError"
+
+
 def test_top_level_accepted() -> None:
     assert parse_top('{"manifest_version": 1, "artifacts": [1]}') == (1, [1], [])
     assert parse_top('{"manifest_version": 1, "artifacts": [], "pending": [2]}') == (1, [], [2])
@@ -278,7 +346,8 @@ def test_duplicate_entries_are_refused() -> None:
 # -- the folder ----------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("rel", ["/etc/passwd", "../x", "a/../../x", "\\x", "c:x", "", "a\0b"])
+@pytest.mark.parametrize("rel", ["/etc/passwd", "../x", "a/../../x", "a/../x", "\\x", "c:x", "",
+                                 "a\0b"])
 def test_resolve_refuses_escapes(tmp_path: Path, rel: str) -> None:
     with pytest.raises(ArtifactError, match="manifest path"):
         ArtifactFolder(tmp_path).resolve(rel)
@@ -291,6 +360,12 @@ def test_resolve_follows_no_symlink_out(tmp_path: Path) -> None:
     with pytest.raises(ArtifactError, match="escapes the artifact folder"):
         folder.resolve("link/x")
     assert folder.resolve("sub/x.onnx") == tmp_path / "art" / "sub" / "x.onnx"
+
+
+def test_symlink_loop_is_one_line(tmp_path: Path) -> None:
+    (tmp_path / "loop").symlink_to(tmp_path / "loop")
+    with pytest.raises(ArtifactError, match=r"^manifest path 'loop/x' cannot be resolved: "):
+        ArtifactFolder(tmp_path).resolve("loop/x")
 
 
 def test_disk_sha(tmp_path: Path) -> None:
@@ -316,6 +391,47 @@ def test_ensure(tmp_path: Path) -> None:
     assert (tmp_path / "f").read_text() == "x"
 
 
+def test_ensure_asks_for_write_and_search_rights(tmp_path: Path, monkeypatch) -> None:
+    asked: list[int] = []
+
+    def access(path, mode):
+        asked.append(mode)
+        return not mode & os.W_OK
+
+    monkeypatch.setattr(os, "access", access)
+    with pytest.raises(ArtifactError) as info:
+        ArtifactFolder(tmp_path).ensure()
+    assert str(info.value) == f"output folder {tmp_path} is not writable"
+    assert asked == [os.W_OK | os.X_OK]
+
+
+def test_ensure_proves_writability_with_a_temp_file_inside(tmp_path: Path, monkeypatch) -> None:
+    import tempfile
+
+    made: list[str] = []
+    real = tempfile.mkstemp
+
+    def spy(*a, **kw):
+        fd, name = real(*a, **kw)
+        made.append(name)
+        return fd, name
+
+    monkeypatch.setattr(tempfile, "mkstemp", spy)
+    ArtifactFolder(tmp_path).ensure()
+    (probe,) = made
+    # inside the folder, and named like every temp file, so a killed run's probe is cleaned up
+    assert Path(probe).parent == tmp_path and Path(probe).name.startswith(TMP_PREFIX + "probe.")
+    assert not Path(probe).exists()
+
+    def read_only(*a, **kw):
+        raise OSError(errno.EROFS, "Read-only file system")
+
+    monkeypatch.setattr(tempfile, "mkstemp", read_only)
+    with pytest.raises(ArtifactError) as info:
+        ArtifactFolder(tmp_path).ensure()
+    assert str(info.value) == f"output folder {tmp_path} is not writable: Read-only file system"
+
+
 @pytest.mark.skipif(os.geteuid() == 0, reason="root writes into read-only folders")
 def test_ensure_refuses_a_read_only_folder(tmp_path: Path) -> None:
     ro = tmp_path / "ro"
@@ -330,11 +446,11 @@ def test_ensure_refuses_a_read_only_folder(tmp_path: Path) -> None:
 def test_check_space(tmp_path: Path, monkeypatch) -> None:
     folder = ArtifactFolder(tmp_path)
     usage = shutil.disk_usage(tmp_path)
-    monkeypatch.setattr(shutil, "disk_usage", lambda p: usage._replace(free=3_000_000))
-    folder.check_space(3_000_000 - (1 << 20))  # exactly fits with the 1 MiB margin
+    monkeypatch.setattr(shutil, "disk_usage", lambda p: usage._replace(free=2_850_000))
+    folder.check_space(2_850_000 - (1 << 20))  # exactly fits with the 1 MiB margin
     with pytest.raises(ArtifactError) as info:
-        folder.check_space(3_000_000 - (1 << 20) + 1)
-    assert str(info.value) == (f"not enough space in {tmp_path}: need 3.0 MB, 3.0 MB free; "
+        folder.check_space(2_950_000 - (1 << 20))
+    assert str(info.value) == (f"not enough space in {tmp_path}: need 3.0 MB, 2.9 MB free; "
                                "nothing was written")
 
     def fails(p):
@@ -342,6 +458,15 @@ def test_check_space(tmp_path: Path, monkeypatch) -> None:
 
     monkeypatch.setattr(shutil, "disk_usage", fails)
     folder.check_space(1 << 60)  # cannot tell: the writes themselves fail later
+
+
+def test_a_temp_file_from_this_instant_is_stale_too(tmp_path: Path, monkeypatch) -> None:
+    """Under the exclusive lock no live writer has temp files: age 0 is old enough."""
+    p = tmp_path / (TMP_PREFIX + "now")
+    p.write_bytes(b"x")
+    os.utime(p, (1_000_000.0, 1_000_000.0))
+    monkeypatch.setattr(time, "time", lambda: 1_000_000.0)
+    assert ArtifactFolder(tmp_path).remove_stale_temps() == [p.name]
 
 
 def test_stale_temps_are_removed(tmp_path: Path) -> None:
@@ -387,6 +512,33 @@ def test_update_manifest_rewrites_sums(tmp_path: Path) -> None:
     assert (folder.root / SUMS).read_text() == sums_text(folder.read_manifest())
 
 
+def test_update_manifest_write_error_is_one_line(tmp_path: Path, monkeypatch) -> None:
+    folder = committed(tmp_path, make())
+
+    def full(manifest) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(folder, "write_sums", full)
+    with pytest.raises(ArtifactError) as info:
+        folder.update_manifest(lambda m: m)
+    assert str(info.value) == (f"cannot update the manifest in {folder.root}: no space left on "
+                               "device; nothing was replaced; the folder still holds the "
+                               "previous artifact")
+
+
+def test_unreadable_old_file_is_replaced(tmp_path: Path, monkeypatch) -> None:
+    from chanattn_export.artifacts import folder as folder_mod
+
+    (tmp_path / "w.bin").write_bytes(b"old")
+
+    def unreadable(*a, **kw):
+        raise PermissionError(errno.EACCES, "Permission denied")
+
+    monkeypatch.setattr(folder_mod, "sha256_file", unreadable)
+    ArtifactFolder(tmp_path).write_if_changed("w.bin", b"abc", sha256_bytes(b"abc"))
+    assert (tmp_path / "w.bin").read_bytes() == b"abc"
+
+
 def test_write_if_changed_keeps_identical_files(tmp_path: Path) -> None:
     folder = ArtifactFolder(tmp_path)
     folder.write_if_changed("w.bin", b"abc", sha256_bytes(b"abc"))
@@ -408,7 +560,10 @@ def test_oserror_messages(code: int, text: str) -> None:
     msg = str(oserror(OSError(code, "x"), "write into d"))
     assert msg == f"cannot write into d: {text}; nothing was replaced; the folder still holds " \
                   "the previous artifact"
-    assert "the new model file is already in place" in str(oserror(OSError(code, "x"), "w", True))
+    assert str(oserror(OSError(code, "x"), "w", True)) == (
+        f"cannot w: {text}; the new model file is already in place and recorded as pending in "
+        "the manifest, so the folder shows the new artifact; free space and export again to "
+        "finish")
 
 
 def test_oserror_names_the_file() -> None:
@@ -466,6 +621,25 @@ def test_weights_files_shared_by_entries_are_kept(tmp_path: Path) -> None:
     assert (folder.root / a.weights).is_file() and user.is_file()  # still named by se.pt
 
 
+def test_collect_garbage_returns_what_it_removed(tmp_path: Path) -> None:
+    folder = committed(tmp_path, make())
+    (w,) = [f.path for e in folder.read_manifest().entries for f in e.files
+            if f.role == "weights"]
+    (folder.root / "mine.safetensors").write_bytes(b"u")
+    assert folder.collect_garbage(folder.read_manifest()) == []
+    assert folder.collect_garbage(Manifest()) == [w]
+    assert sorted(p.name for p in folder.root.iterdir()) == sorted([MANIFEST, SUMS, "se.onnx",
+                                                                   "mine.safetensors"])
+
+
+def test_unchanged_weights_are_not_rewritten(tmp_path: Path) -> None:
+    v1, f1 = make()
+    folder = committed(tmp_path, (v1, f1))
+    inode = (folder.root / v1.weights).stat().st_ino
+    folder.commit(*make(data=b"model-2"))  # same weights, new model
+    assert (folder.root / v1.weights).stat().st_ino == inode
+
+
 def test_commit_checks_checksums_before_writing(tmp_path: Path) -> None:
     entry, files = make()
     files[entry.path] = b"changed"
@@ -484,6 +658,27 @@ def test_commit_runs_its_steps_in_order(tmp_path: Path, monkeypatch) -> None:
 
 class Stop(Exception):
     pass
+
+
+def test_kill_at_env_sigkills_the_writer_at_that_step(tmp_path: Path, monkeypatch) -> None:
+    """The fault injection the SIGKILL tests rely on (they run it in a child process)."""
+    import signal
+
+    old, old_files = make()
+    folder = committed(tmp_path, (old, old_files))
+    new, new_files = make(data=b"model-2")
+    monkeypatch.setenv(commit_mod.KILL_AT_ENV, "manifest")
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child
+        try:
+            folder.commit(new, new_files)
+        finally:
+            os._exit(3)
+    _, status = os.waitpid(pid, 0)
+    assert os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGKILL
+    monkeypatch.delenv(commit_mod.KILL_AT_ENV)
+    assert json.loads((folder.root / MANIFEST).read_text())["pending"] == [new.to_dict()]
+    assert folder.read_manifest().entries == (new,)
 
 
 @pytest.mark.parametrize("step", commit_mod.STEPS)
@@ -554,12 +749,13 @@ def test_commit_refuses_when_the_disk_is_too_small(tmp_path: Path, monkeypatch) 
         return usage._replace(free=need[0])
 
     monkeypatch.setattr(shutil, "disk_usage", disk_usage)
-    size = len(files[entry.path]) + len(files[entry.weights])
-    need[0] = (1 << 20) + size + 3 * len(json.dumps(entry.to_dict()))
+    # the files, three manifests' worth of text (intent, final, SHA256SUMS) and a 1 MiB margin
+    text = len(Manifest().to_json()) + len(json.dumps(entry.to_dict()))
+    need[0] = (1 << 20) + len(files[entry.path]) + len(files[entry.weights]) + 3 * text - 1
     with pytest.raises(ArtifactError, match="not enough space"):
         ArtifactFolder(tmp_path / "a").commit(entry, files)
     assert list((tmp_path / "a").iterdir()) == []
-    need[0] += 2 * len(Manifest().to_json()) + 3 * len(json.dumps(entry.to_dict()))
+    need[0] += 1
     ArtifactFolder(tmp_path / "b").commit(entry, files)
 
 
@@ -582,8 +778,8 @@ def test_keep_failed_stays_out_of_the_manifest(tmp_path: Path) -> None:
     assert path == folder.root / FAILED_DIR / "bad.onnx"
     for name, data in bad_files.items():
         assert (folder.root / FAILED_DIR / name).read_bytes() == data
-    record = json.loads((folder.root / FAILED_DIR / "bad.onnx.json").read_text())
-    assert record == bad.to_dict()
+    record = (folder.root / FAILED_DIR / "bad.onnx.json").read_text()
+    assert record == json.dumps(bad.to_dict(), indent=2) + "\n"  # readable, like the manifest
     assert folder.read_manifest().entries == (good,)
     commit_mod.keep_failed(folder, bad, bad_files)  # again: replaced, no error
 
@@ -735,3 +931,138 @@ def test_keys_stay_out_of_artifact_folders(signed, tmp_path: Path) -> None:
         sign_folder(folder.root, tmp_path / "keys" / "k.pem.pub")
     with pytest.raises(ArtifactError, match=r"^cannot read key "):
         sign_folder(folder.root, tmp_path / "nokey.pem")
+
+
+def test_signature_file_is_canonical(signed) -> None:
+    from chanattn_export.artifacts.signing import SIGNATURE
+
+    folder, _ = signed
+    text = (folder.root / SIGNATURE).read_text()
+    doc = json.loads(text)
+    assert text == json.dumps(doc, indent=2) + "\n"
+    assert doc["algorithm"] == "ed25519" and set(doc) == {"algorithm", "payload", "signature"}
+    # the signed payload is canonical JSON: the same folder always gives the same bytes
+    assert doc["payload"] == json.dumps(json.loads(doc["payload"]), sort_keys=True)
+
+
+def test_edited_signature_encoding_fails(signed) -> None:
+    from chanattn_export.artifacts.signing import SIGNATURE, check_signature
+
+    folder, pub = signed
+    path = folder.root / SIGNATURE
+    doc = json.loads(path.read_text())
+    doc["signature"] = doc["signature"][:10] + "*" + doc["signature"][10:]  # not base64
+    path.write_text(json.dumps(doc))
+    (msg,) = check_signature(folder.root, pub)
+    assert msg == (f"{SIGNATURE}: does not verify with {pub}: signed by another key, or the "
+                   "signature or its file list was edited")
+
+
+def test_payload_without_a_file_list_covers_no_file(signed, tmp_path: Path) -> None:
+    import base64
+
+    from cryptography.hazmat.primitives import serialization
+
+    from chanattn_export.artifacts.signing import SIGNATURE, check_signature
+
+    folder, pub = signed
+    key = serialization.load_pem_private_key((tmp_path / "keys" / "k.pem").read_bytes(), None)
+    payload = '{"format": "chanattn_export-folder-signature"}'
+    (folder.root / SIGNATURE).write_text(json.dumps(
+        {"payload": payload, "signature": base64.b64encode(key.sign(payload.encode())).decode()}))
+    problems = check_signature(folder.root, pub)
+    assert problems and all(p.endswith("added since the folder was signed (not covered by the "
+                                       "signature)") for p in problems)
+
+
+def test_signature_size_cap(signed) -> None:
+    from chanattn_export.artifacts.signing import MAX_SIGNATURE_BYTES, SIGNATURE, check_signature
+
+    folder, pub = signed
+    path = folder.root / SIGNATURE
+    path.write_bytes(b"[]" + b" " * (MAX_SIGNATURE_BYTES - 2))  # exactly at the cap: read
+    assert check_signature(folder.root, pub) == [
+        f"{SIGNATURE}: not a signature written by this toolkit"]
+    path.write_bytes(b"[]" + b" " * (MAX_SIGNATURE_BYTES - 1))
+    assert check_signature(folder.root, pub) == [
+        f"{SIGNATURE}: larger than any signature this toolkit writes"]
+
+
+def test_unreadable_signature_message(signed) -> None:
+    from chanattn_export.artifacts.signing import SIGNATURE, check_signature
+
+    folder, pub = signed
+    (folder.root / SIGNATURE).write_text("{")
+    assert check_signature(folder.root, pub) == [
+        f"{SIGNATURE}: unreadable: Expecting property name enclosed in double quotes: line 1 "
+        "column 2 (char 1)"]
+
+
+def test_signing_takes_the_lock_checking_shares_it(signed, monkeypatch, tmp_path: Path) -> None:
+    from chanattn_export.artifacts.signing import check_signature, sign_folder
+
+    folder, pub = signed
+    monkeypatch.setattr("chanattn_export.artifacts.folder.LOCK_TIMEOUT_S", 0.05)
+    with folder.shared():
+        assert check_signature(folder.root, pub) == []  # another reader: fine
+        with pytest.raises(ArtifactError, match="held the folder lock"):
+            sign_folder(folder.root, tmp_path / "keys" / "k.pem")  # no export may run meanwhile
+
+
+def test_signing_errors_are_one_line(signed, monkeypatch, tmp_path: Path) -> None:
+    from chanattn_export.artifacts import signing
+
+    folder, _ = signed
+
+    def full(*a, **kw):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(signing, "write_atomic", full)
+    with pytest.raises(ArtifactError) as info:
+        signing.sign_folder(folder.root, tmp_path / "keys" / "k.pem")
+    assert str(info.value) == f"cannot write {folder.root / 'signature.json'}: No space left " \
+                              "on device"
+    with pytest.raises(ArtifactError) as info:
+        signing.generate_key(tmp_path / "nodir" / "k.pem")
+    assert str(info.value) == f"cannot write key {tmp_path / 'nodir' / 'k.pem'}: No such file " \
+                              "or directory"
+    with pytest.raises(ArtifactError) as info:
+        signing.sign_folder(folder.root, tmp_path / "nokey.pem")
+    assert str(info.value) == f"cannot read key {tmp_path / 'nokey.pem'}: No such file or " \
+                              "directory"
+
+    def unreadable(p, limit):
+        raise PermissionError(errno.EACCES, "Permission denied")
+
+    monkeypatch.setattr(signing, "sha256_file", unreadable)
+    with pytest.raises(ArtifactError, match=r": cannot hash for the signature: \[Errno 13\]"):
+        signing.folder_digests(folder.root)
+
+
+def test_only_ed25519_keys(tmp_path: Path) -> None:
+    pytest.importorskip("cryptography")
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    from chanattn_export.artifacts.signing import sign_folder
+
+    folder = committed(tmp_path, make())
+    key = tmp_path / "ec.pem"
+    key.write_bytes(ec.generate_private_key(ec.SECP256R1()).private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption()))
+    with pytest.raises(ArtifactError) as info:
+        sign_folder(folder.root, key)
+    assert str(info.value) == f"{key} is not an Ed25519 key"
+
+
+def test_signing_without_cryptography(tmp_path: Path, monkeypatch) -> None:
+    import sys
+
+    from chanattn_export.artifacts.signing import generate_key
+    from chanattn_export.errors import MissingDependencyError
+
+    monkeypatch.setitem(sys.modules, "cryptography.hazmat.primitives", None)
+    with pytest.raises(MissingDependencyError) as info:
+        generate_key(tmp_path / "k.pem")
+    assert str(info.value) == "signing needs cryptography: pip install 'chanattn_export[sign]'"
