@@ -354,3 +354,52 @@ def test_batchnorm_is_folded_before_export() -> None:
     ts = torch.jit.load(io.BytesIO(export_bytes(n, s).data))
     assert "batch_norm" not in str(ts.graph) and "batch_norm" not in str(ts.code)
     assert json.dumps(sorted(n.state_dict())) == json.dumps(sorted(net(s).state_dict()))
+
+
+def test_pt2_program_runs_at_any_batch_and_size() -> None:
+    s = spec(fmt="pt2", layout="nhwc", dynamic_hw=True)
+    n = net(s)
+    program = torch.export.load(io.BytesIO(export_bytes(n, s).data)).module()
+    for shape in ((1, 3, 5, 4), (5, 6, 2, 4)):  # batch 1 included: traced at 2, never fixed
+        x = np.random.default_rng(3).standard_normal(shape).astype(np.float32)
+        with torch.no_grad():
+            got = program(torch.from_numpy(x)).numpy()
+        np.testing.assert_allclose(got, _eager(n, x), rtol=1e-6, atol=1e-7)
+
+
+class Raises(torch.nn.Module):
+    def forward(self, x):
+        raise ValueError("kaboom\nsecond line")
+
+
+@pytest.mark.parametrize("fmt, prefix", [("torchscript", "TorchScript export failed"),
+                                         ("pt2", "torch.export failed")])
+def test_exporter_error_keeps_the_first_line(fmt: str, prefix: str) -> None:
+    with pytest.raises(ExportError) as info:
+        export_bytes(Raises(), spec(fmt=fmt))
+    assert str(info.value).startswith(f"{prefix}: ") and "kaboom" in str(info.value)
+    assert "second line" not in str(info.value)
+
+
+class Counting(torch.nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls = 0
+
+    def forward(self, x):
+        self.calls += 1
+        return x * 2
+
+
+def test_torchscript_traces_the_model_once() -> None:
+    """The trace is not re-checked by running the model again (frozen modules are exact)."""
+    m = Counting()
+    export_bytes(m, spec(fmt="torchscript"))
+    assert m.calls == 1
+
+
+def test_legacy_exporter_writes_older_opsets() -> None:
+    s = spec(exporter="legacy", opset=17)
+    res = onnx_mod.export_onnx_bytes(net(s), s, "1")
+    assert res.exporter is Exporter.LEGACY and onnx_mod._opset(onnx.load_from_string(res.data),
+                                                               0) == 17
