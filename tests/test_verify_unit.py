@@ -424,3 +424,115 @@ def test_signed_folder_trusts_torchscript(folder: Path, tmp_path: Path) -> None:
     assert len(got) == 2
     trusted = [str(p) for p in verify_folder(folder, public_key=pub, trust_torchscript=True)]
     assert trusted == got[:1]
+
+
+def test_missing_manifest_message(tmp_path: Path) -> None:
+    assert lines(tmp_path) == [f"{MANIFEST}: missing (not an artifact folder?)"]
+
+
+def test_one_bad_entry_hides_no_other(folder: Path) -> None:
+    m = read_manifest(folder)
+    m["artifacts"].insert(0, 7)
+    m["artifacts"].insert(0, m["artifacts"][1])  # a duplicate first, then a bad one
+    write_manifest(folder, m)
+    (folder / PT_NAME).write_bytes(b"x")
+    got = lines(folder)
+    assert got[:2] == [f"{MANIFEST}: artifacts[1] is not an object",
+                       f"{MANIFEST}: entry {m['artifacts'][0]['path']} appears twice"]
+    assert any(x.startswith(f"{PT_NAME}: sha256 differs") for x in got)
+
+
+def test_every_bad_pending_entry_is_named(folder: Path) -> None:
+    m = read_manifest(folder)
+    m["pending"] = [1, 2]
+    write_manifest(folder, m)
+    assert lines(folder) == [f"{MANIFEST}: pending artifacts[0] is not an object",
+                             f"{MANIFEST}: pending artifacts[1] is not an object"]
+
+
+def test_a_file_shared_by_entries_is_reported_once(folder: Path) -> None:
+    m = read_manifest(folder)
+    onnx_e = next(a for a in m["artifacts"] if a["path"] == ONNX_NAME)
+    pt_e = next(a for a in m["artifacts"] if a["path"] == PT_NAME)
+    pt_e["files"].append(onnx_e["files"][1])  # both entries name the ONNX weights file
+    write_manifest(folder, m)
+    (folder / onnx_e["weights"]).write_bytes(b"broken")
+    got = [x for x in lines(folder) if not x.startswith(SUMS)]
+    assert got == [f"{onnx_e['weights']}: sha256 differs from the manifest (6 bytes on disk): "
+                   "truncated, corrupted or changed"]
+
+
+def _nudged(folder: Path) -> None:
+    """The ONNX file computes slightly wrong outputs, with matching checksums."""
+    import numpy as np
+    import onnx
+    from onnx import numpy_helper
+
+    model = onnx.load(str(folder / ONNX_NAME))
+    for init in model.graph.initializer:
+        arr = numpy_helper.to_array(init)
+        if arr.dtype == np.float32 and arr.size > 1:
+            init.CopyFrom(numpy_helper.from_array(arr * 1.05, init.name))
+    (folder / ONNX_NAME).write_bytes(model.SerializeToString())
+    resign(folder, ONNX_NAME)
+
+
+def test_the_seed_picks_the_parity_inputs(folder: Path) -> None:
+    _nudged(folder)
+
+    def failure(seed: int) -> str:
+        (p,) = [p for p in verify_folder(folder, seed=seed, trust_torchscript=True)
+                if p.severity == ERROR]
+        assert p.path == ONNX_NAME and p.message.startswith("parity fails on onnxruntime-cpu")
+        return p.message
+
+    assert failure(0) == failure(0)  # reproducible
+    assert failure(0) != failure(7)  # other inputs: another max |diff|
+
+
+def test_devices_asked_for_must_exist(folder: Path) -> None:
+    from chanattn_export.errors import MissingDependencyError
+    from chanattn_export.runtime.devices import ort_cuda_available
+
+    if ort_cuda_available():
+        pytest.skip("onnxruntime has CUDA here")
+    with pytest.raises(MissingDependencyError, match=r"^--devices cuda: onnxruntime has no"):
+        verify_folder(folder, devices="cuda")
+
+
+def test_model_building_crash_is_one_line(folder: Path, monkeypatch) -> None:
+    import chanattn_export.registry as registry
+
+    def crash(*a, **kw):
+        raise RuntimeError("header too large\ndetails")
+
+    monkeypatch.setattr(registry, "build_model", crash)
+    e = entry_of(folder)
+    (p,) = [p for p in verify_folder(folder, trust_torchscript=True) if p.path == e.weights]
+    assert p == Problem(e.weights, "not a valid safetensors file: header too large")
+
+
+@pytest.mark.parametrize("fmt, kind", [("onnx", "cannot load"),
+                                       ("pt2", "not a loadable torch.export program")])
+def test_runtime_refusing_the_file_is_one_line(folder: Path, monkeypatch, fmt: str,
+                                               kind: str) -> None:
+    import chanattn_export.runtime as runtime
+
+    name = ONNX_NAME
+    if fmt == "pt2":
+        name = ONNX_NAME.replace(".onnx", ".pt2")
+        (folder / ONNX_NAME).rename(folder / name)
+
+        def to_pt2(a: dict) -> None:
+            a["path"] = a["files"][0]["path"] = name
+            a["format"] = "pt2"
+
+        edit(folder, to_pt2, [a["path"] for a in read_manifest(folder)["artifacts"]]
+             .index(ONNX_NAME))
+
+    def refuse(*a, **kw):
+        raise ArtifactError("no runtime for it")
+
+    monkeypatch.setattr(runtime, "runners_for", refuse)
+    (p,) = [p for p in verify_folder(folder, trust_torchscript=True) if p.path == name]
+    assert p == Problem(name, f"{kind}: no runtime for it")
