@@ -227,16 +227,31 @@ def test_loose_stored_tolerance_is_reported_not_used(folder: Path) -> None:
     assert verify_folder(folder, trust_torchscript=True) == []
 
 
-def test_huge_shapes_are_refused_before_allocating(folder: Path) -> None:
+def test_huge_shapes_are_refused_before_allocating(folder: Path, monkeypatch) -> None:
+    import chanattn_export.recheck as recheck
+    import chanattn_export.registry as registry
+
+    def allocating(*a, **kw):  # what a missing refusal would reach (gigabytes): fail fast
+        raise AssertionError("allocating")
+
+    monkeypatch.setattr(registry, "build_model", allocating)
+    monkeypatch.setattr(recheck, "make_cases", allocating)
     idx = [a["path"] for a in read_manifest(folder)["artifacts"]].index(ONNX_NAME)
     edit(folder, lambda a: a["input"].update(height=8192, width=8192), idx)
-    (p,) = verify_folder(folder, trust_torchscript=True)
+
+    def only_problem():
+        check = check_entry(ArtifactFolder(folder), entry_of(folder), tolerance=Tolerance())
+        (p,) = check.problems
+        assert check.parity is None
+        return p
+
+    p = only_problem()
     assert p.path == ONNX_NAME and "refused before allocating" in p.message
     assert p.message.startswith("the manifest asks for parity inputs of shape [")
     assert "more than 2**28" in p.message
     edit(folder, lambda a: (a["input"].update(height=8, width=8),
                             a["model"].update(channels=1 << 16, ratio=1)), idx)
-    (p,) = verify_folder(folder, trust_torchscript=True)
+    p = only_problem()
     assert p.message == ("the manifest's model (65536 channels, ratio 1) would allocate "
                          "4.29e+09 weights (more than 2**28): refused before allocating")
 
