@@ -91,7 +91,7 @@ def test_auto_falls_back_to_legacy_and_says_why(monkeypatch) -> None:
     res = onnx_mod.export_onnx_bytes(net(s), s, "9.9")
     assert calls == ["dynamo", "legacy"] and res.exporter is Exporter.LEGACY
     assert res.fallback_reason == "dynamo exporter failed: boom here"
-    assert export_bytes(net(s), s).exporter == "legacy"
+    assert export_bytes(net(s), s) == Exported(res.data, "legacy", res.fallback_reason)
 
 
 def test_wrong_opset_counts_as_a_failure(monkeypatch) -> None:

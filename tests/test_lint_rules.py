@@ -297,3 +297,87 @@ def test_garbage_is_one_invalid_problem() -> None:
     (p,) = lint_onnx(b"\x08\x01\x12garbage")
     assert p.rule == "invalid" and p.message.startswith("not an ONNX model: ")
     assert "\n" not in p.message
+
+
+def test_targets_that_fix_every_dim_including_ones() -> None:
+    nodes = [helper.make_node("Reshape", ["input", "shape"], ["output"], name="r")]
+    got = strs(model(nodes, [const("shape", [2, C, H * W, 1])]), run=False)
+    assert got and "to the fixed shape [2, 8, 64, 1]" in got[0]
+    expand = [helper.make_node("Expand", ["input", "shape"], ["output"], name="e")]
+    got = strs(model(expand, [const("shape", [[2, C], [H, W]])]), run=False)
+    assert got and "to the fixed shape [2, 8, 8, 8]" in got[0]  # read flat, whatever its rank
+
+
+def test_malformed_nodes_do_not_crash_lint() -> None:
+    for op in ("Reshape", "Expand"):
+        nodes = [helper.make_node(op, ["input"], ["output"])]  # the shape input is missing
+        assert strs(model(nodes), run=False) == [], op
+
+
+def test_split_axis_defaults_to_zero() -> None:
+    nodes = [helper.make_node("Split", ["input", "sizes"], ["a", "b"], name="s"),
+             helper.make_node("Add", ["a", "b"], ["output"])]
+    got = strs(model(nodes, [const("sizes", [1, 1])]), run=False)
+    assert len(got) == 1 and "splits dynamic axis 0 of [?, 8, 8, 8]" in got[0]
+
+
+def test_every_node_is_visited_for_domains() -> None:
+    after_standard = [helper.make_node("Relu", ["input"], ["a"]),
+                      helper.make_node("Foo", ["a"], ["output"], domain="com.example")]
+    domains = (("", 18), ("com.example", 1), ("local", 1), ("com.other", 1))
+    assert [p.rule for p in lint_onnx(model(after_standard, domains=domains), run=False)] == \
+        ["nonstandard-op"]
+    after_function = [helper.make_node("MyRelu", ["input"], ["a"], domain="local"),
+                      helper.make_node("Foo", ["a"], ["output"], domain="com.example")]
+    got = lint_onnx(model(after_function, domains=domains, functions=[_function("")]),
+                    run=False)
+    assert [p.message.split(" from")[0] for p in got] == ["op Foo"]
+
+
+def test_an_op_no_runtime_knows_skips_the_run() -> None:
+    nodes = [helper.make_node("Foo", ["input"], ["output"], domain="com.example")]
+    got = lint_onnx(model(nodes, domains=(("", 18), ("com.example", 1))))
+    assert [p.rule for p in got] == ["nonstandard-op"]  # no "unseen-shape: fails" on top
+
+
+def test_external_data_entries_alone_mark_a_tensor_external() -> None:
+    t = numpy_helper.from_array(np.ones((1,), np.float32), "w")
+    t.ClearField("raw_data")
+    t.external_data.add(key="location", value="w.bin")  # data_location left at DEFAULT
+    got = strs(model([helper.make_node("Mul", ["input", "w"], ["output"])], [t]))
+    assert got == ["external-data: tensor w is stored outside the file (in w.bin); the .onnx "
+                   "does not work alone"]
+
+
+def test_inferred_shapes_see_through_shape_arithmetic() -> None:
+    """A tensor whose shape comes from Shape ops keeps its dynamic batch (data propagation)."""
+    nodes = [helper.make_node("Shape", ["input"], ["s"]),
+             helper.make_node("Reshape", ["input", "s"], ["y"]),
+             helper.make_node("Reshape", ["y", "shape"], ["output"], name="late")]
+    got = strs(model(nodes, [const("shape", [2, C, H, W])]), run=False)
+    assert [g.split(":")[0] for g in got] == ["baked-shape"] and got[0].endswith("(node late)")
+
+
+def test_the_run_avoids_the_export_sizes() -> None:
+    nodes = [helper.make_node("Slice", ["input", "st", "en", "ax"], ["output"])]
+    inits = [const("st", [0]), const("en", [2]), const("ax", [0])]
+    want = ("unseen-shape: at input shape [5, 8, 8, 8] output output has shape [2, 8, 8, 8], the "
+            "graph declares [5, 8, 8, 8]")
+    assert strs(model(nodes, inits), export_shape=[3, C, H, W]) == [want]
+    meta = {"chanattn_export.input_shape": json.dumps([3, C, H, W])}
+    assert strs(model(nodes, inits, meta=meta)) == [want]  # from the file's metadata
+    assert strs(model(nodes, inits, meta=meta), export_shape=[1, C, H, W])[0].startswith(
+        "unseen-shape: at input shape [3, 8, 8, 8]")  # an argument wins
+
+
+def test_static_dims_of_one_stay() -> None:
+    assert unseen_shape(["batch", 1, H, 1], None) == [3, 1, H, 1]
+
+
+def test_failure_and_garbage_messages_keep_the_cause() -> None:
+    nodes = [helper.make_node("Reshape", ["input", "shape"], ["output"], name="r")]
+    got = strs(model(nodes, [const("shape", [2, C, H, W])]), export_shape=[2, C, H, W])
+    cause = got[1].split("(dynamic dims at sizes not used at export): ", 1)[1]
+    assert "Reshape" in cause or "reshape" in cause
+    (p,) = lint_onnx(b"\x08\x01\x12garbage")
+    assert p.message.startswith("not an ONNX model: Error parsing message")
