@@ -88,7 +88,7 @@ def test_auto_uses_dynamo_when_it_works(monkeypatch) -> None:
 def test_auto_falls_back_to_legacy_and_says_why(monkeypatch) -> None:
     s = spec()
     calls = patch(monkeypatch, dynamo=RuntimeError("\n  boom here\nmore"), legacy=identity())
-    res = onnx_mod.export_onnx_bytes(net(s), s, "9.9")
+    res = onnx_mod.export_onnx_bytes(net(s), s, __version__)
     assert calls == ["dynamo", "legacy"] and res.exporter is Exporter.LEGACY
     assert res.fallback_reason == "dynamo exporter failed: boom here"
     assert export_bytes(net(s), s) == Exported(res.data, "legacy", res.fallback_reason)
