@@ -551,3 +551,147 @@ def test_runtime_refusing_the_file_is_one_line(folder: Path, monkeypatch, fmt: s
     monkeypatch.setattr(runtime, "runners_for", refuse)
     (p,) = [p for p in verify_folder(folder, trust_torchscript=True) if p.path == name]
     assert p == Problem(name, f"{kind}: no runtime for it")
+
+
+@pytest.fixture
+def guarded(monkeypatch):
+    """What a missing size refusal would reach (gigabytes) fails fast instead."""
+    import chanattn_export.recheck as recheck
+    import chanattn_export.registry as registry
+
+    def allocating(*a, **kw):
+        raise AssertionError("allocating")
+
+    monkeypatch.setattr(registry, "build_model", allocating)
+    monkeypatch.setattr(recheck, "make_cases", allocating)
+
+
+@pytest.mark.parametrize("model, inp, want", [
+    # batches 1, 2, 3: 1 x 8 x 8192 x 2048 fits, 2 x ... is exactly 2**28 (fits), 3 x ... not
+    ({"channels": 8, "ratio": 8}, {"height": 8192, "width": 2048},
+     "the manifest asks for parity inputs of shape [3, 8, 8192, 2048] (4.03e+08 elements, more "
+     "than 2**28): refused before allocating"),
+    # dynamic H x W: the second parity size (3 x 8199) is the one too large
+    ({"channels": 4096, "ratio": 16}, {"height": 1, "width": 8192, "dynamic_hw": True},
+     "the manifest asks for parity inputs of shape [3, 4096, 3, 8199] (3.02e+08 elements, more "
+     "than 2**28): refused before allocating"),
+    ({"channels": 16385, "ratio": None}, {"height": 1, "width": 1},
+     "the manifest's model (16385 channels, ratio None) would allocate 2.68e+08 weights (more "
+     "than 2**28): refused before allocating"),
+    ({"channels": 16384, "ratio": 1}, {"height": 1, "width": 1}, None),  # exactly 2**28: fits
+    ({"channels": 32768, "ratio": 4}, {"height": 1, "width": 1}, None),
+])
+def test_size_limits_exactly(folder: Path, guarded, model: dict, inp: dict, want) -> None:
+    idx = [a["path"] for a in read_manifest(folder)["artifacts"]].index(ONNX_NAME)
+    edit(folder, lambda a: (a["model"].update(model), a["input"].update(inp)), idx)
+    check = check_entry(ArtifactFolder(folder), entry_of(folder), tolerance=Tolerance())
+    (p,) = check.problems
+    if want is None:  # not refused: it went on to build the model
+        assert p.message == "not a valid safetensors file: allocating"
+    else:
+        assert p == Problem(ONNX_NAME, want) and check.entry == entry_of(folder)
+
+
+def test_unreadable_file_is_one_line(folder: Path, monkeypatch) -> None:
+    real = Path.read_bytes
+
+    def read_bytes(self):
+        if self.name == PT_NAME:
+            raise PermissionError(13, "Permission denied")
+        return real(self)
+
+    monkeypatch.setattr(Path, "read_bytes", read_bytes)
+    assert lines(folder) == [f"{PT_NAME}: unreadable: Permission denied"]
+
+
+def test_a_checked_file_is_served_from_the_cache(folder: Path) -> None:
+    art, e, cache = ArtifactFolder(folder), entry_of(folder), {}
+    first = check_entry(art, e, tolerance=Tolerance(), cases=("random",), cache=cache)
+    (folder / ONNX_NAME).unlink()  # the bytes already checked are the ones judged again
+    again = check_entry(art, e, tolerance=Tolerance(), cases=("random",), cache=cache)
+    assert first.ok and again.ok and again.parity == first.parity
+
+
+def test_parity_that_cannot_run_is_one_line(folder: Path, monkeypatch) -> None:
+    import chanattn_export.recheck as recheck
+
+    def broken(*a, **kw):
+        raise ArtifactError("no usable backend")
+
+    monkeypatch.setattr(recheck, "measure_usable", broken)
+    (p,) = [p for p in verify_folder(folder) if p.severity == ERROR]
+    assert p == Problem(ONNX_NAME, "cannot run: no usable backend")
+
+
+def test_bad_bytes_are_never_run(folder: Path, monkeypatch) -> None:
+    (folder / ONNX_NAME).write_bytes(b"\x08\x01garbage")
+    resign(folder, ONNX_NAME)
+    check = check_entry(ArtifactFolder(folder), entry_of(folder), tolerance=Tolerance())
+    (p,) = check.problems
+    assert p.message.startswith("not a valid ONNX model: ") and not p.message.endswith("None")
+    assert check.parity is None and check.entry == entry_of(folder)
+    monkeypatch.setitem(sys.modules, "onnx", None)
+    (folder / ONNX_NAME).write_bytes((folder / ONNX_NAME).read_bytes())
+    check = check_entry(ArtifactFolder(folder), entry_of(folder), tolerance=Tolerance())
+    assert [p.message for p in check.problems] == [
+        "cannot check: onnx is not installed (pip install onnx)"]
+    assert check.parity is None  # never handed to a runtime unchecked
+
+
+def test_no_parity_after_any_file_problem(folder: Path) -> None:
+    def extra(a: dict) -> None:
+        a["files"].append({"path": "extra.bin", "sha256": "0" * 64})
+
+    edit(folder, extra, [a["path"] for a in read_manifest(folder)["artifacts"]].index(ONNX_NAME))
+    e = entry_of(folder)
+    check = check_entry(ArtifactFolder(folder), e, tolerance=Tolerance())
+    assert [str(p) for p in check.problems] == ["extra.bin: missing (named in the manifest)"]
+    assert check.parity is None and check.entry == e
+
+
+def test_torchscript_warning_text(folder: Path) -> None:
+    e = entry_of(folder, PT_NAME)
+    check = check_entry(ArtifactFolder(folder), e, tolerance=Tolerance())
+    assert check.entry == e and check.problems == (Problem(
+        PT_NAME, "not loaded: a TorchScript file is a program that runs when loaded; its "
+        "checksum matches, but only --trust-torchscript or a valid signature (--public-key) "
+        "lets it run", WARNING),)
+
+
+def test_both_looser_tolerances_are_listed(folder: Path) -> None:
+    idx = [a["path"] for a in read_manifest(folder)["artifacts"]].index(ONNX_NAME)
+    edit(folder, lambda a: a["parity"].update(atol=1.0, rtol=0.5), idx)
+    (w,) = verify_folder(folder, trust_torchscript=True)
+    assert "(atol 1, rtol 0.5); ignored" in w.message
+
+
+def test_verify_runs_the_quick_cases_at_seed_zero(folder: Path, monkeypatch) -> None:
+    import chanattn_export.recheck as recheck
+
+    asked: list = []
+    real = recheck.make_cases
+
+    def spy(model, inp, seed, cases):
+        asked.append((seed, tuple(cases)))
+        return real(model, inp, seed, cases)
+
+    monkeypatch.setattr(recheck, "make_cases", spy)
+    assert verify_folder(folder, trust_torchscript=True) == []
+    assert asked == [(0, ("random", "large", "saturate"))] * 2
+
+
+def test_no_such_folder(tmp_path: Path) -> None:
+    assert verify_folder(tmp_path / "nope") == [Problem(str(tmp_path / "nope"), "no such folder")]
+
+
+def test_signature_problem_lines_split_at_the_path(folder: Path, tmp_path: Path) -> None:
+    pytest.importorskip("cryptography")
+    from chanattn_export.artifacts.signing import generate_key, sign_folder
+
+    generate_key(tmp_path / "k.pem")
+    other = generate_key(tmp_path / "other.pem")
+    sign_folder(folder, tmp_path / "k.pem")
+    got = verify_folder(folder, public_key=other)
+    assert got[0] == Problem("signature.json", f"does not verify with {other}: signed by another "
+                                               "key, or the signature or its file list was "
+                                               "edited")
