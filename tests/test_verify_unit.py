@@ -177,6 +177,9 @@ def test_format_must_match_the_file_name(folder: Path) -> None:
     edit(folder, rename)
     problems = [str(p) for p in verify_folder(folder) if p.path == "model.pt"]
     assert problems == ["model.pt: format onnx in the manifest, but the file name ends '.pt'"]
+    e = entry_of(folder, "model.pt")
+    check = check_entry(ArtifactFolder(folder), e, tolerance=Tolerance())
+    assert check.entry == e and check.parity is None
 
 
 def test_file_larger_than_recorded_is_not_read(folder: Path) -> None:
