@@ -148,6 +148,26 @@ def test_a_model_the_checker_refuses_is_an_export_error(monkeypatch) -> None:
     bad = identity()
     bad.graph.node[0].input[0] = "nowhere"
     patch(monkeypatch, dynamo=bad)
+    with pytest.raises(ExportError, match=r"^exported ONNX model fails onnx\.checker: ") as info:
+        onnx_mod.export_onnx_bytes(net(s), s, "9.9")
+    assert "nowhere" in str(info.value)  # the checker's own reason
+
+
+def test_the_full_checker_runs(monkeypatch) -> None:
+    """Shapes the graph contradicts are caught (full_check runs strict shape inference)."""
+    s = spec()
+    bad = identity()
+    bad.graph.output[0].type.tensor_type.shape.dim[3].dim_value = 6  # Identity of a 5
+    patch(monkeypatch, dynamo=bad)
+    with pytest.raises(ExportError, match=r"^exported ONNX model fails onnx\.checker: "):
+        onnx_mod.export_onnx_bytes(net(s), s, "9.9")
+
+
+def test_a_model_without_onnx_opset_is_judged_by_the_checker(monkeypatch) -> None:
+    s = spec()
+    bare = identity()
+    del bare.opset_import[:]
+    patch(monkeypatch, dynamo=bare)
     with pytest.raises(ExportError, match=r"^exported ONNX model fails onnx\.checker: "):
         onnx_mod.export_onnx_bytes(net(s), s, "9.9")
 
@@ -155,8 +175,10 @@ def test_a_model_the_checker_refuses_is_an_export_error(monkeypatch) -> None:
 def test_missing_onnxscript_is_a_dependency_error(monkeypatch) -> None:
     s = spec()
     monkeypatch.setitem(sys.modules, "onnxscript", None)
-    with pytest.raises(MissingDependencyError, match="pip install onnx onnxscript"):
+    with pytest.raises(MissingDependencyError) as info:
         onnx_mod.export_onnx_bytes(net(s), s, "9.9")
+    assert str(info.value) == ("ONNX export needs onnx and onnxscript (import of onnxscript "
+                               "halted; None in sys.modules); pip install onnx onnxscript")
 
 
 # -- what the shipped bytes carry ----------------------------------------------------------------
