@@ -7,7 +7,7 @@ mutated copy under ``mutants/`` there. So each run works in a scratch folder
 tests that cover them. Results are cached per module set: a re-run only re-tests functions
 whose code or tests changed. Nothing is installed.
 
-Score = mutants killed (a test failed, or it timed out) / mutants tried. A survivor is a
+Score = mutants killed (a test failed, timed out or crashed) / mutants tried. A survivor is a
 change to the code that no selected test notices: either a missing test or an equivalent
 mutant (listed with its reason in docs/mutation.md).
 """
@@ -35,16 +35,20 @@ GROUPS: dict[str, tuple[list[str], list[str]]] = {
     "weights": (["weights.py"], ["tests/test_weights.py"]),
     "fileio": (["fileio.py"], ["tests/test_fileio.py"]),
     "models": (["models/*"], ["tests/test_models.py"]),
-    "export": (["export/*"], ["tests/test_export.py"]),
-    "artifacts": (["artifacts/*"], ["tests/test_artifacts.py", "tests/test_manifest.py",
+    "export": (["export/*"], ["tests/test_export_unit.py", "tests/test_lint_rules.py",
+                              "tests/test_lint.py"]),
+    "artifacts": (["artifacts/*"], ["tests/test_artifacts_unit.py", "tests/test_manifest.py",
                                     "tests/test_verify.py", "tests/test_security.py"]),
-    "verify": (["verify.py", "recheck.py"], ["tests/test_verify.py", "tests/test_security.py"]),
+    "verify": (["verify.py", "recheck.py"], ["tests/test_verify_unit.py", "tests/test_verify.py",
+                                             "tests/test_security.py"]),
 }
 DESELECT = [  # slow or out-of-process: they cannot be mapped to a mutant
-    "tests/test_export.py::test_reexport_is_byte_identical_across_processes",
     "tests/test_verify.py::test_cli_one_line_per_problem_exit_1",
 ]
-KILLED = {"killed", "timeout", "caught by type check"}
+FOLDER_CACHE = "fixture-cache"  # $CHANATTN_EXPORT_TEST_FOLDER_CACHE, see tests/conftest.py
+# "segfault": the test process died of a signal (a mutant of the SIGKILL fault injection makes
+# the writer kill itself at every step): the tests did not pass, so the mutant was noticed.
+KILLED = {"killed", "timeout", "segfault", "caught by type check"}
 NOT_RUN = "not checked"
 
 
@@ -58,8 +62,12 @@ def prepare(work: Path, modules: list[str]) -> None:
     for name in (PKG, "tests"):
         shutil.rmtree(work / name, ignore_errors=True)
         shutil.copytree(ROOT / name, work / name, ignore=shutil.ignore_patterns("__pycache__"))
+    # The tests' artifact folder is built once per run, by the unmutated code (tests/conftest.py)
+    shutil.rmtree(work / FOLDER_CACHE, ignore_errors=True)
+    (work / FOLDER_CACHE).mkdir()
     files = [f"{PKG}/{f}" for m in modules for f in GROUPS[m][0]]
-    tests = sorted({t for m in modules for t in GROUPS[m][1] if (ROOT / t).exists()})
+    tests = sorted({t for m in modules for t in GROUPS[m][1]
+                    if (ROOT / t.split("::")[0]).exists()})
     selection = [*tests, "-m", "not slow"] + [a for d in DESELECT for a in ("--deselect", d)]
     pyproject = (ROOT / "pyproject.toml").read_text(encoding="utf-8")
     pyproject = re.sub(r"(?ms)^\[tool\.mutmut\].*?(?=^\[|\Z)", "", pyproject)
@@ -152,7 +160,8 @@ def main(argv: list[str] | None = None) -> int:
         prepare(work, modules)
         # One thread per process: mutants already run in parallel, and forked children must
         # not inherit a busy OpenMP pool.
-        os.environ.update(OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", PYTHONHASHSEED="0")
+        os.environ.update(OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", PYTHONHASHSEED="0",
+                          CHANATTN_EXPORT_TEST_FOLDER_CACHE=str(work / FOLDER_CACHE))
         jobs = ["--max-children", str(args.jobs)]
         if mutmut(work, "run", *jobs).returncode:
             print("error: mutmut run failed", file=sys.stderr)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import sys
 from pathlib import Path
@@ -18,12 +19,31 @@ def small() -> dict[str, int]:
     return dict(SMALL)
 
 
+# scripts/mutation.py sets this to a folder of its own: mutmut runs a new pytest session per
+# mutant, and building the folder (an export) would cost more than the tests that use it.
+FOLDER_CACHE_ENV = "CHANATTN_EXPORT_TEST_FOLDER_CACHE"
+
+
 @pytest.fixture(scope="session")
 def pristine(tmp_path_factory) -> Path:
-    """A tiny artifact folder (one ONNX, one TorchScript), built once per test session."""
+    """A tiny artifact folder (one ONNX, one TorchScript), built once per test session (or once
+    per mutation run, see ``FOLDER_CACHE_ENV``)."""
     from reliability_helpers import build_folder
 
-    return build_folder(tmp_path_factory.mktemp("pristine") / "art")
+    cache = os.environ.get(FOLDER_CACHE_ENV)
+    # Only an unmutated run may fill the cache: a mutant of the exporter or the artifact writer
+    # would otherwise hand its broken folder to every later mutant's tests.
+    mutant = "__mutmut_" in os.environ.get("MUTANT_UNDER_TEST", "")
+    if not cache or (mutant and not (Path(cache) / "art").is_dir()):
+        return build_folder(tmp_path_factory.mktemp("pristine") / "art")
+    done = Path(cache) / "art"
+    if not done.is_dir():
+        tmp = Path(cache) / f"building-{os.getpid()}"
+        shutil.rmtree(tmp, ignore_errors=True)
+        build_folder(tmp / "art")
+        os.replace(tmp / "art", done)  # atomic: a concurrent worker never sees half a folder
+        shutil.rmtree(tmp, ignore_errors=True)
+    return done
 
 
 @pytest.fixture

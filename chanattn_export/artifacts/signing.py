@@ -135,7 +135,8 @@ def check_signature(root: Path, public_key: Path) -> list[str]:
     except FileNotFoundError:
         return [f"{SIGNATURE}: missing: the folder is not signed (sign DIR --key KEY)"]
     except (OSError, ValueError, RecursionError) as e:
-        return [f"{SIGNATURE}: unreadable: {str(e).splitlines()[0] if str(e) else e!r}"]
+        first = str(e).splitlines()[0] if str(e) else repr(e)  # (!r on the whole expression
+        return [f"{SIGNATURE}: unreadable: {first}"]            # quoted every message)
     if not isinstance(doc, dict) or not isinstance(doc.get("payload"), str) \
             or not isinstance(doc.get("signature"), str):
         return [f"{SIGNATURE}: not a signature written by this toolkit"]

@@ -82,7 +82,6 @@ def _graphs(graph: Any) -> Iterator[Any]:
 
 
 def _external_data(model: Any) -> list[LintProblem]:
-    from onnx import TensorProto
 
     out = []
     for g in _graphs(model.graph):
@@ -90,7 +89,7 @@ def _external_data(model: Any) -> list[LintProblem]:
         tensors += [(n.name or n.output[0], a.t) for n in g.node for a in n.attribute
                     if a.HasField("t")]
         for name, t in tensors:
-            if t.data_location == TensorProto.EXTERNAL or len(t.external_data):
+            if _stored_outside(t):
                 where = next((e.value for e in t.external_data if e.key == "location"), "?")
                 out.append(LintProblem("external-data", f"tensor {name} is stored outside the "
                                        f"file (in {where}); the .onnx does not work alone"))
@@ -124,15 +123,21 @@ def _constants(graph: Any) -> dict[str, np.ndarray]:
     from onnx import numpy_helper
 
     values = {t.name: numpy_helper.to_array(t) for t in graph.initializer
-              if not len(t.external_data)}  # external bytes are never read (lint says so)
+              if not _stored_outside(t)}  # external bytes are never read (lint says so)
     for n in graph.node:
         if n.op_type == "Constant":
             for a in n.attribute:
-                if a.name == "value" and a.HasField("t"):
+                if a.name == "value" and a.HasField("t") and not _stored_outside(a.t):
                     values[n.output[0]] = numpy_helper.to_array(a.t)
                 elif a.name == "value_ints":
                     values[n.output[0]] = np.array(a.ints, dtype=np.int64)
     return values
+
+
+def _stored_outside(t: Any) -> bool:
+    from onnx import TensorProto
+
+    return t.data_location == TensorProto.EXTERNAL or bool(len(t.external_data))
 
 
 def _shapes(model: Any) -> dict[str, list[int | None]]:
