@@ -45,6 +45,11 @@ def test_prepared_folder_has_the_sources_tests_and_a_mutmut_section(mutation,
     assert cfg["pytest_add_cli_args_test_selection"][:2] == ["tests/test_models.py",
                                                              "tests/test_parity.py"]
     assert "not slow" in cfg["pytest_add_cli_args_test_selection"]
+    # mutmut maps tests to mutants in its own process: xdist workers (our addopts) would hide
+    # every test from it ("could not find any test case for any mutant")
+    addopts = tomllib.loads((tmp_path / "pyproject.toml").read_text())["tool"]["pytest"][
+        "ini_options"]["addopts"]
+    assert "-n" not in addopts.split() and "--strict-markers" in addopts
     mutation.prepare(tmp_path, ["fileio"])  # again: the old section is replaced, not doubled
     cfg = tomllib.loads((tmp_path / "pyproject.toml").read_text())["tool"]["mutmut"]
     assert cfg["only_mutate"] == ["chanattn_export/fileio.py"]
