@@ -83,6 +83,24 @@ def _network(fmt: Format, args: dict[str, Any]) -> ExportResult:
         progress=args["progress"], devices=args["devices"], keep_failed=args["keep_failed"])
 
 
+def _export(fmt: Format, args: dict[str, Any]) -> ExportResult:
+    """The one body behind ``export_onnx``/``export_torchscript``/``export_pt2`` (``args`` is
+    the caller's ``locals()``): a whole network, or a registered block by name."""
+    if _is_module(args["model"]):
+        return _network(fmt, args)
+    _block_only(args)
+    spec = make_export_spec(
+        args["model"], fmt=fmt, channels=args["channels"], ratio=args["ratio"],
+        layout=args["layout"], batch=args["batch"], height=args["height"], width=args["width"],
+        dynamic_hw=args["dynamic_hw"], opset=args.get("opset", DEFAULT_OPSET),
+        exporter=args.get("exporter", Exporter.AUTO), hidden=args["hidden"],
+        preset=args["preset"], weights=args["weights"])
+    return export_artifact(spec, args["out"], weights=args["weights"], seed=args["seed"],
+                           tolerance=tolerance(args["atol"], args["rtol"]),
+                           progress=args["progress"], devices=args["devices"],
+                           keep_failed=args["keep_failed"])
+
+
 def _block_only(args: dict[str, Any]) -> None:
     if not isinstance(args["model"], str):
         raise InvalidSpecError("model must be a registered model name or a torch.nn.Module; "
@@ -124,16 +142,7 @@ def export_onnx(model: Any = "cbam-channel", *, channels: int = DEFAULT_CHANNELS
     ``input_shape`` in ``layout``'s order and ``name`` for its files: it is judged against its
     own eager outputs, which the folder keeps so that ``verify`` needs none of its code.
     """
-    if _is_module(model):
-        return _network(Format.ONNX, locals())
-    _block_only(locals())
-    spec = make_export_spec(model, fmt=Format.ONNX, channels=channels, ratio=ratio,
-                            layout=layout, batch=batch, height=height, width=width,
-                            dynamic_hw=dynamic_hw, opset=opset, exporter=exporter,
-                            hidden=hidden, preset=preset, weights=weights)
-    return export_artifact(spec, out, weights=weights, seed=seed,
-                           tolerance=tolerance(atol, rtol), progress=progress, devices=devices,
-                           keep_failed=keep_failed)
+    return _export(Format.ONNX, locals())
 
 
 def export_torchscript(model: Any = "cbam-channel", *, channels: int = DEFAULT_CHANNELS,
@@ -148,16 +157,7 @@ def export_torchscript(model: Any = "cbam-channel", *, channels: int = DEFAULT_C
                        keep_failed: bool = False, input_shape: Any = None,
                        name: str | None = None) -> ExportResult:
     """Trace, freeze and save a TorchScript module; check parity; record it in ``out``."""
-    if _is_module(model):
-        return _network(Format.TORCHSCRIPT, locals())
-    _block_only(locals())
-    spec = make_export_spec(model, fmt=Format.TORCHSCRIPT, channels=channels, ratio=ratio,
-                            layout=layout, batch=batch, height=height, width=width,
-                            dynamic_hw=dynamic_hw, hidden=hidden, preset=preset,
-                            weights=weights)
-    return export_artifact(spec, out, weights=weights, seed=seed,
-                           tolerance=tolerance(atol, rtol), progress=progress, devices=devices,
-                           keep_failed=keep_failed)
+    return _export(Format.TORCHSCRIPT, locals())
 
 
 def export_pt2(model: Any = "cbam-channel", *, channels: int = DEFAULT_CHANNELS,
@@ -172,16 +172,7 @@ def export_pt2(model: Any = "cbam-channel", *, channels: int = DEFAULT_CHANNELS,
                name: str | None = None) -> ExportResult:
     """Export a torch.export program (``.pt2``); check parity (on the CPU: programs are not
     checked on CUDA yet, whatever ``devices`` says); record it in ``out``."""
-    if _is_module(model):
-        return _network(Format.PT2, locals())
-    _block_only(locals())
-    spec = make_export_spec(model, fmt=Format.PT2, channels=channels, ratio=ratio,
-                            layout=layout, batch=batch, height=height, width=width,
-                            dynamic_hw=dynamic_hw, hidden=hidden, preset=preset,
-                            weights=weights)
-    return export_artifact(spec, out, weights=weights, seed=seed,
-                           tolerance=tolerance(atol, rtol), progress=progress, devices=devices,
-                           keep_failed=keep_failed)
+    return _export(Format.PT2, locals())
 
 
 def check_parity(out: str | os.PathLike[str] = "artifacts", *, atol: float | None = None,
