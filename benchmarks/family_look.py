@@ -1,4 +1,4 @@
-"""The per-node look of issue 12, item 5, for any registered families, in one run.
+"""Per-node look (top onnxruntime nodes, artifact vs eager) for any registered family, one run.
 
     python benchmarks/family_look.py --models ese,ceca,gc --layouts nchw,nhwc --baseline
     python benchmarks/family_look.py            # the zoo families, both layouts

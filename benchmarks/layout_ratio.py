@@ -1,4 +1,4 @@
-"""The layout and family ratios of issue 12, measured side by side in one run.
+"""The layout and family ratios, measured side by side in one run.
 
     python benchmarks/layout_ratio.py --threads 1 --batch 8
     python benchmarks/layout_ratio.py --threads 2 --baseline   # also the pre-rewrite graphs

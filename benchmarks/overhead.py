@@ -9,7 +9,7 @@ under every combination of intra-op threads (1, 2), spinning
 (``session.intra_op.allow_spinning`` 1/0) and graph optimisation level (all, extended,
 disable), and prints for each: the artifact's median, the empty graph's (the per-call
 overhead), the summed kernel time from onnxruntime's profiler, and artifact / (overhead +
-kernels) (issue 12's bound: <= 1.5). The best option set per shape is marked. On a machine
+kernels) (bound: <= 1.5). The best option set per shape is marked. On a machine
 shared with other work, compare rows of one run only.
 """
 

@@ -31,7 +31,7 @@ import numpy as np
 @contextmanager
 def plain_graphs() -> Iterator[None]:
     """Export without the onnxruntime rewrites (models/_pool.py): plain ``amax`` and
-    ``Conv2d`` graphs, as the exporter wrote them before issue 12."""
+    ``Conv2d`` graphs, as the exporter wrote them before the onnxruntime rewrites."""
     import importlib
     import pkgutil
     from contextlib import ExitStack

@@ -1,4 +1,4 @@
-"""The commit protocol under faults delivered at each of its steps (issue 8 hole 6, issue 14.3).
+"""The commit protocol under faults delivered at each of its steps.
 
 After a fault at any step, by an exception, a failing ``os.replace`` / ``fsync`` or a SIGKILL,
 the folder passes ``verify`` and shows the old artifact or the new one, never a mix and never an

@@ -1,4 +1,4 @@
-"""A disk that really fills up mid-commit (issue 8 hole 7): a tmpfs of 512 KB in a private mount
+"""A disk that really fills up mid-commit: a tmpfs of 512 KB in a private mount
 namespace (``unshare -m``), where a child process commits a new artifact. Skipped where this
 machine does not allow private mounts; ``test_interrupt.py`` keeps the simulated ENOSPC case."""
 

@@ -1,4 +1,4 @@
-"""Hypothesis fuzzing of the parsers that read untrusted bytes (issue 8 hole 8): the manifest
+"""Hypothesis fuzzing of the parsers that read untrusted bytes: the manifest
 (text and entries), the weights (safetensors bytes), and the CLI on fuzzed manifests. Any input
 gives the toolkit's one-line error, never another exception."""
 
