@@ -53,6 +53,27 @@ def _model_options() -> argparse.ArgumentParser:
     return p
 
 
+def network_options(p: argparse.ArgumentParser) -> None:
+    """A whole user network instead of a registered block (see :mod:`..user_network`)."""
+    g = p.add_argument_group("your own network (instead of --model)")
+    g.add_argument("--network", metavar="REF", default=None,
+                   help="package.module:attr or path/to/file.py:attr naming an nn.Module, or a "
+                   "function returning one (imported and run: your code, your weights)")
+    g.add_argument("--input-shape", metavar="N,C,H,W", type=_shape, default=None,
+                   help="the network's input shape, in --layout's order (replaces --batch, "
+                   "--channels, --height, --width)")
+    g.add_argument("--name", default=None,
+                   help="names the files (default: the network's class name)")
+
+
+def _shape(text: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(d) for d in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers such as "
+                                         f"1,3,224,224; got {text!r}") from None
+
+
 def _devices_option(p: argparse.ArgumentParser) -> None:
     p.add_argument("--devices", default=None,
                    help="comma-separated devices parity runs on: cpu, cuda (default: cpu, plus "
@@ -67,4 +88,4 @@ def _tolerance_options(p: argparse.ArgumentParser) -> None:
                    help=f"relative tolerance (default {DEFAULT_RTOL:g})")
 
 
-__all__ = ["_devices_option", "_model_options", "_tolerance_options"]
+__all__ = ["_devices_option", "_model_options", "_tolerance_options", "network_options"]

@@ -12,13 +12,14 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from . import _cli_deploy as deploy
-from ._cli_options import _devices_option, _model_options, _tolerance_options
+from ._cli_options import _devices_option, _model_options, _tolerance_options, network_options
 from ._version import __version__
 from .cli_trust import add_sign_commands, public_key_option, silence_stdout, trust_option
 from .errors import ChanAttnError
 from .spec import Format, Layout
 
 EXIT_OK, EXIT_FAILED, EXIT_ERROR, EXIT_INTERRUPTED = 0, 1, 2, 130
+DEFAULT_MODEL = "cbam-channel"
 
 
 def _say(msg: str) -> None:
@@ -47,7 +48,7 @@ def _print_parity(items: list[tuple[str, object]]) -> bool:
     return ok
 
 
-def _export(fmt: Format, args: argparse.Namespace, model: str, layout: str,
+def _export(fmt: Format, args: argparse.Namespace, model: object, layout: str,
             say: Callable[[str], None] = _say) -> object:
     from . import api
 
@@ -55,7 +56,8 @@ def _export(fmt: Format, args: argparse.Namespace, model: str, layout: str,
                   height=args.height, width=args.width, dynamic_hw=args.dynamic_hw,
                   weights=args.weights, seed=args.seed, out=args.out, progress=say,
                   hidden=args.hidden, preset=args.preset, atol=args.atol, rtol=args.rtol,
-                  devices=args.devices, keep_failed=args.keep_failed)
+                  devices=args.devices, keep_failed=args.keep_failed,
+                  input_shape=getattr(args, "input_shape", None), name=getattr(args, "name", None))
     if fmt is Format.ONNX:
         return api.export_onnx(model, opset=args.opset, exporter=args.exporter, **common)
     export = api.export_pt2 if fmt is Format.PT2 else api.export_torchscript
@@ -66,7 +68,7 @@ def cmd_export(fmt: Format) -> Callable[[argparse.Namespace], int]:
     def run(args: argparse.Namespace) -> int:
         from .render.folder import export_line
 
-        res = _export(fmt, args, args.model, args.layout)
+        res = _export(fmt, args, _model_or_network(args), args.layout)
         print(export_line(res))
         ok = _print_parity([(res.path.name, res.parity)]) and res.passed
         print(f"manifest: {Path(args.out) / 'manifest.json'}")
@@ -74,6 +76,25 @@ def cmd_export(fmt: Format) -> Callable[[argparse.Namespace], int]:
         return EXIT_OK if ok else EXIT_FAILED
 
     return run
+
+
+def _model_or_network(args: argparse.Namespace) -> object:
+    """``--model`` (a registered block), or the ``nn.Module`` that ``--network`` names."""
+    from .errors import InvalidSpecError
+
+    if args.network is None:
+        if args.input_shape is not None or args.name is not None:
+            raise InvalidSpecError("--input-shape and --name are for --network; a registered "
+                                   "model takes --batch, --channels, --height and --width")
+        return args.model or DEFAULT_MODEL
+    if args.model is not None:
+        raise InvalidSpecError("give --model (a registered block) or --network (your own "
+                               "nn.Module), not both")
+    if args.input_shape is None:
+        raise InvalidSpecError("--network needs --input-shape N,C,H,W (in --layout's order)")
+    from .user_network import load_network
+
+    return load_network(args.network)
 
 
 def _progress(total: int | None):  # type: ignore[no-untyped-def]
@@ -189,7 +210,9 @@ def build_parser() -> argparse.ArgumentParser:
                        (Format.TORCHSCRIPT, "export one model to TorchScript and check parity"),
                        (Format.PT2, "export one model as a torch.export program (.pt2)")):
         p = sub.add_parser(fmt.value, parents=[common], help=help_, description=help_)
-        p.add_argument("--model", default="cbam-channel", help="registered model (see: list)")
+        p.add_argument("--model", default=None,
+                       help=f"registered model (see: list; default {DEFAULT_MODEL})")
+        network_options(p)
         p.add_argument("--weights", type=Path, default=None,
                        help="safetensors or torch.save state dict (loaded weights_only)")
         deploy.reference_option(p)
