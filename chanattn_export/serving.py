@@ -25,6 +25,7 @@ from .artifacts.folder import ArtifactFolder
 from .artifacts.manifest import ManifestEntry
 from .errors import ArtifactError, InputError, InvalidSpecError, MissingDependencyError
 from .fileio import sha256_bytes
+from .onnx_wire import refuse_external_data
 from .spec import Device, Format, Layout
 from .validation import Expected, check_input
 
@@ -158,6 +159,7 @@ def _session(data: bytes, devices: list[Device], path: Path) -> tuple[Any, str, 
     except ImportError:
         raise MissingDependencyError("serving needs onnxruntime: pip install onnxruntime "
                                      "(onnxruntime-gpu for CUDA)") from None
+    refuse_external_data(data, str(path))  # before onnxruntime reads files beside the process
     reasons: list[str] = []
     for dev in devices:
         want = ORT_PROVIDER[dev]

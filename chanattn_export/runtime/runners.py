@@ -14,6 +14,7 @@ from typing import Protocol
 import numpy as np
 
 from ..errors import ArtifactError, InputError, MissingDependencyError
+from ..onnx_wire import refuse_external_data
 from ..spec import Backend, Device
 from ..validation import Expected, check_input
 from . import devices
@@ -120,6 +121,7 @@ def open_ort_session(data: bytes, device: Device | str = Device.CPU, threads: in
         providers: list = [("CUDAExecutionProvider", {"use_tf32": 0}), "CPUExecutionProvider"]
     else:
         providers = ["CPUExecutionProvider"]
+    refuse_external_data(data)  # before onnxruntime reads files next to the process
     try:
         session = ort.InferenceSession(data, sess_options=opts, providers=providers)
     except Exception as e:
