@@ -40,6 +40,7 @@ GROUPS: dict[str, tuple[list[str], list[str]]] = {
                               "tests/test_lint.py"]),
     "artifacts": (["artifacts/*"], ["tests/test_artifacts_unit.py", "tests/test_manifest.py",
                                     "tests/test_verify.py", "tests/test_security.py"]),
+    "wire": (["onnx_wire.py"], ["tests/test_external_data.py"]),
     "verify": (["verify.py", "recheck.py"], ["tests/test_verify_unit.py", "tests/test_verify.py",
                                              "tests/test_security.py"]),
 }
