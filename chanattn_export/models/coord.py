@@ -36,14 +36,13 @@ class CoordinateAttention(nn.Module):
         block), counts ``num_batches_tracked`` and reads ``momentum=None`` as the cumulative
         average, so fine-tuning leaves the statistics the official module would."""
         bn = self.bn1
-        factor = 0.0 if bn.momentum is None else bn.momentum
-        if bn.training and bn.num_batches_tracked is not None:
+        momentum = 0.0  # not read in eval mode
+        if bn.training:
             bn.num_batches_tracked.add_(1)
-            if bn.momentum is None:
-                factor = 1.0 / float(bn.num_batches_tracked)
-        use_batch = bn.training or (bn.running_mean is None and bn.running_var is None)
+            momentum = (1.0 / float(bn.num_batches_tracked) if bn.momentum is None
+                        else bn.momentum)
         return F.batch_norm(y, bn.running_mean, bn.running_var, bn.weight, bn.bias,
-                            use_batch, factor, bn.eps)
+                            bn.training, momentum, bn.eps)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h_axis, w_axis = self.layout.spatial_axes
