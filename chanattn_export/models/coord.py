@@ -30,10 +30,19 @@ class CoordinateAttention(nn.Module):
         self.conv_w = nn.Conv2d(mip, channels, 1, bias=True)
 
     def _bn(self, y: torch.Tensor) -> torch.Tensor:
-        """``bn1`` on ``[N, mip, L]`` rows (BatchNorm2d's math, without its 4-D check)."""
+        """``bn1`` on ``[N, mip, L]`` rows: ``nn.BatchNorm2d.forward`` without its 4-D check.
+
+        Training follows ``bn1``'s own mode (``bn1.eval()`` freezes it inside a training
+        block), counts ``num_batches_tracked`` and reads ``momentum=None`` as the cumulative
+        average, so fine-tuning leaves the statistics the official module would."""
         bn = self.bn1
+        momentum = 0.0  # not read in eval mode
+        if bn.training:
+            bn.num_batches_tracked.add_(1)
+            momentum = (1.0 / float(bn.num_batches_tracked) if bn.momentum is None
+                        else bn.momentum)
         return F.batch_norm(y, bn.running_mean, bn.running_var, bn.weight, bn.bias,
-                            self.training, bn.momentum or 0.0, bn.eps)
+                            bn.training, momentum, bn.eps)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h_axis, w_axis = self.layout.spatial_axes
