@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import pytest
 import torch
-from nhwc_graph import narrow_broadcasts
 
 from chanattn_export.models import GatherExcite
 
@@ -49,6 +48,3 @@ def test_negative_extent_is_refused_naming_the_value() -> None:
     with pytest.raises(ValueError, match=r"extent must be >= 0 .*got -1"):
         GatherExcite(4, extent=-1)
 
-
-def test_nhwc_export_spreads_the_gate_over_w_times_c() -> None:
-    assert narrow_broadcasts("ge") == []

@@ -1,11 +1,10 @@
 """SimAM (models/simam.py): the official formula where n = H*W - 1 is small, and the NHWC
-export's onnxruntime form (tests/nhwc_graph.py)."""
+export's onnxruntime form (tests/test_models_nhwc.py)."""
 
 from __future__ import annotations
 
 import pytest
 import torch
-from nhwc_graph import narrow_broadcasts
 
 from chanattn_export import create_model
 
@@ -23,6 +22,3 @@ def test_two_or_three_positions_follow_the_official_formula(hw: tuple[int, int],
     y = m(x) if layout == "nchw" else m(x.permute(0, 2, 3, 1)).permute(0, 3, 1, 2)
     torch.testing.assert_close(y, ref, rtol=1e-5, atol=1e-6)
 
-
-def test_nhwc_export_spreads_the_mean_and_the_divisor_over_w_times_c() -> None:
-    assert narrow_broadcasts("simam") == []
