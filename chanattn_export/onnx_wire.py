@@ -25,7 +25,7 @@ _SPARSE = {1: "tensor", 2: "tensor"}
 _KIND = {"training": _TRAINING, "graph": _GRAPH, "function": _FUNCTION, "node": _NODE,
          "attribute": _ATTRIBUTE, "sparse": _SPARSE}
 _TENSOR_NAME, _TENSOR_EXTERNAL_DATA, _TENSOR_DATA_LOCATION, _EXTERNAL = 8, 13, 14, 1
-_MAX_DEPTH = 64  # nested subgraphs; protobuf's own parser stops at 100
+_MAX_DEPTH = 100  # nested messages below the model: protobuf's own parser refuses deeper
 
 
 class MalformedModel(ValueError):
@@ -48,9 +48,10 @@ def refuse_external_data(data: bytes, where: str = "") -> None:
     except MalformedModel as e:
         raise ArtifactError(f"{prefix}not a well-formed ONNX model ({e})") from None
     if outside:
-        shown = ", ".join(repr(n) for n in outside[:3]) + (", ..." if len(outside) > 3 else "")
+        more = f" and {len(outside) - 1} more" if len(outside) > 1 else ""
         raise ArtifactError(f"{prefix}the model keeps tensors in files outside it (external "
-                            f"data: {shown}); artifacts never do, so it was not loaded")
+                            f"data: {outside[0]!r}{more}); artifacts never do, so it was not "
+                            "loaded")
 
 
 def _walk(buf: memoryview, start: int, end: int, fields: dict[int, str],

@@ -16,7 +16,7 @@ from onnx import TensorProto, helper
 from reliability_helpers import ONNX_NAME, resign
 
 from chanattn_export import ArtifactError
-from chanattn_export.onnx_wire import MalformedModel, external_tensors
+from chanattn_export.onnx_wire import MalformedModel, external_tensors, refuse_external_data
 from chanattn_export.serving import load_artifact
 from chanattn_export.verify import verify_folder
 
@@ -139,3 +139,103 @@ def test_damaged_bytes_give_malformed_never_another_error(pristine: Path) -> Non
     assert malformed > 0  # the damage was seen at least sometimes (the rest parsed)
     with pytest.raises(MalformedModel):
         external_tensors(b"\x0a\xff\xff\xff\xff\x0f")  # a length running past the end
+
+
+# --- the wire format by hand: what protobuf accepts is parsed, what it refuses is refused ---
+
+def _varint(v: int) -> bytes:
+    v &= (1 << 64) - 1  # negative ints: ten bytes, as protobuf writes them
+    out = b""
+    while True:
+        b, v = v & 0x7F, v >> 7
+        if not v:
+            return out + bytes([b])
+        out += bytes([b | 0x80])
+
+
+def _field(number: int, payload: bytes) -> bytes:
+    return _varint(number << 3 | 2) + _varint(len(payload)) + payload
+
+
+def _nested(depth: int) -> bytes:
+    """A model whose messages nest ``depth`` deep: graph > node > attribute > graph > ..."""
+    numbers = [7] + [(1, 5, 6)[i % 3] for i in range(depth - 1)]
+    payload = b""
+    for n in reversed(numbers):
+        payload = _field(n, payload)
+    return payload
+
+
+def test_nesting_is_refused_exactly_where_protobuf_refuses_it() -> None:
+    import onnx
+
+    for depth in (1, 50, 99, 100, 101, 102, 150, 5000):
+        data = _nested(depth)
+        try:
+            onnx.load_from_string(data)
+            accepted = True
+        except Exception:
+            accepted = False
+        if accepted:
+            assert external_tensors(data) == [], depth
+        else:
+            with pytest.raises(MalformedModel, match=r"^messages nested too deep$"):
+                external_tensors(data)
+
+
+def _tensor(*fields: bytes) -> bytes:
+    return _field(7, _field(5, b"".join(fields)))  # model.graph.initializer
+
+
+EXTERNAL = _varint(14 << 3 | 0) + _varint(1)  # data_location: EXTERNAL
+
+
+@pytest.mark.parametrize(("before", "why"), [
+    (_varint(99 << 3 | 1) + bytes(8), "an unknown fixed64 field"),
+    (_varint(99 << 3 | 5) + bytes(4), "an unknown fixed32 field"),
+    (_varint(99 << 3 | 0) + _varint(-1), "a negative int (ten-byte varint)"),
+    (_field(9, bytes(20000)), "raw_data longer than a one-byte length"),
+])
+def test_fields_of_every_wire_type_are_stepped_over(before: bytes, why: str) -> None:
+    data = _tensor(before, _field(8, b"w"), EXTERNAL)
+    assert external_tensors(data) == ["w"], why
+
+
+def test_a_fixed_size_field_may_end_its_message() -> None:
+    assert external_tensors(_tensor(_field(8, b"w"), EXTERNAL, _varint(99 << 3 | 1) +
+                                    bytes(8))) == ["w"]
+
+
+def test_unnamed_and_undecodable_names_are_still_reported() -> None:
+    assert external_tensors(_tensor(EXTERNAL)) == ["<unnamed>"]
+    assert external_tensors(_tensor(_field(8, b"w\xff"), EXTERNAL)) == ["w\ufffd"]
+
+
+@pytest.mark.parametrize(("data", "message"), [
+    (_varint(7 << 3 | 2) + _varint(5) + b"ab", "a field runs past the end of its message"),
+    (_varint(99 << 3 | 1) + bytes(7), "a fixed-size field runs past the end of its message"),
+    (_varint(99 << 3 | 5) + bytes(3), "a fixed-size field runs past the end of its message"),
+    (_varint(0 << 3 | 0) + _varint(1), "field number 0"),
+    (_varint(99 << 3 | 3), "wire type 3"),
+    (_varint(99 << 3 | 0) + b"\xff", "a truncated or overlong varint"),
+    (_varint(99 << 3 | 0) + b"\xff" * 10 + b"\x01", "a truncated or overlong varint"),
+])
+def test_malformed_bytes_are_named(data: bytes, message: str) -> None:
+    with pytest.raises(MalformedModel, match=f"^{message}$"):
+        external_tensors(data)
+    with pytest.raises(ArtifactError, match=rf"^m.onnx: not a well-formed ONNX model "
+                                            rf"\({message}\)$"):
+        refuse_external_data(data, "m.onnx")
+
+
+def test_the_refusal_names_the_first_tensor_and_counts_the_rest() -> None:
+    one = _tensor(_field(8, b"a"), EXTERNAL)
+    with pytest.raises(ArtifactError, match=r"^the model keeps .*\(external data: 'a'\); "):
+        refuse_external_data(one)
+    for more in (1, 3):
+        many = b"".join(_tensor(_field(8, n), EXTERNAL) for n in (b"a", b"b", b"c", b"d")[
+            :more + 1])
+        with pytest.raises(ArtifactError,
+                           match=rf"^x.onnx: .*\(external data: 'a' and {more} more\)"):
+            refuse_external_data(many, "x.onnx")
+    refuse_external_data(_tensor(_field(8, b"a")))  # inside the file: nothing to refuse
