@@ -93,7 +93,9 @@ def _shapes(proto: onnx.ModelProto) -> dict[str, list]:
             for v in vals}
 
 
-def test_timm_file_matches_the_unfolded_eager_block(timm_file) -> None:
+def test_timm_file_is_the_onnxruntime_form_of_the_unfolded_eager_block(timm_file) -> None:
+    """One test for the whole file: mutmut maps a mutant to the tests that ran it, and a
+    module-scoped export runs inside the first test only."""
     layout, net, proto, data = timm_file
     kernels = [list(a.ints) for n in proto.graph.node if n.op_type == "Conv"
                for a in n.attribute if a.name == "kernel_shape"]
@@ -104,20 +106,20 @@ def test_timm_file_matches_the_unfolded_eager_block(timm_file) -> None:
     (y,) = sess.run(None, {sess.get_inputs()[0].name: x})
     with torch.no_grad():
         np.testing.assert_allclose(y, net(torch.from_numpy(x)).numpy(), rtol=1e-4, atol=1e-5)
+    _channel_gate_is_expanded_in_nhwc_files_only(layout, proto)
+    _maxpool_windows_cover_the_strided_axes(layout, proto)
 
 
-def test_channel_gate_is_expanded_in_nhwc_files_only(timm_file) -> None:
+def _channel_gate_is_expanded_in_nhwc_files_only(layout: str, proto: onnx.ModelProto) -> None:
     # NHWC: the [N, 1, 1, C] channel gate becomes [N, 1, W, C] before the Mul (faster in
     # onnxruntime); NCHW's [N, C, 1, 1] gate spans H x W already and is left alone.
-    layout, _, proto, _ = timm_file
     expands = [n for n in proto.graph.node if n.op_type == "Expand"]
     assert len(expands) == (1 if layout == "nhwc" else 0), [n.name for n in expands]
 
 
-def test_maxpool_windows_cover_the_strided_axes(timm_file) -> None:
+def _maxpool_windows_cover_the_strided_axes(layout: str, proto: onnx.ModelProto) -> None:
     # NHWC's spatial max pools 4 x 4 windows of H x W, NCHW's channel max 16 channels, each on
     # the [N, 1, ...] view (the singleton axis is MaxPool's channel axis).
-    layout, _, proto, _ = timm_file
     shapes = _shapes(proto)
     pools = [n for n in proto.graph.node if n.op_type == "MaxPool"]
     assert len(pools) == 1
