@@ -170,15 +170,18 @@ def cmd_verify(args: argparse.Namespace) -> int:
                                  public_key=args.public_key,
                                  trust_torchscript=args.trust_torchscript, devices=args.devices,
                                  progress=bar.step)
+    # --strict: anything not proven (a warning: a TorchScript file not loaded, a GPU skipped,
+    # an untidy folder) fails too, for pipelines that want "all checked" or nothing
+    failed = has_errors(problems) or (args.strict and bool(problems))
     if args.json:
         from .render.machine import verify_json
 
-        print(verify_json(args.dir, problems))
-        return EXIT_FAILED if has_errors(problems) else EXIT_OK
+        print(verify_json(args.dir, problems, ok=not failed))
+        return EXIT_FAILED if failed else EXIT_OK
     for p in problems:
         print(problem_line(args.dir, p))
-    print(verify_summary(args.dir, problems))
-    return EXIT_FAILED if has_errors(problems) else EXIT_OK
+    print(verify_summary(args.dir, problems, strict=args.strict))
+    return EXIT_FAILED if failed else EXIT_OK
 
 
 def cmd_list(args: argparse.Namespace) -> int:
@@ -238,6 +241,9 @@ def build_parser() -> argparse.ArgumentParser:
     _devices_option(p)
     trust_option(p)
     public_key_option(p)
+    p.add_argument("--strict", action="store_true",
+                   help="exit 1 on warnings too (what was not checked: a TorchScript file not "
+                   "loaded, a GPU skipped; files the manifest does not name)")
     p.set_defaults(func=cmd_verify)
     deploy.add_inspect_parser(sub)
     add_sign_commands(sub)

@@ -34,14 +34,16 @@ def problem_line(folder: str | os.PathLike[str], p: Problem) -> str:
     return f"{where}: {'' if p.severity == ERROR else p.severity + ': '}{p.message}"
 
 
-def verify_summary(folder: str | os.PathLike[str], problems: Sequence[Problem]) -> str:
+def verify_summary(folder: str | os.PathLike[str], problems: Sequence[Problem],
+                   strict: bool = False) -> str:
     errors = sum(p.severity == ERROR for p in problems)
     if errors:
         return f"verify {folder}: {errors} problem{'s' * (errors != 1)}"
     warnings = len(problems) - errors
     if warnings:
+        verdict = "--strict: failed" if strict else "see above"
         return (f"verify {folder}: no errors, {warnings} warning{'s' * (warnings != 1)} "
-                "(see above: what was not checked or not tidy)")
+                f"({verdict}: what was not checked or not tidy)")
     return f"verify {folder}: every file matches the manifest, loads, and passes parity"
 
 
