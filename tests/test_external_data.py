@@ -239,3 +239,26 @@ def test_the_refusal_names_the_first_tensor_and_counts_the_rest() -> None:
                            match=rf"^x.onnx: .*\(external data: 'a' and {more} more\)"):
             refuse_external_data(many, "x.onnx")
     refuse_external_data(_tensor(_field(8, b"a")))  # inside the file: nothing to refuse
+
+
+def test_the_graph_lint_reports_tensors_the_onnx_walk_does_not_reach() -> None:
+    """`inspect` lints untrusted files and runs clean ones in onnxruntime: a tensor outside the
+    file must stop that run wherever it hides (here a function body and a sparse initializer)."""
+    from chanattn_export.export.lint import lint_onnx
+
+    fn = helper.make_function("my", "F", ["x"], ["y"], [
+        helper.make_node("Constant", [], ["y"], value=_outside("in_function"))],
+        [helper.make_opsetid("", 18)])
+    sparse = helper.make_sparse_tensor(_outside("sparse_values", size=1, dtype=TensorProto.FLOAT),
+                                       helper.make_tensor("idx", TensorProto.INT64, [1], [0]), [4])
+    graph = helper.make_graph(
+        [helper.make_node("Identity", ["input"], ["output"])], "g",
+        [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["N", 2])],
+        [helper.make_tensor_value_info("output", TensorProto.FLOAT, ["N", 2])],
+        initializer=[_outside("init")], sparse_initializer=[sparse])
+    model = helper.make_model(graph, functions=[fn], opset_imports=[helper.make_opsetid("", 18)])
+    problems = lint_onnx(model.SerializeToString())
+    assert {p.rule for p in problems} == {"external-data"}  # and so no onnxruntime run
+    text = " ".join(p.message for p in problems)
+    for name in ("init", "in_function", "sparse_values"):
+        assert f"tensor {name} is stored outside the file" in text

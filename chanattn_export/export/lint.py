@@ -55,7 +55,7 @@ def lint_onnx(data: bytes, *, dims: Sequence[int | str] | None = None,
     meta = {p.key: p.value for p in model.metadata_props}
     dims = dims if dims is not None else _meta_list(meta, "input_dims")
     export_shape = export_shape if export_shape is not None else _meta_list(meta, "input_shape")
-    problems = _external_data(model) + _domains(model) + _baked_shapes(model)
+    problems = _external_data(model, data) + _domains(model) + _baked_shapes(model)
     problems += _declared_dims(model, dims)
     if run and not any(p.rule in ("external-data", "nonstandard-op") for p in problems):
         problems += _unseen_shape_run(data, model, export_shape)
@@ -81,18 +81,34 @@ def _graphs(graph: Any) -> Iterator[Any]:
                 yield from _graphs(sub)
 
 
-def _external_data(model: Any) -> list[LintProblem]:
+def _external_data(model: Any, data: bytes) -> list[LintProblem]:
+    """Tensors stored outside the file. Where they hide beyond graphs and subgraphs (function
+    bodies, sparse tensors, attribute tensor lists) the loaders' wire-format scan finds them:
+    the lint must say so before its own onnxruntime run would read such a file."""
+    from collections import Counter
 
-    out = []
+    from ..onnx_wire import MalformedModel, external_tensors
+
+    out, reported = [], Counter()
     for g in _graphs(model.graph):
         tensors = [(t.name, t) for t in g.initializer]
         tensors += [(n.name or n.output[0], a.t) for n in g.node for a in n.attribute
                     if a.HasField("t")]
         for name, t in tensors:
             if _stored_outside(t):
+                reported[t.name or "<unnamed>"] += 1  # as the wire scan names it
                 where = next((e.value for e in t.external_data if e.key == "location"), "?")
                 out.append(LintProblem("external-data", f"tensor {name} is stored outside the "
                                        f"file (in {where}); the .onnx does not work alone"))
+    try:
+        found = Counter(external_tensors(data))
+    except MalformedModel:  # onnx parsed it; protobuf is the judge of well-formedness here
+        return out
+    found.subtract(reported)
+    for name in sorted(n for n, k in found.items() if k > 0):
+        out.append(LintProblem("external-data", f"tensor {name} is stored outside the file "
+                               "(in a function, sparse tensor or tensor list); the .onnx does "
+                               "not work alone"))
     return out
 
 
