@@ -37,7 +37,7 @@ GROUPS: dict[str, tuple[list[str], list[str]]] = {
     "models": (["models/*"], ["tests/test_models*.py", "tests/test_zoo.py", "tests/test_timm.py",
                               "tests/test_onnx_rewrites.py"]),
     "export": (["export/*"], ["tests/test_export_unit.py", "tests/test_lint_rules.py",
-                              "tests/test_lint.py"]),
+                              "tests/test_lint.py", "tests/test_external_data.py"]),
     "artifacts": (["artifacts/*"], ["tests/test_artifacts_unit.py", "tests/test_manifest.py",
                                     "tests/test_verify.py", "tests/test_security.py"]),
     "wire": (["onnx_wire.py"], ["tests/test_external_data.py"]),
