@@ -262,3 +262,28 @@ def test_the_graph_lint_reports_tensors_the_onnx_walk_does_not_reach() -> None:
     text = " ".join(p.message for p in problems)
     for name in ("init", "in_function", "sparse_values"):
         assert f"tensor {name} is stored outside the file" in text
+
+
+def test_the_lint_reports_each_outside_tensor_once() -> None:
+    """The wire scan's finds are added only where the lint's own walk did not report them: an
+    unnamed Constant is one problem, a function tensor sharing a graph tensor's name another."""
+    from chanattn_export.export.lint import lint_onnx
+
+    unnamed = _outside("")
+    fn = helper.make_function("my", "F", ["x"], ["y"], [
+        helper.make_node("Constant", [], ["y"], value=_outside("w"))],
+        [helper.make_opsetid("", 18)])
+    graph = helper.make_graph(
+        [helper.make_node("Constant", [], ["c"], value=unnamed, name="const")], "g",
+        [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["N", 2])],
+        [helper.make_tensor_value_info("c", TensorProto.UINT8, [8])],
+        initializer=[_outside("w")])
+    model = helper.make_model(graph, functions=[fn], opset_imports=[helper.make_opsetid("", 18)])
+    assert [str(p) for p in lint_onnx(model.SerializeToString())] == [
+        "external-data: tensor w is stored outside the file (in secret.txt); the .onnx does not "
+        "work alone",
+        "external-data: tensor const is stored outside the file (in secret.txt); the .onnx does "
+        "not work alone",
+        "external-data: tensor w is stored outside the file (in a function, sparse tensor or "
+        "tensor list); the .onnx does not work alone",
+    ]
