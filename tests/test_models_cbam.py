@@ -16,6 +16,7 @@ import onnxruntime as ort
 import pytest
 import torch
 import torch.nn.functional as F
+from random_weights import randomize_
 from torch import nn
 from torch.overrides import TorchFunctionMode
 
@@ -31,13 +32,7 @@ def randomized_timm_cbam(layout: str = "nchw") -> nn.Module:
     """timm CBAM with every parameter and BatchNorm statistic drawn at random (so the folded
     conv has a real bias)."""
     m = create_model("cbam", channels=C, preset="timm", layout=layout)
-    g = torch.Generator().manual_seed(11)
-    with torch.no_grad():
-        for key, t in m.state_dict().items():
-            if t.is_floating_point():
-                r = torch.randn(t.shape, generator=g) * 0.5
-                t.copy_(r.abs() + 0.5 if key.endswith("running_var") else r)
-    return m.eval()
+    return randomize_(m, 11).eval()
 
 
 def test_fold_replaces_conv_bn_by_one_conv_and_leaves_the_model_alone() -> None:

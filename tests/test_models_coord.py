@@ -9,6 +9,7 @@ from __future__ import annotations
 import pytest
 import torch
 import torch.nn.functional as F
+from random_weights import randomize_
 from torch import nn
 
 from chanattn_export import create_model
@@ -40,14 +41,7 @@ class OfficialCoordAtt(nn.Module):
 
 def official(channels: int, reduction: int = 32, seed: int = 0) -> OfficialCoordAtt:
     """The reference with every parameter and BatchNorm statistic drawn at random."""
-    ref = OfficialCoordAtt(channels, reduction)
-    g = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for key, t in ref.state_dict().items():
-            if t.is_floating_point():
-                r = torch.randn(t.shape, generator=g) * 0.5
-                t.copy_(r.abs() + 0.5 if key.endswith("running_var") else r)
-    return ref.eval()
+    return randomize_(OfficialCoordAtt(channels, reduction), seed).eval()
 
 
 def x_for(c: int, h: int = 5, w: int = 6, n: int = 2) -> torch.Tensor:

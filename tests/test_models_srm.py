@@ -9,6 +9,7 @@ from __future__ import annotations
 import pytest
 import torch
 from nhwc_graph import check_nhwc_export
+from random_weights import randomize_
 from torch import nn
 
 from chanattn_export import create_model
@@ -31,14 +32,7 @@ class OfficialSRM(nn.Module):
 
 
 def official(channels: int = 16) -> OfficialSRM:
-    ref = OfficialSRM(channels)
-    g = torch.Generator().manual_seed(11)
-    with torch.no_grad():
-        for key, t in ref.state_dict().items():
-            if t.is_floating_point():
-                r = torch.randn(t.shape, generator=g) * 0.5
-                t.copy_(r.abs() + 0.5 if key.endswith("running_var") else r)
-    return ref.eval()
+    return randomize_(OfficialSRM(channels), 11).eval()
 
 
 @pytest.mark.parametrize("layout", ["nchw", "nhwc"])

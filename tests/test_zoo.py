@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 import torch
 import torch.nn.functional as F
+from random_weights import randomize_
 from safetensors.torch import save_file
 
 from chanattn_export import InvalidSpecError, create_model, export_onnx
@@ -26,13 +27,7 @@ NEW = ["ese", "ceca", "gc", "ge", "srm", "gct", "fca", "simam", "coord"]
 def randomized(name: str, channels: int = 16, **kw) -> torch.nn.Module:
     """The block with every float parameter and buffer drawn at random (variances > 0)."""
     m = create_model(name, channels=channels, **kw)
-    g = torch.Generator().manual_seed(sum(map(ord, name)))
-    with torch.no_grad():
-        for key, t in m.state_dict().items():
-            if t.is_floating_point() and not key.startswith("dct_layer"):
-                r = torch.randn(t.shape, generator=g) * 0.5
-                t.copy_(r.abs() + 0.5 if key.endswith("running_var") else r)
-    return m
+    return randomize_(m, sum(map(ord, name)), keep=("dct_layer",))
 
 
 def x_for(c: int = 16, h: int = 6, w: int = 7, n: int = 2) -> torch.Tensor:
