@@ -15,7 +15,6 @@ from __future__ import annotations
 import copy
 import itertools
 import re
-import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from typing import Any
@@ -33,11 +32,10 @@ from .artifacts.reference_store import (
     encode_reference,
     reference_name,
 )
-from .environment import versions
 from .errors import ChanAttnError, ExportError, InputError, InvalidSpecError
 from .export._quiet import first_line
 from .parity import CASES, InputCase, ParityReport, judge, make_cases, measure_usable
-from .pipeline import Devices, ExportResult, Progress, land, lint_export
+from .pipeline import Devices, ExportResult, Progress, entry_for, export_and_judge, land
 from .spec import (
     DEFAULT_OPSET,
     OUTPUT_NAME,
@@ -252,39 +250,24 @@ def export_network(net: nn.Module, fmt: Format | str, *, input_shape: Sequence[i
                                 model=spec.model.name, seed=parity_seed)
     ref = decode_reference(ref_data)  # judged by the file's bytes, exactly as verify will be
     weights_data = _state_bytes(net, spec.model.name)
-    say(f"exporting {spec.filename} ...")
-    t0 = time.perf_counter()
-    exported = _export(net, spec)
-    seconds = time.perf_counter() - t0
-    lint = lint_export(spec, exported.data)
-    say(f"checking parity of {spec.filename} ...")
     tol = tolerance or Tolerance()
-    try:
-        report = judge_stored(runners_for(spec.format, exported.data, net, expected, devices),
-                              ref, tol)
-    except ChanAttnError:
-        if not lint:
-            raise
-        report = ParityReport(tol, (), parity_seed)  # the lint says why
-    w_sha, r_sha, sha = (sha256_bytes(b) for b in (weights_data, ref_data, exported.data))
-    w_rel = f"{spec.model.stem}.{w_sha[:12]}.safetensors"
+    checked = export_and_judge(
+        spec, lambda: _export(net, spec),
+        lambda data: judge_stored(runners_for(spec.format, data, net, expected, devices), ref,
+                                  tol),
+        tol, parity_seed, say)
+    exported = checked.exported
+    r_sha = sha256_bytes(ref_data)
     r_rel = reference_name(spec.model.stem, r_sha)
-    entry = ManifestEntry.create(
-        path=spec.filename, data_sha256=sha, size=len(exported.data), fmt=spec.format,
-        model=spec.model, inp=spec.input, output_kind="applied", weights=w_rel,
-        weights_sha256=w_sha, exporter=exported.exporter,
-        opset=spec.opset if spec.format is Format.ONNX else None, versions=versions(),
-        parity={**report.to_dict(), **({"lint": [p.to_dict() for p in lint]} if lint else {})},
-        passed=report.passed and not lint, fallback_reason=exported.fallback_reason,
-        weights_size=len(weights_data))
+    entry = entry_for(spec, checked, weights_data, "applied")
     entry = replace(entry, files=(*entry.files, FileRecord(r_rel, r_sha, REFERENCE,
                                                            len(ref_data))),
                     outputs=(_output_record(ref),), source=USER, reference=r_rel)
-    files = {spec.filename: exported.data, w_rel: weights_data, r_rel: ref_data}
+    files = {spec.filename: exported.data, entry.weights: weights_data, r_rel: ref_data}
     path, written = land(folder, entry, files, keep_failed=keep_failed)
-    return ExportResult(spec, path, sha, len(exported.data), path.parent / w_rel,
-                        exported.exporter, seconds, report, exported.fallback_reason, lint,
-                        written, path.parent / r_rel)
+    return ExportResult(spec, path, entry.sha256, len(exported.data), path.parent / entry.weights,
+                        exported.exporter, checked.seconds, checked.report,
+                        exported.fallback_reason, checked.lint, written, path.parent / r_rel)
 
 
 __all__ = ["compare_stored", "export_network", "judge_stored", "network_spec"]

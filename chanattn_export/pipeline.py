@@ -15,7 +15,7 @@ from pathlib import Path
 from .artifacts import FAILED_DIR, ArtifactFolder, ManifestEntry, sha256_bytes
 from .environment import versions
 from .errors import ArtifactError, ChanAttnError, ParityError
-from .export import export_bytes
+from .export import Exported, export_bytes
 from .export.lint import LintProblem
 from .parity import ParityReport, judge, make_cases, measure_usable
 from .recheck import EntryCheck, check_entry, record_parity
@@ -97,35 +97,18 @@ def export_artifact(spec: ExportSpec, out: str | os.PathLike[str] = "artifacts",
     weights_data = state_dict_bytes(net, {"model": spec.model.name})
     # The eager reference is rebuilt from the stored bytes, exactly as `parity DIR` will.
     net = build_model(spec.model, weights_data)
-    say(f"exporting {spec.filename} ...")
-    t0 = time.perf_counter()
-    exported = export_bytes(net, spec)
-    seconds = time.perf_counter() - t0
-    lint = lint_export(spec, exported.data)
-    say(f"checking parity of {spec.filename} ...")
-    try:
-        report = run_parity(net, spec, exported.data, tolerance or Tolerance(), parity_seed,
-                            devices)
-    except ChanAttnError:
-        if not lint:
-            raise
-        report = ParityReport(tolerance or Tolerance(), (), parity_seed)  # lint says why
-    weights_sha = sha256_bytes(weights_data)
-    weights_rel = f"{spec.model.stem}.{weights_sha[:12]}.safetensors"
-    sha = sha256_bytes(exported.data)
-    entry = ManifestEntry.create(
-        path=spec.filename, data_sha256=sha, size=len(exported.data), fmt=spec.format,
-        model=spec.model, inp=spec.input, output_kind=get_model_info(spec.model.name).output,
-        weights=weights_rel, weights_sha256=weights_sha, exporter=exported.exporter,
-        opset=spec.opset if spec.format is Format.ONNX else None, versions=versions(),
-        parity={**report.to_dict(), **({"lint": [p.to_dict() for p in lint]} if lint else {})},
-        passed=report.passed and not lint, fallback_reason=exported.fallback_reason,
-        weights_size=len(weights_data))
-    files = {spec.filename: exported.data, weights_rel: weights_data}
+    tol = tolerance or Tolerance()
+    checked = export_and_judge(
+        spec, lambda: export_bytes(net, spec),
+        lambda data: run_parity(net, spec, data, tol, parity_seed, devices), tol, parity_seed,
+        say)
+    entry = entry_for(spec, checked, weights_data, get_model_info(spec.model.name).output)
+    exported = checked.exported
+    files = {spec.filename: exported.data, entry.weights: weights_data}
     path, written = land(folder, entry, files, keep_failed=keep_failed)
-    return ExportResult(spec, path, sha, len(exported.data), path.parent / weights_rel,
-                        exported.exporter, seconds, report, exported.fallback_reason, lint,
-                        written)
+    return ExportResult(spec, path, entry.sha256, len(exported.data),
+                        path.parent / entry.weights, exported.exporter, checked.seconds,
+                        checked.report, exported.fallback_reason, checked.lint, written)
 
 
 def land(folder: ArtifactFolder, entry: ManifestEntry, files: Mapping[str, bytes], *,
@@ -140,6 +123,53 @@ def land(folder: ArtifactFolder, entry: ManifestEntry, files: Mapping[str, bytes
     if keep_failed:
         return write_failed(folder, entry, files), True
     return folder.root / FAILED_DIR / entry.path, False
+
+
+@dataclass(frozen=True)
+class Checked:
+    """One export, linted and judged: what :func:`entry_for` records."""
+
+    exported: Exported
+    seconds: float
+    lint: tuple[LintProblem, ...]
+    report: ParityReport
+
+
+def export_and_judge(spec: ExportSpec, export: Callable[[], Exported],
+                     judge_file: Callable[[bytes], ParityReport], tolerance: Tolerance,
+                     parity_seed: int, say: Progress) -> Checked:
+    """Export (timed), lint an ONNX file, then judge it. A file the lint refuses may also fail
+    to run; its report is then empty and the lint says why."""
+    say(f"exporting {spec.filename} ...")
+    t0 = time.perf_counter()
+    exported = export()
+    seconds = time.perf_counter() - t0
+    lint = lint_export(spec, exported.data)
+    say(f"checking parity of {spec.filename} ...")
+    try:
+        report = judge_file(exported.data)
+    except ChanAttnError:
+        if not lint:
+            raise
+        report = ParityReport(tolerance, (), parity_seed)  # the lint says why
+    return Checked(exported, seconds, lint, report)
+
+
+def entry_for(spec: ExportSpec, checked: Checked, weights_data: bytes,
+              output_kind: str) -> ManifestEntry:
+    """The manifest record of a checked export, its weights content-addressed
+    (``<stem>.<sha256[:12]>.safetensors``); failed when parity or the lint failed."""
+    ex, lint, report = checked.exported, checked.lint, checked.report
+    weights_sha256 = sha256_bytes(weights_data)
+    weights = f"{spec.model.stem}.{weights_sha256[:12]}.safetensors"
+    return ManifestEntry.create(
+        path=spec.filename, data_sha256=sha256_bytes(ex.data), size=len(ex.data),
+        fmt=spec.format, model=spec.model, inp=spec.input, output_kind=output_kind,
+        weights=weights, weights_sha256=weights_sha256, exporter=ex.exporter,
+        opset=spec.opset if spec.format is Format.ONNX else None, versions=versions(),
+        parity={**report.to_dict(), **({"lint": [p.to_dict() for p in lint]} if lint else {})},
+        passed=report.passed and not lint, fallback_reason=ex.fallback_reason,
+        weights_size=len(weights_data))
 
 
 def lint_export(spec: ExportSpec, data: bytes) -> tuple[LintProblem, ...]:
@@ -181,4 +211,5 @@ def recheck_folder(out: str | os.PathLike[str], *, tolerance: Tolerance | None =
     return checks
 
 
-__all__ = ["ExportResult", "export_artifact", "lint_export", "recheck_folder", "run_parity"]
+__all__ = ["Checked", "ExportResult", "entry_for", "export_and_judge", "export_artifact",
+           "lint_export", "recheck_folder", "run_parity"]

@@ -168,13 +168,18 @@ def _restore_reference(folder: Path, data: bytes) -> None:
     (folder / old).unlink()
 
 
-def test_outputs_that_the_artifact_does_not_compute_fail(folder: Path, capsys) -> None:
-    """The stored outputs are really compared: nudged ones (checksums made to match) fail."""
-    path = next(folder.glob("*.reference.*"))
-    ref = decode_reference(path.read_bytes())
-    outputs = [y + 1e-2 * (1 + np.abs(y)) for y in ref.outputs]
+def _nudge_stored_outputs(folder: Path, by: float) -> None:
+    """Move every stored eager output by ``by`` (relative, plus absolute) and rewrite the
+    reference file and its checksums to match, as an attacker would."""
+    ref = decode_reference(next(folder.glob("*.reference.*")).read_bytes())
+    outputs = [y + by * (1 + np.abs(y)) for y in ref.outputs]
     _restore_reference(folder, encode_reference(ref.names, ref.inputs, outputs, model=NAME,
                                                 seed=ref.seed))
+
+
+def test_outputs_that_the_artifact_does_not_compute_fail(folder: Path, capsys) -> None:
+    """The stored outputs are really compared: nudged ones (checksums made to match) fail."""
+    _nudge_stored_outputs(folder, 1e-2)
     errors = _errors(folder)
     assert any(e.startswith(ONNX) and "parity fails on onnxruntime-cpu" in e
                and "stored in" in e for e in errors), errors
@@ -185,11 +190,7 @@ def test_outputs_that_the_artifact_does_not_compute_fail(folder: Path, capsys) -
 
 def test_a_loose_tolerance_is_the_command_lines_only(folder: Path, capsys) -> None:
     """The stored outputs are judged at the CLI's tolerance, never at one from the manifest."""
-    path = next(folder.glob("*.reference.*"))
-    ref = decode_reference(path.read_bytes())
-    outputs = [y + 1e-3 * (1 + np.abs(y)) for y in ref.outputs]
-    _restore_reference(folder, encode_reference(ref.names, ref.inputs, outputs, model=NAME,
-                                                seed=ref.seed))
+    _nudge_stored_outputs(folder, 1e-3)
     m = read_manifest(folder)
     for a in m["artifacts"]:
         a["parity"]["atol"] = a["parity"]["rtol"] = 1.0
