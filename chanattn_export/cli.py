@@ -57,7 +57,7 @@ def _export(fmt: Format, args: argparse.Namespace, model: object, layout: str,
                   weights=args.weights, seed=args.seed, out=args.out, progress=say,
                   hidden=args.hidden, preset=args.preset, atol=args.atol, rtol=args.rtol,
                   devices=args.devices, keep_failed=args.keep_failed,
-                  input_shape=getattr(args, "input_shape", None), name=getattr(args, "name", None))
+                  input_shape=args.input_shape, name=args.name)
     if fmt is Format.ONNX:
         return api.export_onnx(model, opset=args.opset, exporter=args.exporter, **common)
     export = api.export_pt2 if fmt is Format.PT2 else api.export_torchscript
@@ -224,7 +224,8 @@ def build_parser() -> argparse.ArgumentParser:
         p.set_defaults(func=cmd_export(fmt))
     p = sub.add_parser("all", parents=[common], help="both formats for every model and layout")
     p.add_argument("--models", metavar="A,B", help="comma-separated models (default: all)")
-    p.set_defaults(func=cmd_all, weights=None, hidden=None)  # every model: no --weights
+    # every registered model: no --weights, no network
+    p.set_defaults(func=cmd_all, weights=None, hidden=None, input_shape=None, name=None)
     p = sub.add_parser("parity", help="re-run parity for an artifact folder from its manifest")
     p.add_argument("dir", type=Path, nargs="?", default=Path("artifacts"),
                    help="artifact folder (default ./artifacts)")

@@ -26,13 +26,10 @@ def parity_json(folder: str | os.PathLike[str], checks: Sequence[Any]) -> str:
     return json.dumps(doc, indent=2)
 
 
-def verify_json(folder: str | os.PathLike[str], problems: Sequence[Any],
-                ok: bool | None = None) -> str:
+def verify_json(folder: str | os.PathLike[str], problems: Sequence[Any], ok: bool) -> str:
     """``problems``: the ``Problem`` list of ``verify DIR`` (errors and warnings); ``ok``:
-    the command's verdict (default: no errors; ``--strict`` also fails on warnings)."""
+    the command's verdict (no errors; with ``--strict``, no warnings either)."""
     rows = [{"path": p.path, "severity": p.severity, "message": p.message} for p in problems]
-    if ok is None:
-        ok = not any(r["severity"] == "error" for r in rows)
     doc = {"schema": VERIFY_SCHEMA, "folder": str(folder), "ok": ok, "problems": rows}
     return json.dumps(doc, indent=2)
 
