@@ -80,7 +80,8 @@ def _network(fmt: Format, args: dict[str, Any]) -> ExportResult:
         name=args["name"], dynamic_hw=args["dynamic_hw"],
         opset=args.get("opset", DEFAULT_OPSET), exporter=args.get("exporter", Exporter.AUTO),
         out=args["out"], tolerance=tolerance(args["atol"], args["rtol"]),
-        progress=args["progress"], devices=args["devices"], keep_failed=args["keep_failed"])
+        progress=args["progress"], devices=args["devices"], keep_failed=args["keep_failed"],
+        runtimes=args.get("runtimes"))
 
 
 def _export(fmt: Format, args: dict[str, Any]) -> ExportResult:
@@ -98,7 +99,7 @@ def _export(fmt: Format, args: dict[str, Any]) -> ExportResult:
     return export_artifact(spec, args["out"], weights=args["weights"], seed=args["seed"],
                            tolerance=tolerance(args["atol"], args["rtol"]),
                            progress=args["progress"], devices=args["devices"],
-                           keep_failed=args["keep_failed"])
+                           keep_failed=args["keep_failed"], runtimes=args.get("runtimes"))
 
 
 def _block_only(args: dict[str, Any]) -> None:
@@ -128,11 +129,13 @@ def export_onnx(model: Any = "cbam-channel", *, channels: int = DEFAULT_CHANNELS
                 rtol: float | None = None, progress: Progress | None = None,
                 devices: Devices = None,
                 keep_failed: bool = False, input_shape: Any = None,
-                name: str | None = None) -> ExportResult:
+                name: str | None = None, runtimes: Devices = None) -> ExportResult:
     """Export to ONNX, check parity against eager PyTorch, and record it in ``out``.
 
     ``devices`` (``"cpu"``, ``"cpu,cuda"``, ...) says where parity runs; the default is the
     CPU plus CUDA where detected, and an unusable CUDA backend is recorded as skipped.
+    ``runtimes`` (``"onnxruntime,reference,openvino"``) says which ONNX runtimes judge the
+    file; the default is onnxruntime, plus onnx.reference for small inputs (docs/runtimes.md).
 
     The result's ``parity.passed`` says whether the file computes the eager function; a failed
     artifact is not written (``written`` is False), or with ``keep_failed`` it is written under
@@ -178,9 +181,11 @@ def export_pt2(model: Any = "cbam-channel", *, channels: int = DEFAULT_CHANNELS,
 def check_parity(out: str | os.PathLike[str] = "artifacts", *, atol: float | None = None,
                  rtol: float | None = None,
                  progress: Progress | None = None, devices: Devices = None,
-                 trust_torchscript: bool = False) -> list[EntryCheck]:
-    """Re-run parity for every artifact in ``out`` from its manifest and weights files.
+                 trust_torchscript: bool = False, runtimes: Devices = None) -> list[EntryCheck]:
+    """Re-run parity for every artifact in ``out`` from its manifest and weights files
+    (ONNX files in ``runtimes``, as :func:`export_onnx` says).
 
     TorchScript files are programs: loaded only with ``trust_torchscript`` (see README)."""
     return recheck_folder(out, tolerance=tolerance(atol, rtol), progress=progress,
-                          devices=devices, trust_torchscript=trust_torchscript)
+                          devices=devices, trust_torchscript=trust_torchscript,
+                          runtimes=runtimes)

@@ -44,6 +44,24 @@ class DeviceUnusableError(MissingDependencyError):
         self.backend, self.reason, self.requested = backend, reason, requested
 
 
+class RuntimeMissingError(DeviceUnusableError):
+    """An ONNX runtime that is not installed here (OpenVINO without the ``[openvino]`` extra,
+    onnx.reference without onnx): parity records a skip naming it, never a pass."""
+
+    def __init__(self, backend: str, reason: str, requested: bool = False) -> None:
+        MissingDependencyError.__init__(self, f"{backend} not checked: {reason}")
+        self.backend, self.reason, self.requested = backend, reason, requested
+
+
+class RuntimeFailedError(ChanAttnError):
+    """An ONNX runtime refused the file or failed on one input: a *failed* check of that
+    runtime (the file is not portable to it), never a skip."""
+
+    def __init__(self, backend: str, reason: str) -> None:
+        super().__init__(f"{backend} failed: {reason}")
+        self.backend, self.reason = backend, reason
+
+
 class ArtifactError(ChanAttnError):
     """An artifact folder, manifest or file is missing, corrupted or inconsistent."""
 

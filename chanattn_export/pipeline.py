@@ -62,14 +62,14 @@ class ExportResult:
 
 
 def run_parity(net, spec: ExportSpec, data: bytes, tolerance: Tolerance,
-               seed: int = 0, devices: Devices = None) -> ParityReport:
+               seed: int = 0, devices: Devices = None, runtimes: Devices = None) -> ParityReport:
     """Every backend for the file ``data`` on ``devices`` (default: CPU, plus CUDA where
     detected) against eager ``net`` on the hard cases; an unusable CUDA backend is a skip."""
     from .runtime import EagerRunner, runners_for
     from .runtime.validation import Expected
 
     expected = Expected.from_spec(spec.model, spec.input)
-    candidates = runners_for(spec.format, data, net, expected, devices)
+    candidates = runners_for(spec.format, data, net, expected, devices, runtimes)
     cases = make_cases(spec.model, spec.input, seed)
     diffs, skips = measure_usable(EagerRunner(net, expected=expected), candidates, cases)
     return judge(diffs, tolerance, seed, skips)
@@ -79,7 +79,7 @@ def export_artifact(spec: ExportSpec, out: str | os.PathLike[str] = "artifacts",
                     weights: str | os.PathLike[str] | None = None, seed: int = 0,
                     tolerance: Tolerance | None = None, parity_seed: int = 0,
                     progress: Progress | None = None, devices: Devices = None,
-                    keep_failed: bool = False) -> ExportResult:
+                    keep_failed: bool = False, runtimes: Devices = None) -> ExportResult:
     """Build, export, check parity (and lint ONNX) and commit one artifact that passed.
 
     A failed one never lands beside the passing artifacts: it is not written (the folder, and
@@ -100,7 +100,8 @@ def export_artifact(spec: ExportSpec, out: str | os.PathLike[str] = "artifacts",
     tol = tolerance or Tolerance()
     checked = export_and_judge(
         spec, lambda: export_bytes(net, spec),
-        lambda data: run_parity(net, spec, data, tol, parity_seed, devices), tol, parity_seed,
+        lambda data: run_parity(net, spec, data, tol, parity_seed, devices, runtimes), tol,
+        parity_seed,
         say)
     entry = entry_for(spec, checked, weights_data, get_model_info(spec.model.name).output)
     exported = checked.exported
@@ -170,7 +171,7 @@ def entry_for(spec: ExportSpec, checked: Checked, weights_data: bytes,
         opset=spec.opset if spec.format is Format.ONNX else None, versions=versions(),
         parity={**report.to_dict(), **({"lint": [p.to_dict() for p in lint]} if lint else {})},
         passed=report.passed and not lint, fallback_reason=ex.fallback_reason,
-        weights_size=len(weights_data))
+        weights_size=len(weights_data), rewrites=ex.rewrites)
 
 
 def lint_export(spec: ExportSpec, data: bytes) -> tuple[LintProblem, ...]:
@@ -185,7 +186,7 @@ def lint_export(spec: ExportSpec, data: bytes) -> tuple[LintProblem, ...]:
 def recheck_folder(out: str | os.PathLike[str], *, tolerance: Tolerance | None = None,
                    seed: int = 0, progress: Progress | None = None,
                    devices: Devices = None,
-                   trust_torchscript: bool = False) -> list[EntryCheck]:
+                   trust_torchscript: bool = False, runtimes: Devices = None) -> list[EntryCheck]:
     """``parity DIR``: re-run parity for every entry from its files and weights, stopping at the
     first file problem, and record the new verdicts. Judged at ``tolerance`` or the toolkit's
     defaults, never at a tolerance read from the manifest. TorchScript files are programs: they
@@ -207,7 +208,7 @@ def recheck_folder(out: str | os.PathLike[str], *, tolerance: Tolerance | None =
             say(f"checking parity of {entry.path} ...")
             checks.append(check_entry(folder, entry, tolerance=tolerance or Tolerance(),
                                       seed=seed, collect=False, devices=devices,
-                                      trust_torchscript=trust_torchscript))
+                                      trust_torchscript=trust_torchscript, runtimes=runtimes))
     record_parity(folder, checks)
     return checks
 

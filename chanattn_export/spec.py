@@ -82,6 +82,21 @@ class Backend(StrEnum):
         return f"{self.value}-{Device.parse(device, 'device').value}"
 
 
+class Runtime(StrEnum):
+    """An ONNX runtime that parity judges a file in (``--runtimes``); each runs on the CPU as
+    the runner :attr:`runner` (onnxruntime also on CUDA, by ``--devices``)."""
+
+    ONNXRUNTIME = "onnxruntime"
+    REFERENCE = "reference"  # onnx.reference.ReferenceEvaluator: the spec's own implementation
+    OPENVINO = "openvino"  # CPU plugin, float32 precision (optional extra: [openvino])
+
+    @property
+    def runner(self) -> str:
+        """The runner name on the CPU, e.g. ``onnx-reference-cpu``."""
+        name = "onnx-reference" if self is Runtime.REFERENCE else self.value
+        return f"{name}-{Device.CPU.value}"
+
+
 class DType(StrEnum):
     FLOAT32 = "float32"
     FLOAT16 = "float16"

@@ -41,28 +41,81 @@ def _run_sizes(res, layout: str, channels: int, sizes: list[tuple[int, int]]) ->
         np.testing.assert_allclose(y, ref, rtol=1e-4, atol=1e-5, err_msg=f"{h}x{w}")
 
 
-@pytest.mark.parametrize("channels", [5, 17])
-def test_cbam_nchw_rewrites_exact_at_any_size(channels: int, tmp_path: Path) -> None:
-    # 5 channels: smaller than the 16-channel MaxPool window; 17: a partial last window.
-    res = export_onnx("cbam", channels=channels, ratio=1, height=12, width=12, dynamic_hw=True,
-                      out=tmp_path)
+def _run_everywhere(res, layout: str, channels: int, sizes: list[tuple[int, int]]) -> None:
+    """onnxruntime, onnx.reference and OpenVINO (default threads and one thread, where it once
+    returned an empty tensor) all give the eager outputs at every size."""
+    from chanattn_export.runtime.onnx_reference import ReferenceRunner
+    from chanattn_export.runtime.openvino_cpu import OpenVINORunner
+
+    _run_sizes(res, layout, channels, sizes)
+    data = res.path.read_bytes()
+    net = build_model(res.spec.model, res.weights_path.read_bytes())
+    runners = [ReferenceRunner(data), OpenVINORunner(data), OpenVINORunner(data, threads=1)]
+    rng = np.random.default_rng(2)
+    for h, w in sizes:
+        shape = (2, channels, h, w) if layout == "nchw" else (2, h, w, channels)
+        x = rng.standard_normal(shape).astype(np.float32)
+        with torch.no_grad():
+            ref = net(torch.from_numpy(x)).numpy()
+        for r in runners:
+            np.testing.assert_allclose(r.infer(x), ref, rtol=1e-4, atol=1e-5,
+                                       err_msg=f"{r.name} {h}x{w}")
+
+
+# The MaxPool windows are kept only where no runtime can see a window wider than its axis: a
+# static channel count >= 16 (NCHW cbam), static H and W >= 4 (NHWC spatial max). Anything
+# smaller, and any dynamic H/W (which may be 1), exports the plain ReduceMax.
+@pytest.mark.parametrize(("channels", "hw", "dynamic", "pooled"), [
+    (5, 12, True, False),  # fewer channels than the 16-channel window: plain
+    (17, 12, True, True),  # a partial last window, at any (dynamic) H x W
+    (16, 2, False, True),  # static 2 x 2 maps do not matter to a channel window
+])
+def test_cbam_nchw_channel_window_only_where_it_fits(channels: int, hw: int, dynamic: bool,
+                                                     pooled: bool, tmp_path: Path) -> None:
+    res = export_onnx("cbam", channels=channels, ratio=1, height=hw, width=hw,
+                      dynamic_hw=dynamic, out=tmp_path)
     assert res.passed and res.exporter == "dynamo", res.parity.failures
     ops = _ops(res.path)
-    assert "MaxPool" in ops, ops
+    assert ("MaxPool" in ops) is pooled, ops
     convs = [n for n in onnx.load(str(res.path)).graph.node if n.op_type == "Conv"]
     shapes = [list(a.ints) for c in convs for a in c.attribute if a.name == "kernel_shape"]
     assert shapes == [[1, 7]], shapes  # the 7x7 conv as 7 row convolutions, shifted and summed
-    _run_sizes(res, "nchw", channels, [(1, 1), (3, 5), (7, 7), (12, 12), (17, 2)])
+    entry = _entry(tmp_path, res.path.name)
+    assert ("nchw-channel-max-pool" in entry["rewrites"]) is pooled
+    assert "cbam-row-conv" in entry["rewrites"]
+    sizes = [(1, 1), (3, 5), (7, 7), (12, 12), (17, 2)] if dynamic else [(hw, hw)]
+    _run_everywhere(res, "nchw", channels, sizes)
 
 
-def test_nhwc_rewrites_exact_at_any_size(tmp_path: Path) -> None:
-    res = export_onnx("cbam-channel", layout="nhwc", channels=16, height=12, width=12,
-                      dynamic_hw=True, out=tmp_path)
+@pytest.mark.parametrize(("hw", "dynamic", "pooled"), [
+    ((12, 12), False, True),  # static, whole windows
+    ((5, 7), False, True),  # static, partial last windows
+    ((3, 8), False, False),  # static H below the 4-row window: plain
+    ((12, 12), True, False),  # dynamic H/W may be 1: plain
+])
+def test_nhwc_spatial_window_only_where_it_fits(hw: tuple[int, int], dynamic: bool,
+                                                pooled: bool, tmp_path: Path) -> None:
+    res = export_onnx("cbam-channel", layout="nhwc", channels=16, height=hw[0], width=hw[1],
+                      dynamic_hw=dynamic, out=tmp_path)
     assert res.passed and res.exporter == "dynamo", res.parity.failures
     ops = _ops(res.path)
-    assert "MaxPool" in ops and "Expand" in ops, ops
-    # 1x1 and 3x5 are smaller than / not multiples of the 4 x 4 window.
-    _run_sizes(res, "nhwc", 16, [(1, 1), (3, 5), (4, 4), (9, 2), (12, 12)])
+    assert ("MaxPool" in ops) is pooled and "Expand" in ops, ops
+    rewrites = _entry(tmp_path, res.path.name)["rewrites"]
+    assert ("nhwc-spatial-max-pool" in rewrites) is pooled and "nhwc-broadcast-expand" in rewrites
+    sizes = [(1, 1), (3, 5), (4, 4), (9, 2), (12, 12)] if dynamic else [hw]
+    _run_everywhere(res, "nhwc", 16, sizes)
+
+
+def _entry(folder: Path, name: str) -> dict:
+    import json
+
+    doc = json.loads((folder / "manifest.json").read_text())
+    return next(e for e in doc["artifacts"] if e["path"] == name)
+
+
+def test_plain_exports_list_no_rewrites(tmp_path: Path) -> None:
+    res = export_onnx("se", channels=8, height=4, width=4, out=tmp_path)  # nchw: nothing to do
+    assert "rewrites" not in _entry(tmp_path, res.path.name)
 
 
 def test_legacy_exporter_keeps_plain_reductions(tmp_path: Path) -> None:

@@ -93,6 +93,7 @@ class ManifestEntry:
     fallback_reason: str | None = None
     source: str = REGISTRY  # "user": a user's network, judged by its stored reference file
     reference: str | None = None  # that file (parity inputs and eager outputs)
+    rewrites: tuple[str, ...] = ()  # graph rewrites the file carries (docs/runtimes.md)
 
     @property
     def passed(self) -> bool:
@@ -129,6 +130,7 @@ class ManifestEntry:
             "parity": self.parity,
             **({"source": self.source, "reference": self.reference}
                if self.source != REGISTRY else {}),
+            **({"rewrites": list(self.rewrites)} if self.rewrites else {}),
         }
 
     @classmethod
@@ -187,6 +189,9 @@ class ManifestEntry:
             raise ArtifactError(f"{where}: 'parity' and 'versions' must be objects")
         if fallback is not None and not isinstance(fallback, str):
             raise ArtifactError(f"{where}: 'fallback_reason' must be a string or null")
+        rewrites = d.get("rewrites", [])  # optional: older manifests carry none
+        if not isinstance(rewrites, list) or not all(isinstance(r, str) for r in rewrites):
+            raise ArtifactError(f"{where}: 'rewrites' must be a list of names")
         return cls(
             path=path, sha256=sha, format=fmt, model=model, input=inp, files=files,
             weights=weights, status=status, exporter=str(d.get("exporter", "")), opset=opset,
@@ -194,6 +199,7 @@ class ManifestEntry:
             outputs=_records(d.get("outputs", []), where, "outputs"),
             versions={str(k): str(v) for k, v in versions.items()}, parity=dict(parity),
             fallback_reason=fallback, source=source, reference=reference,
+            rewrites=tuple(rewrites),
         )
 
     @classmethod
@@ -202,7 +208,7 @@ class ManifestEntry:
                exporter: str, opset: int | None, versions: Mapping[str, str],
                parity: Mapping[str, Any], passed: bool,
                fallback_reason: str | None = None,
-               weights_size: int | None = None) -> ManifestEntry:
+               weights_size: int | None = None, rewrites: Iterable[str] = ()) -> ManifestEntry:
         """A new entry for a freshly exported file (what ``export`` records)."""
         in_dims = inp.dims(model.layout, model.channels)
         out_dims: list[int | str] = list(in_dims)
@@ -220,6 +226,7 @@ class ManifestEntry:
             outputs=({"name": OUTPUT_NAME, "dtype": "float32", "dims": out_dims,
                       "kind": output_kind},),
             versions=dict(versions), parity=dict(parity), fallback_reason=fallback_reason,
+            rewrites=tuple(rewrites),
         )
 
 

@@ -29,7 +29,7 @@ def judge_stored(runners: Sequence[Any], ref: StoredReference, tolerance: Tolera
 
 def compare_stored(entry: ManifestEntry, data: Mapping[str, bytes], tolerance: Tolerance,
                    cases: Sequence[str], add: Callable[[str, str], None],
-                   devices: Devices = None) -> ParityReport | None:
+                   devices: Devices = None, runtimes: Any = None) -> ParityReport | None:
     """``verify`` / ``parity DIR`` for a user network: its checked files' ``data`` only.
     Problems go to ``add(path, message)``; None when parity could not run."""
     from ..runtime import runners_for
@@ -51,7 +51,7 @@ def compare_stored(entry: ManifestEntry, data: Mapping[str, bytes], tolerance: T
             return None
     try:  # no eager network here: eager-on-CUDA (TorchScript on a GPU) cannot be a backend
         runners = [r for r in runners_for(entry.format, data[entry.path], None, expected,
-                                          devices) if r.name != EAGER_CUDA]
+                                          devices, runtimes) if r.name != EAGER_CUDA]
     except ChanAttnError as e:
         add(entry.path, f"cannot load: {e}")
         return None

@@ -54,20 +54,25 @@ def parity_batches(inp: InputSpec) -> list[int]:
     return sorted(set(batches))
 
 
-def parity_sizes(inp: InputSpec) -> list[tuple[int, int]]:
-    """The export H x W, plus another one when H and W are dynamic."""
+def parity_sizes(inp: InputSpec, smallest: bool = True) -> list[tuple[int, int]]:
+    """The export H x W, plus another one when H and W are dynamic, and then (``smallest``) the
+    smallest they accept, 1 x 1: a graph valid only for larger maps (a pooling window wider
+    than the axis) is wrong there in some runtime (docs/runtimes.md)."""
     sizes = [(inp.height, inp.width)]
     if inp.dynamic_hw:
         sizes.append((max(1, inp.height // 2 + 3), inp.width + 7))
+        if smallest and (1, 1) not in sizes:
+            sizes.append((1, 1))
     return sizes
 
 
 def make_cases(model: ModelSpec, inp: InputSpec, seed: int = 0,
-               cases: Sequence[str] = CASES) -> list[InputCase]:
-    """Deterministic inputs for every case x batch x size (fresh: never the traced example)."""
+               cases: Sequence[str] = CASES, smallest: bool = True) -> list[InputCase]:
+    """Deterministic inputs for every case x batch x size (fresh: never the traced example).
+    ``smallest=False``: no 1 x 1 size (a user's network decides what it accepts)."""
     rng = np.random.default_rng(seed)
     out = []
-    for h, w in parity_sizes(inp):
+    for h, w in parity_sizes(inp, smallest):
         for n in parity_batches(inp):
             shape = inp.shape(model.layout, model.channels, batch=n, height=h, width=w)
             out.extend(InputCase(name, _case(name, shape, model.layout, rng)) for name in cases)
@@ -90,6 +95,7 @@ class Diff:
     _actual: np.ndarray = field(repr=False, compare=False)
     # NaN/Inf in the eager output on an all-finite input: broken weights, never "equal"
     nonfinite_reference: int = 0
+    error: str = ""  # the runtime refused the file or this input (a failed check, with why)
 
     def needed_atol(self, rtol: float) -> float:
         """Smallest atol at which this diff passes with ``rtol``.
@@ -134,6 +140,13 @@ def compare(backend: str, case: str, expected: np.ndarray, actual: np.ndarray,
                 actual)
 
 
+def refused(backend: str, case: InputCase, why: str) -> Diff:
+    """The check of a runtime that refused the file or the input: failed, saying why."""
+    x = case.x
+    return Diff(backend, case.name, tuple(x.shape), float("inf"), float("inf"), 0, False,
+                input_scale(x), x, np.empty(0, np.float32), error=why)
+
+
 def measure(reference, candidates: Iterable, cases: Sequence[InputCase]) -> list[Diff]:
     """Run every candidate runner on every case and diff it against ``reference``."""
     return measure_usable(reference, candidates, cases, skip=False)[0]
@@ -153,16 +166,29 @@ def measure_usable(reference, candidates: Iterable, cases: Sequence[InputCase],
                    ) -> tuple[list[Diff], list[Skip]]:
     """:func:`measure`, but a candidate raising :class:`DeviceUnusableError` becomes a
     :class:`Skip` (all of its diffs dropped) instead of ending the whole check. ``outputs``:
-    the reference's stored outputs for ``cases`` (a user network's), in place of running it."""
-    from ..errors import DeviceUnusableError
+    the reference's stored outputs for ``cases`` (a user network's), in place of running it.
+
+    A runtime raising :class:`RuntimeFailedError` fails that check (with its reason); a runner
+    with a ``max_elements`` bound (onnx.reference by default) is left out when the largest
+    case is bigger.
+    """
+    from ..errors import DeviceUnusableError, RuntimeFailedError
 
     expected = list(outputs) if outputs is not None else [reference.infer(c.x) for c in cases]
+    largest = max((c.x.size for c in cases), default=0)
     diffs, skips = [], []
     for runner in candidates:
+        bound = getattr(runner, "max_elements", None)
+        if bound is not None and largest > bound:
+            continue  # the default's size bound: not run, not a skip (docs/runtimes.md)
         try:
             for case, exp in zip(cases, expected, strict=True):
-                d = compare(runner.name, case.name, exp, runner.infer(case.x),
-                            input_scale(case.x))
+                try:
+                    actual = runner.infer(case.x)
+                except RuntimeFailedError as e:
+                    diffs.append(refused(runner.name, case, e.reason))
+                    continue
+                d = compare(runner.name, case.name, exp, actual, input_scale(case.x))
                 if np.isfinite(case.x).all():
                     bad = int((~np.isfinite(exp)).sum())
                     d = replace(d, nonfinite_reference=bad) if bad else d
@@ -186,6 +212,7 @@ class CheckResult:
     nan_mismatch: int
     passed: bool
     nonfinite_reference: int = 0
+    error: str = ""  # why the runtime could not run this check (then it failed)
 
 
 @dataclass(frozen=True)
@@ -217,12 +244,7 @@ class ParityReport:
             "atol": self.tolerance.atol,
             "rtol": self.tolerance.rtol,
             "seed": self.seed,
-            "checks": [
-                {**asdict(c), "shape": list(c.shape),
-                 "max_abs": _num(c.max_abs), "max_rel": _num(c.max_rel),
-                 "needed_atol": _num(c.needed_atol)}
-                for c in self.checks
-            ],
+            "checks": [_check_dict(c) for c in self.checks],
             "skipped": [asdict(k) for k in self.skipped],
         }
 
@@ -231,12 +253,20 @@ class ParityReport:
         checks = tuple(
             CheckResult(c["backend"], c["case"], tuple(c["shape"]), _denum(c["max_abs"]),
                         _denum(c["max_rel"]), _denum(c["needed_atol"]), c["nan_mismatch"],
-                        c["passed"])
+                        c["passed"], error=str(c.get("error") or ""))
             for c in d.get("checks", [])
         )
         skipped = tuple(Skip(k["backend"], k["reason"], bool(k.get("requested", False)))
                         for k in d.get("skipped", []))
         return cls(Tolerance(d["atol"], d["rtol"]), checks, d.get("seed", 0), skipped)
+
+
+def _check_dict(c: CheckResult) -> dict[str, Any]:
+    d = {**asdict(c), "shape": list(c.shape), "max_abs": _num(c.max_abs),
+         "max_rel": _num(c.max_rel), "needed_atol": _num(c.needed_atol)}
+    if not c.error:
+        del d["error"]  # only a check a runtime could not run says why
+    return d
 
 
 def _num(x: float) -> float | str:
@@ -256,5 +286,5 @@ def judge(diffs: Iterable[Diff], tolerance: Tolerance, seed: int = 0,
         passed = (d.shape_ok and d.nan_mismatch == 0 and d.nonfinite_reference == 0
                   and needed <= tolerance.atol)
         checks.append(CheckResult(d.backend, d.case, d.shape, d.max_abs, d.max_rel, needed,
-                                  d.nan_mismatch, passed, d.nonfinite_reference))
+                                  d.nan_mismatch, passed, d.nonfinite_reference, d.error))
     return ParityReport(tolerance, tuple(checks), seed, tuple(skipped))

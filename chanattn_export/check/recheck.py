@@ -79,7 +79,7 @@ def check_entry(folder: ArtifactFolder, entry: ManifestEntry, *, tolerance: Tole
                 seed: int = 0, cases: Sequence[str] = CASES, collect: bool = True,
                 cache: FileCache | None = None,
                 devices: str | Sequence[str] | None = None,
-                trust_torchscript: bool = False) -> EntryCheck:
+                trust_torchscript: bool = False, runtimes: Any = None) -> EntryCheck:
     """Files, loading and parity of ``entry``; see the module docstring.
 
     A TorchScript file is a program (loading it runs its ``__setstate__``): without
@@ -113,10 +113,11 @@ def check_entry(folder: ArtifactFolder, entry: ManifestEntry, *, tolerance: Tole
         from .evidence import compare_stored
 
         ok = _load_check(entry.format, entry.path, data[entry.path], out)
-        report = compare_stored(entry, data, tolerance, cases, out.add, devices) if ok else None
+        report = (compare_stored(entry, data, tolerance, cases, out.add, devices, runtimes)
+                  if ok else None)
         return EntryCheck(entry, tuple(out.problems), report)
     report = _compare(entry, data[entry.path], data[entry.weights], tolerance, seed, cases, out,
-                      devices)
+                      devices, runtimes)
     return EntryCheck(entry, tuple(out.problems), report)
 
 
@@ -171,8 +172,8 @@ def _checked_bytes(folder: ArtifactFolder, record: FileRecord, cache: FileCache,
 
 def _compare(entry: ManifestEntry, model_data: bytes, weights_data: bytes,
              tolerance: Tolerance, seed: int, cases: Sequence[str],
-             out: _Collector,
-             devices: str | Sequence[str] | None = None) -> ParityReport | None:
+             out: _Collector, devices: str | Sequence[str] | None = None,
+             runtimes: Any = None) -> ParityReport | None:
     from ..errors import first_line
     from ..registry import build_model
     from ..runtime import EagerRunner, runners_for
@@ -195,7 +196,7 @@ def _compare(entry: ManifestEntry, model_data: bytes, weights_data: bytes,
     if not loaded:
         return None
     try:
-        runners = runners_for(entry.format, model_data, net, expected, devices)
+        runners = runners_for(entry.format, model_data, net, expected, devices, runtimes)
     except ChanAttnError as e:
         kind = {Format.TORCHSCRIPT: "not a loadable TorchScript file",
                 Format.PT2: "not a loadable torch.export program"}.get(entry.format, "cannot load")
@@ -262,8 +263,10 @@ def failure_problems(check: EntryCheck) -> list[Problem]:
                 for k in check.parity.skipped]  # asked-for CUDA unusable: an error, else a note
     source = (f"stored in {check.entry.reference}" if check.entry.reference
               else f"built from {check.entry.weights}")
-    for c in check.parity.failures[:1]:
-        why = ("the eager reference output is not finite on a finite input (NaN/Inf weights?)"
+    fails = check.parity.failures
+    for c in [c for i, c in enumerate(fails) if c.backend not in {f.backend for f in fails[:i]}]:
+        why = (c.error if getattr(c, "error", "")
+               else "the eager reference output is not finite on a finite input (NaN/Inf weights?)"
                if getattr(c, "nonfinite_reference", 0)
                else "output shape differs" if c.needed_atol == float("inf") and not c.nan_mismatch
                else f"{c.nan_mismatch} NaN mismatches" if c.nan_mismatch

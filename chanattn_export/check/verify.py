@@ -45,14 +45,17 @@ def verify_folder(out: str | os.PathLike[str], *, tolerance: Tolerance | None = 
                   seed: int = 0, progress: Callable[[str], None] | None = None,
                   public_key: str | os.PathLike[str] | None = None,
                   trust_torchscript: bool = False,
-                  devices: str | Sequence[str] | None = None) -> list[Problem]:
+                  devices: str | Sequence[str] | None = None,
+                  runtimes: Any = None) -> list[Problem]:
     """Every problem of the folder ``out``; an empty list means every artifact was proven.
 
     Judged at ``tolerance`` or the toolkit's defaults, never at a tolerance from the manifest.
     """
     from ..runtime import parse_devices
+    from ..runtime.select import parse_runtimes
 
     devices = parse_devices(devices)  # a bad value is the caller's error, not a file's problem
+    parse_runtimes(runtimes)
     folder = ArtifactFolder(out)
     if not folder.root.is_dir():
         return [Problem(str(folder.root), "no such folder")]
@@ -65,12 +68,14 @@ def verify_folder(out: str | os.PathLike[str], *, tolerance: Tolerance | None = 
         trust_torchscript = trust_torchscript or not signed
     with folder.shared():
         problems += _verify_locked(folder, tolerance or Tolerance(), seed,
-                                   progress or (lambda _msg: None), trust_torchscript, devices)
+                                   progress or (lambda _msg: None), trust_torchscript, devices,
+                                   runtimes)
     return problems
 
 
 def _verify_locked(folder: ArtifactFolder, tol: Tolerance, seed: int,
-                   say: Callable[[str], None], trust: bool, devices: Any) -> list[Problem]:
+                   say: Callable[[str], None], trust: bool, devices: Any,
+                   runtimes: Any = None) -> list[Problem]:
     from ..runtime import require_devices
 
     raw, problems = _read_top(folder)
@@ -97,7 +102,7 @@ def _verify_locked(folder: ArtifactFolder, tol: Tolerance, seed: int,
         named.update(f.path for f in entry.files)
         check = check_entry(folder, entry, tolerance=tol, seed=seed, cases=QUICK_CASES,
                             collect=True, cache=cache, trust_torchscript=trust,
-                            devices=devices)
+                            devices=devices, runtimes=runtimes)
         problems.extend(check.problems)
         problems.extend(failure_problems(check))
     problems.extend(_sums_problems(folder, Manifest(tuple(entries))))

@@ -16,7 +16,13 @@ from .common import (
     save_reference_from_args,
     say,
 )
-from .options import devices_option, reference_option, tolerance_options, trust_option
+from .options import (
+    devices_option,
+    reference_option,
+    runtimes_option,
+    tolerance_options,
+    trust_option,
+)
 
 
 def cmd_parity(args: argparse.Namespace) -> int:
@@ -25,7 +31,8 @@ def cmd_parity(args: argparse.Namespace) -> int:
 
     with progress(manifest_size(args.dir)) as bar:
         checks = check_parity(args.dir, atol=args.atol, rtol=args.rtol, devices=args.devices,
-                              trust_torchscript=args.trust_torchscript, progress=bar.step)
+                              trust_torchscript=args.trust_torchscript, progress=bar.step,
+                              runtimes=args.runtimes)
     for c in checks:
         for p in c.problems:
             say(problem_line(args.dir, p))
@@ -49,7 +56,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
         problems = verify_folder(args.dir, tolerance=tolerance(args.atol, args.rtol),
                                  public_key=args.public_key,
                                  trust_torchscript=args.trust_torchscript, devices=args.devices,
-                                 progress=bar.step)
+                                 progress=bar.step, runtimes=args.runtimes)
     # --strict: anything not proven (a warning: a TorchScript file not loaded, a GPU skipped,
     # an untidy folder) fails too, for pipelines that want "all checked" or nothing
     failed = has_errors(problems) or (args.strict and bool(problems))
@@ -74,6 +81,7 @@ def add_parsers(sub: Any) -> None:
     _folder_argument(p)
     tolerance_options(p)
     devices_option(p)
+    runtimes_option(p)
     reference_option(p)
     json_option(p, "parity")
     trust_option(p)
@@ -84,6 +92,7 @@ def add_parsers(sub: Any) -> None:
     tolerance_options(p)
     json_option(p, "verify")
     devices_option(p)
+    runtimes_option(p)
     trust_option(p)
     p.add_argument("--public-key", type=Path, default=None, metavar="PUB",
                    help="check the folder's signature.json with this Ed25519 public key (PEM); "

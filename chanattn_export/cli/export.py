@@ -9,7 +9,7 @@ from typing import Any
 
 from ..spec import Format, Layout
 from .common import EXIT_FAILED, EXIT_OK, print_parity, progress, save_reference_from_args, say
-from .options import model_options, network_options, reference_option
+from .options import model_options, network_options, reference_option, runtimes_option
 
 DEFAULT_MODEL = "cbam-channel"
 
@@ -25,7 +25,8 @@ def _export(fmt: Format, args: argparse.Namespace, model: object, layout: str,
                   devices=args.devices, keep_failed=args.keep_failed,
                   input_shape=args.input_shape, name=args.name)
     if fmt is Format.ONNX:
-        return api.export_onnx(model, opset=args.opset, exporter=args.exporter, **common)
+        return api.export_onnx(model, opset=args.opset, exporter=args.exporter,
+                               runtimes=getattr(args, "runtimes", None), **common)
     export = api.export_pt2 if fmt is Format.PT2 else api.export_torchscript
     return export(model, **common)
 
@@ -114,8 +115,11 @@ def add_parsers(sub: Any) -> None:
         reference_option(p)
         p.add_argument("--hidden", type=int, default=None, help="hidden (bottleneck) width "
                        "(default: from --ratio and --preset, or the --weights file's shapes)")
+        if fmt is Format.ONNX:
+            runtimes_option(p)
         p.set_defaults(func=cmd_export(fmt))
     p = sub.add_parser("all", parents=[common], help="both formats for every model and layout")
+    runtimes_option(p)
     p.add_argument("--models", metavar="A,B", help="comma-separated models (default: all)")
     # every registered model: no --weights, no network
     p.set_defaults(func=cmd_all, weights=None, hidden=None, input_shape=None, name=None)

@@ -80,6 +80,21 @@ def devices_option(p: argparse.ArgumentParser) -> None:
                    "cuda when present; an unusable GPU is then reported and skipped)")
 
 
+def runtimes_option(p: argparse.ArgumentParser) -> None:
+    """Which ONNX runtimes judge an ONNX file (docs/runtimes.md); TorchScript files ignore it."""
+    p.add_argument("--runtimes", default=None, metavar="A,B",
+                   help="comma-separated ONNX runtimes parity runs ONNX files in: onnxruntime, "
+                   "reference (onnx.reference), openvino (CPU, float32; the [openvino] extra). "
+                   "Default: onnxruntime, plus reference for inputs up to 2**16 elements; one "
+                   "named here and not installed is a SKIP that fails the command")
+
+
+def verbose_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--verbose", action="store_true",
+                   help="show the exporters' full messages (e.g. why dynamo failed before the "
+                   "legacy exporter took over), not just their first line")
+
+
 def tolerance_options(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("parity")
     g.add_argument("--atol", type=float, default=None,
@@ -101,4 +116,4 @@ def trust_option(p: argparse.ArgumentParser) -> None:
 
 
 __all__ = ["devices_option", "model_options", "network_options", "reference_option",
-           "tolerance_options", "trust_option"]
+           "runtimes_option", "tolerance_options", "trust_option", "verbose_option"]

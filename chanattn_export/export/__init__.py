@@ -25,6 +25,7 @@ class Exported:
     data: bytes
     exporter: str  # "dynamo" / "legacy" for ONNX (AUTO resolved), "trace" for TorchScript
     fallback_reason: str | None = None
+    rewrites: tuple[str, ...] = ()  # ONNX: the runtime-oriented rewrites the graph carries
 
 
 def export_bytes(net: nn.Module, spec: ExportSpec, registered: bool = True) -> Exported:
@@ -40,7 +41,7 @@ def export_bytes(net: nn.Module, spec: ExportSpec, registered: bool = True) -> E
         from .onnx import export_onnx_bytes
 
         res = export_onnx_bytes(net, spec, __version__)
-        return Exported(res.data, str(res.exporter), res.fallback_reason)
+        return Exported(res.data, str(res.exporter), res.fallback_reason, res.rewrites)
     if spec.format is Format.PT2:
         from .pt2 import EXPORTER, export_pt2_bytes
 

@@ -24,6 +24,7 @@ class OnnxExport:
     data: bytes
     exporter: Exporter  # the one actually used (AUTO resolved)
     fallback_reason: str | None = None
+    rewrites: tuple[str, ...] = ()  # runtime-oriented rewrites the graph carries (models/_pool)
 
 
 def example_input(spec: ExportSpec) -> torch.Tensor:
@@ -122,12 +123,15 @@ def export_onnx_bytes(model: nn.Module, spec: ExportSpec, version: str) -> OnnxE
         )
     order = {Exporter.AUTO: [Exporter.DYNAMO, Exporter.LEGACY],
              Exporter.DYNAMO: [Exporter.DYNAMO], Exporter.LEGACY: [Exporter.LEGACY]}
+    from ..models._pool import recording
+
     errors: list[str] = []
     proto = used = None
+    rewrites: set[str] = set()
     with torch.no_grad():
         for exporter in order[spec.exporter]:
             try:
-                with quiet():
+                with quiet(), recording() as rewrites:
                     fn = _dynamo if exporter is Exporter.DYNAMO else _legacy
                     candidate = fn(model, spec)
             except Exception as e:  # exporters raise many types; report, then fall back
@@ -157,5 +161,5 @@ def export_onnx_bytes(model: nn.Module, spec: ExportSpec, version: str) -> OnnxE
         raise ExportError(f"exported ONNX model fails onnx.checker: {first_line(e)}") from e
     return OnnxExport(
         data=proto.SerializeToString(deterministic=True), exporter=used,
-        fallback_reason="; ".join(errors) if errors else None,
+        fallback_reason="; ".join(errors) if errors else None, rewrites=tuple(sorted(rewrites)),
     )

@@ -9,14 +9,52 @@ CBAM) is the exception: onnxruntime's ReduceMax is about 3x slower on such a str
 on a contiguous one, so while the dynamo ONNX exporter traces it is written
 as a ``MaxPool`` over small windows plus a ReduceMax of what is left. Same exact max; eager
 and TorchScript keep ``amax`` (eager ``max_pool2d`` on that view was 35x slower).
+
+An ONNX file is a promise to every conformant runtime, so a rewrite is kept only where it is
+valid for every input the file accepts in every runtime checked (docs/runtimes.md): OpenVINO
+refuses (or, on one thread, silently empties) a ``MaxPool`` whose window is larger than the
+axis. So a window is used only on an axis that is static and at least as long as the window;
+a dynamic H or W (which may be 1) keeps the plain ReduceMax. Each rewrite applied during an
+export is noted (:func:`recording`) and listed in the manifest's ``rewrites``.
 """
 
 from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import torch
 import torch.nn.functional as F
 
 from ..spec import Layout
+
+#: The rewrites, by the name the manifest's ``rewrites`` lists them under (docs/runtimes.md).
+NHWC_SPATIAL_MAX = "nhwc-spatial-max-pool"
+NCHW_CHANNEL_MAX = "nchw-channel-max-pool"
+NHWC_EXPAND = "nhwc-broadcast-expand"
+ROW_CONV = "cbam-row-conv"
+CONTEXT_MATMUL = "gc-context-matmul"
+
+_local = threading.local()
+
+
+@contextmanager
+def recording() -> Iterator[set[str]]:
+    """Collect the names of the rewrites the forwards apply inside the block (one export)."""
+    stack: list[set[str]] = _local.__dict__.setdefault("stack", [])
+    names: set[str] = set()
+    stack.append(names)
+    try:
+        yield names
+    finally:
+        stack.remove(names)
+
+
+def note(name: str) -> None:
+    """Record that the rewrite ``name`` was applied (into every active :func:`recording`)."""
+    for names in _local.__dict__.get("stack", ()):
+        names.add(name)
 
 
 def rewrite_for_onnxruntime() -> bool:
@@ -34,12 +72,22 @@ NHWC_SPATIAL_WINDOW = (4, 4, 1)
 NCHW_CHANNEL_WINDOW = (16, 1, 1)
 
 
+def _fits(x: torch.Tensor, window: tuple[int, int, int]) -> bool:
+    """Every windowed axis of ``x`` (after the batch) is static and holds its window.
+
+    A dynamic size is a ``SymInt`` while torch.export traces: it may be 1 at run time, so it
+    never holds a window (and comparing it would add a guard to the export).
+    """
+    sizes = x.shape[1:]
+    return all(k == 1 or (type(n) is int and n >= k) for n, k in zip(sizes, window, strict=True))
+
+
 def _pooled_amax(x: torch.Tensor, window: tuple[int, int, int], reduced: int) -> torch.Tensor:
     """The max over the ``reduced`` axes after the batch axis, written for onnxruntime.
 
-    ``MaxPool`` (3-D, ``ceil_mode``) with ``window`` on the ``[N, 1, ...]`` view, then
-    ``ReduceMax`` of the few rows left. ``ceil_mode`` keeps a last partial window, so any
-    (dynamic) size >= 1 gives the exact max.
+    ``MaxPool`` (3-D, ``ceil_mode``, no padding) with ``window`` on the ``[N, 1, ...]`` view,
+    then ``ReduceMax`` of the few rows left. ``ceil_mode`` keeps a last partial window, which
+    always starts inside the axis (no padding), so every runtime agrees on it.
     """
     pooled = F.max_pool3d(x.unsqueeze(1), window, window, ceil_mode=True)
     return pooled.amax(tuple(range(1, reduced + 2)))
@@ -47,14 +95,17 @@ def _pooled_amax(x: torch.Tensor, window: tuple[int, int, int], reduced: int) ->
 
 def spatial_amax(x: torch.Tensor, layout: Layout) -> torch.Tensor:
     """``[N, C]``: the max over H and W, in either layout."""
-    if layout is Layout.NHWC and rewrite_for_onnxruntime():
+    if layout is Layout.NHWC and rewrite_for_onnxruntime() and _fits(x, NHWC_SPATIAL_WINDOW):
+        note(NHWC_SPATIAL_MAX)
         return _pooled_amax(x, NHWC_SPATIAL_WINDOW, 2)
     return x.amax(layout.spatial_axes)
 
 
 def channel_amax(x: torch.Tensor, layout: Layout) -> torch.Tensor:
-    """``[N, H, W]``: the max over the channel axis, in either layout (CBAM's spatial branch)."""
-    if layout is Layout.NCHW and rewrite_for_onnxruntime():
+    """``[N, H, W]``: the max over the channel axis, in either layout (CBAM's spatial branch).
+    The window needs at least 16 channels (a channel count is always static)."""
+    if layout is Layout.NCHW and rewrite_for_onnxruntime() and _fits(x, NCHW_CHANNEL_WINDOW):
+        note(NCHW_CHANNEL_MAX)
         return _pooled_amax(x, NCHW_CHANNEL_WINDOW, 1)
     return x.amax(layout.channel_axis)
 
@@ -81,6 +132,7 @@ def spread(x: torch.Tensor, stat: torch.Tensor, layout: Layout) -> torch.Tensor:
     the same holds for Sub, Div and Add), unchanged otherwise. NCHW's ``[N, C, 1, 1]`` spans
     H*W already."""
     if layout is Layout.NHWC and rewrite_for_onnxruntime():
+        note(NHWC_EXPAND)
         return stat.expand(-1, -1, x.shape[2], -1)
     return stat
 

@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..spec import Layout
-from ._pool import apply_gate, channel_amax, rewrite_for_onnxruntime
+from ._pool import ROW_CONV, apply_gate, channel_amax, note, rewrite_for_onnxruntime
 from .cbam_channel import ChannelAttention
 
 
@@ -61,6 +61,7 @@ class SpatialAttention(nn.Module):
         conv = self.conv
         if not rewrite_for_onnxruntime() or not isinstance(conv, nn.Conv2d):
             return conv(maps)
+        note(ROW_CONV)
         w = conv.weight[0].permute(1, 0, 2).unsqueeze(2)  # [k (row), 2, 1, k]
         k, pad = w.shape[0], conv.padding
         rows = F.conv2d(maps, w, padding=pad)  # [N, k, H + 2p, W + 2p - k + 1]

@@ -19,7 +19,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..spec import Layout
-from ._pool import add_gate, apply_gate, as_gate, rewrite_for_onnxruntime
+from ._pool import CONTEXT_MATMUL, add_gate, apply_gate, as_gate, note, rewrite_for_onnxruntime
 
 
 class ContextMlp(nn.Module):
@@ -59,6 +59,7 @@ class GlobalContext(nn.Module):
         """
         w, b = self.conv_attn.weight.flatten(), self.conv_attn.bias
         if rewrite_for_onnxruntime():
+            note(CONTEXT_MATMUL)
             return self._context_matmul(x, w, b)
         if self.layout is Layout.NHWC:
             xf = x.flatten(1, 2)  # [N, L, C]

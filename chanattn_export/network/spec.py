@@ -182,7 +182,8 @@ def export_network(net: nn.Module, fmt: Format | str, *, input_shape: Sequence[i
                    exporter: Exporter | str = Exporter.AUTO,
                    out: str | Any = "artifacts", tolerance: Tolerance | None = None,
                    parity_seed: int = 0, progress: Progress | None = None,
-                   devices: Devices = None, keep_failed: bool = False) -> ExportResult:
+                   devices: Devices = None, keep_failed: bool = False,
+                   runtimes: Devices = None) -> ExportResult:
     """Export ``net`` (a copy, eval mode, CPU), judge it against its eager outputs on the hard
     cases at ``input_shape`` (batch dynamic, channels on ``layout``'s axis), and commit it with
     its reference file, or keep it out of the folder when it fails (see ``export_artifact``)."""
@@ -195,7 +196,7 @@ def export_network(net: nn.Module, fmt: Format | str, *, input_shape: Sequence[i
     net = _prepared(net)
     _check_forward(net, spec)
     expected = Expected.from_spec(spec.model, spec.input)
-    cases = make_cases(spec.model, spec.input, parity_seed, CASES)
+    cases = make_cases(spec.model, spec.input, parity_seed, CASES, smallest=False)
     say(f"running {spec.model.name} eagerly on {len(cases)} parity inputs ...")
     outputs = _eager_outputs(EagerRunner(net, expected=expected), cases, spec.input)
     folder = ArtifactFolder(out)
@@ -207,8 +208,8 @@ def export_network(net: nn.Module, fmt: Format | str, *, input_shape: Sequence[i
     tol = tolerance or Tolerance()
     checked = export_and_judge(
         spec, lambda: _export(net, spec),
-        lambda data: judge_stored(runners_for(spec.format, data, net, expected, devices), ref,
-                                  tol),
+        lambda data: judge_stored(runners_for(spec.format, data, net, expected, devices,
+                                              runtimes), ref, tol),
         tol, parity_seed, say)
     exported = checked.exported
     r_sha = sha256_bytes(ref_data)

@@ -117,7 +117,8 @@ def _artifact(v: ArtifactView) -> str:
            _verdict(en.passed).html, "</summary>", "<h3>Spec</h3>",
            _dl({"model": en.model.to_dict(), "input": en.input.to_dict(),
                 "format": str(en.format), "exporter": en.exporter, "opset": en.opset,
-                "fallback": en.fallback_reason or "none", "inputs": list(en.inputs),
+                "fallback": en.fallback_reason or "none",
+                "rewrites": ", ".join(en.rewrites) or "none", "inputs": list(en.inputs),
                 "outputs": list(en.outputs),
                 **({"source": f"user network, verified by {en.reference}"}
                    if en.reference else {})})]
@@ -129,6 +130,7 @@ def _artifact(v: ArtifactView) -> str:
         out.append(f'<p class="muted">atol {e(tol.atol)} (per unit of max|x|), rtol '
                    f'{e(tol.rtol)}, seed {e(v.parity.seed)}; worst needed_atol '
                    f'{e(sci(_worst(v) or 0.0))}</p>')
+        out.append(_runtimes(v.parity))
         rows = [[c.backend, c.case, "x".join(map(str, c.shape)), sci(c.max_abs),
                  sci(c.max_rel), sci(c.needed_atol), c.nan_mismatch, _verdict(c.passed)]
                 for c in v.parity.checks]
@@ -140,6 +142,18 @@ def _artifact(v: ArtifactView) -> str:
                        for f in en.files]))
     out.append("<h3>Versions</h3>" + _dl(en.versions) + "</details>")
     return "".join(out)
+
+
+def _runtimes(parity: Any) -> str:
+    """One row per backend (runtime) that judged the file, then each one skipped and why."""
+    rows = []
+    for b in parity.backends():
+        checks = [c for c in parity.checks if c.backend == b]
+        rows.append([b, len(checks), sci(max(c.needed_atol for c in checks)),
+                     _verdict(all(c.passed for c in checks))])
+    rows += [[k.backend, 0, k.reason, _Raw('<span class="muted">SKIP</span>')]
+             for k in parity.skipped]
+    return _table(["runtime", "checks", "worst needed_atol", "result"], rows)
 
 
 def _bench_rows(results: Sequence[BenchResult]) -> tuple[list[list[Any]], list[str]]:

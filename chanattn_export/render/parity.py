@@ -38,8 +38,13 @@ def parity_table(items: Sequence[tuple[str, ParityReport]]) -> str:
 
 def skip_lines(artifact: str, report: ParityReport) -> list[str]:
     """One line per backend that could not be checked (an unusable GPU), with the reason."""
-    return [f"SKIP {artifact}: {k.reason}"
-            + (" (asked for with --devices)" if k.requested else "") for k in report.skipped]
+    return [f"SKIP {artifact}: {k.reason}" + (f" (asked for with {_option(k.backend)})"
+                                              if k.requested else "") for k in report.skipped]
+
+
+def _option(backend: str) -> str:
+    """The option that asked for ``backend``: a GPU by --devices, a runtime by --runtimes."""
+    return "--devices" if backend.endswith("-cuda") else "--runtimes"
 
 
 def failure_lines(artifact: str, report: ParityReport) -> list[str]:
@@ -47,6 +52,10 @@ def failure_lines(artifact: str, report: ParityReport) -> list[str]:
     tol = report.tolerance
     lines = []
     for c in report.failures:
+        if c.error:  # the runtime could not run it: no numbers to show
+            lines.append(f"FAIL {artifact}: backend={c.backend} input={c.case} "
+                         f"shape={'x'.join(map(str, c.shape))}: {c.error}")
+            continue
         extra = f", {c.nan_mismatch} NaN mismatches" if c.nan_mismatch else ""
         lines.append(
             f"FAIL {artifact}: backend={c.backend} batch={c.shape[0] if c.shape else '?'} "

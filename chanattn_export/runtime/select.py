@@ -1,10 +1,12 @@
 """Which runners check an exported file: every backend that can run its format on the devices
-asked for (by default the CPU, plus CUDA where torch or onnxruntime detects it).
+asked for (by default the CPU, plus CUDA where torch or onnxruntime detects it), and for ONNX
+files every runtime asked for (by default onnxruntime, plus onnx.reference for small inputs).
 
 A CUDA runner is *guarded*: if it cannot be built or fails to run (libraries missing,
 onnxruntime falling back to the CPU, a kernel error), it raises :class:`DeviceUnusableError`
 naming the backend, and parity records a skip with that reason instead of failing the file,
-whose CPU checks stand on their own.
+whose CPU checks stand on their own. A runtime that is not installed is a skip naming it;
+one that refuses the file is a runner whose every check fails with its reason (never a skip).
 """
 
 from __future__ import annotations
@@ -15,8 +17,14 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import DeviceUnusableError, InputError, MissingDependencyError
-from ..spec import Backend, Device, Format
+from ..errors import (
+    DeviceUnusableError,
+    InputError,
+    InvalidSpecError,
+    MissingDependencyError,
+    RuntimeFailedError,
+)
+from ..spec import Backend, Device, Format, Runtime
 from . import devices as dev
 from .program import ExportedProgramRunner
 from .runners import EagerRunner, OrtRunner, Runner, TorchScriptRunner
@@ -27,20 +35,43 @@ TS_CPU, TS_CUDA = Backend.TORCHSCRIPT.on(Device.CPU), Backend.TORCHSCRIPT.on(Dev
 EAGER_CPU, EAGER_CUDA = Backend.EAGER.on(Device.CPU), Backend.EAGER.on(Device.CUDA)
 CUDA_BACKENDS = (ONNX_CUDA, TS_CUDA, EAGER_CUDA)
 PT2_CPU = ExportedProgramRunner.NAME  # torch.export programs are checked on the CPU only
+REFERENCE_CPU, OPENVINO_CPU = Runtime.REFERENCE.runner, Runtime.OPENVINO.runner
+#: ``--runtimes`` left out: onnxruntime, plus onnx.reference where the inputs are small
+DEFAULT_RUNTIMES = (Runtime.ONNXRUNTIME, Runtime.REFERENCE)
+Runtimes = str | Iterable[Runtime | str] | None
 
 
-def backends_for(fmt: Format, devices: str | Iterable[Device | str] | None = None) -> list[str]:
-    """Runner names for ``fmt`` on ``devices``, CPU first.
+def parse_runtimes(value: Runtimes) -> tuple[Runtime, ...] | None:
+    """``"onnxruntime,reference"`` or a list as a tuple of :class:`Runtime`; ``None`` stays
+    ``None`` (the default: :data:`DEFAULT_RUNTIMES`, the reference for small inputs only)."""
+    if value is None:
+        return None
+    items = value.split(",") if isinstance(value, str) else list(value)
+    names = [str(v).strip() for v in items if str(v).strip()]
+    if not names:
+        raise InvalidSpecError("runtimes must name at least one of "
+                               + ", ".join(r.value for r in Runtime))
+    return tuple(dict.fromkeys(Runtime.parse(n, "runtime") for n in names))  # type: ignore[misc]
+
+
+def backends_for(fmt: Format, devices: str | Iterable[Device | str] | None = None,
+                 runtimes: Runtimes = None) -> list[str]:
+    """Runner names for ``fmt`` on ``devices`` (and, for ONNX, ``runtimes``), CPU first.
 
     ``None``: the CPU, plus CUDA where it is detected. An explicit list is taken as asked:
     CUDA backends are listed even where CUDA looks absent (their runners then say why), and a
-    list without ``cuda`` never queries CUDA at all.
+    list without ``cuda`` never queries CUDA at all. onnx.reference and OpenVINO run on the CPU
+    only; ``runtimes`` does not apply to TorchScript and ``.pt2`` files.
     """
     wanted = dev.parse_devices(devices)
     cpu = wanted is None or Device.CPU in wanted
     if fmt is Format.ONNX:
-        cuda = (dev.ort_cuda_available() if wanted is None else Device.CUDA in wanted)
-        return [ONNX_CPU] * cpu + [ONNX_CUDA] * cuda
+        rts = parse_runtimes(runtimes) or DEFAULT_RUNTIMES
+        out: list[str] = []
+        if Runtime.ONNXRUNTIME in rts:
+            cuda = (dev.ort_cuda_available() if wanted is None else Device.CUDA in wanted)
+            out += [ONNX_CPU] * cpu + [ONNX_CUDA] * cuda
+        return out + [r.runner for r in rts if r is not Runtime.ONNXRUNTIME and cpu]
     if fmt is Format.PT2:
         return [PT2_CPU]
     cuda = dev.cuda_available() if wanted is None else Device.CUDA in wanted
@@ -60,8 +91,19 @@ def require_devices(fmt: Format, devices: str | Iterable[Device | str] | None) -
         raise MissingDependencyError("--devices cuda: torch sees no CUDA GPU here")
 
 
-def make_runner(backend: str, data: bytes, expected: Expected | None = None) -> Runner:
-    """Runner for an exported file's bytes on ``backend`` (one of :func:`backends_for`)."""
+def make_runner(backend: str, data: bytes, expected: Expected | None = None, *,
+                requested: bool = True) -> Runner:
+    """Runner for an exported file's bytes on ``backend`` (one of :func:`backends_for`).
+    ``requested=False``: onnx.reference as the default adds it, bounded to small inputs."""
+    if backend == REFERENCE_CPU:
+        from .onnx_reference import DEFAULT_MAX_ELEMENTS, ReferenceRunner
+
+        return ReferenceRunner(data, expected, requested=requested,
+                               max_elements=None if requested else DEFAULT_MAX_ELEMENTS)
+    if backend == OPENVINO_CPU:
+        from .openvino_cpu import OpenVINORunner
+
+        return OpenVINORunner(data, expected, requested=requested)
     if backend in (ONNX_CPU, ONNX_CUDA):
         return OrtRunner(data, Device.CUDA if backend == ONNX_CUDA else Device.CPU,
                          expected=expected)
@@ -77,6 +119,16 @@ class _Unusable:
     """Stands in for a CUDA runner that could not be built: running it says why."""
 
     def __init__(self, error: DeviceUnusableError) -> None:
+        self.name, self.error = error.backend, error
+
+    def infer(self, x: np.ndarray) -> np.ndarray:
+        raise self.error
+
+
+class _Refused:
+    """Stands in for a runtime that refused the file: every check it is given fails."""
+
+    def __init__(self, error: RuntimeFailedError) -> None:
         self.name, self.error = error.backend, error
 
     def infer(self, x: np.ndarray) -> np.ndarray:
@@ -112,15 +164,21 @@ def _guard(backend: str, build: Callable[[], Runner], requested: bool) -> Runner
 
 
 def runners_for(fmt: Format, data: bytes, net: Any, expected: Expected,
-                devices: str | Iterable[Device | str] | None = None) -> list[Runner]:
-    """Every runner that checks a ``fmt`` file on ``devices``; ``net`` serves eager-on-CUDA.
+                devices: str | Iterable[Device | str] | None = None,
+                runtimes: Runtimes = None) -> list[Runner]:
+    """Every runner that checks a ``fmt`` file on ``devices`` (and ``runtimes``); ``net``
+    serves eager-on-CUDA.
 
     CPU runners raise as usual (a file that does not load is the file's problem); CUDA runners
-    are guarded (see the module docstring).
+    are guarded, and the other runtimes skip or fail (see the module docstring).
     """
     requested = devices is not None
+    asked = parse_runtimes(runtimes) is not None
     out: list[Runner] = []
-    for b in backends_for(fmt, devices):
+    for b in backends_for(fmt, devices, runtimes):
+        if b in (REFERENCE_CPU, OPENVINO_CPU):
+            out.append(_runtime(b, data, expected, asked))
+            continue
         if b == EAGER_CUDA:
             def build(net: Any = net) -> Runner:
                 return EagerRunner(copy.deepcopy(net), Device.CUDA, expected)
@@ -131,5 +189,16 @@ def runners_for(fmt: Format, data: bytes, net: Any, expected: Expected,
     return out
 
 
-__all__ = ["CUDA_BACKENDS", "EAGER_CPU", "EAGER_CUDA", "ONNX_CPU", "ONNX_CUDA", "PT2_CPU", "TS_CPU",
-           "TS_CUDA", "backends_for", "make_runner", "require_devices", "runners_for"]
+def _runtime(backend: str, data: bytes, expected: Expected, requested: bool) -> Runner:
+    """A runtime beside onnxruntime: not installed -> a skip; refusing the file -> failures."""
+    try:
+        return make_runner(backend, data, expected, requested=requested)
+    except DeviceUnusableError as e:  # RuntimeMissingError: not installed here
+        return _Unusable(e)
+    except RuntimeFailedError as e:
+        return _Refused(e)
+
+
+__all__ = ["CUDA_BACKENDS", "DEFAULT_RUNTIMES", "EAGER_CPU", "EAGER_CUDA", "ONNX_CPU", "ONNX_CUDA",
+           "OPENVINO_CPU", "PT2_CPU", "REFERENCE_CPU", "TS_CPU", "TS_CUDA", "Runtimes",
+           "backends_for", "make_runner", "parse_runtimes", "require_devices", "runners_for"]
