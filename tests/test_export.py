@@ -171,7 +171,8 @@ def test_cuda_backends_join_parity_when_present(monkeypatch) -> None:
 
     monkeypatch.setattr(devices, "cuda_available", lambda: True)
     monkeypatch.setattr(devices, "ort_cuda_available", lambda: True)
-    assert backends_for(Format.ONNX) == ["onnxruntime-cpu", "onnxruntime-cuda"]
+    assert backends_for(Format.ONNX) == ["onnxruntime-cpu", "onnxruntime-cuda",
+                                         "onnx-reference-cpu"]
     assert backends_for(Format.TORCHSCRIPT) == ["torchscript-cpu", "torchscript-cuda",
                                                 "eager-cuda"]
 

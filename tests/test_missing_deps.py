@@ -62,7 +62,8 @@ def test_no_cuda(monkeypatch) -> None:
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     monkeypatch.setattr(runners_mod, "ort_cuda_available", lambda: False)
     assert backends_for(Format.TORCHSCRIPT) == ["torchscript-cpu"]
-    assert backends_for(Format.ONNX) == ["onnxruntime-cpu"]
+    assert backends_for(Format.ONNX) == ["onnxruntime-cpu", "onnx-reference-cpu"]
+    assert backends_for(Format.ONNX, runtimes="onnxruntime") == ["onnxruntime-cpu"]
     with pytest.raises(MissingDependencyError, match="no CUDA"):
         EagerRunner(torch.nn.Identity(), "cuda")
     with pytest.raises(MissingDependencyError, match="CUDAExecutionProvider"):

@@ -326,8 +326,10 @@ def test_cases_cover_exactly_every_batch_and_size() -> None:
     model = ModelSpec("se", 4, 2, Layout.NHWC)
     inp = InputSpec(batch=2, height=12, width=5, dynamic_hw=True)
     sizes = parity_sizes(inp)
-    assert sizes[0] == (12, 5) and len(sizes) == 2
+    assert sizes[0] == (12, 5) and len(sizes) == 3
     assert sizes[1] != sizes[0] and sizes[1][1] != 5 and min(sizes[1]) >= 1
+    assert sizes[2] == (1, 1)  # a dynamic H/W may be 1 at run time: checked there too
+    assert parity_sizes(inp, smallest=False) == sizes[:2]  # a user network decides
     cases = make_cases(model, inp)
     want = [(n, h, w, 4) for h, w in sizes for n in parity_batches(inp) for _ in CASES]
     assert [c.x.shape for c in cases] == want

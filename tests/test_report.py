@@ -6,6 +6,7 @@ import json
 import re
 import shutil
 import subprocess
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -44,8 +45,15 @@ def test_report_has_every_artifact_check_checksum_and_benchmark(
         worst = max(c["needed_atol"] for c in checks)
         assert f"worst needed_atol {worst:.1e}" in page
     n_checks = sum(len(a["parity"]["checks"]) for a in manifest["artifacts"])
-    assert page.count('<tr><td>onnxruntime-cpu</td>') + page.count(
-        '<tr><td>torchscript-cpu</td>') == n_checks  # every check is a row
+    rows = {(c["backend"], c["case"]) for a in manifest["artifacts"]
+            for c in a["parity"]["checks"]}
+    assert sum(page.count(f"<tr><td>{b}</td><td>{case}</td>") for b, case in rows) \
+        == n_checks  # every check is a row
+    assert page.count("<th>runtime</th>") == len(manifest["artifacts"])  # a summary each
+    for a in manifest["artifacts"]:
+        counts = Counter(c["backend"] for c in a["parity"]["checks"])
+        for b, n in counts.items():  # one summary row per runtime: its name and its checks
+            assert f"<tr><td>{b}</td><td>{n}</td>" in page
     assert page.count("<tr><td>cbam-channel</td><td>") == 4  # the 4 benchmark rows
     assert "p99_ms" in page and "Test CPU" in page and "bench.json" in page
     assert page.count('src="data:image/png;base64,') == 1
