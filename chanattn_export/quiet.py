@@ -1,5 +1,10 @@
 """Silence torch's exporters and loaders (progress prints, warnings, log lines), keeping what
-they said for error messages. Shared by export and runtime."""
+they said for error messages. Shared by export and runtime.
+
+What they said is kept, not dropped: :func:`quiet` yields the buffer, and the exporters log it
+to the ``chanattn_export`` logger at DEBUG level when they fall back, which ``--verbose``
+shows (docs/runtimes.md). Without it, a fallback is the one ``note:`` line of the export.
+"""
 
 from __future__ import annotations
 
@@ -10,18 +15,40 @@ import warnings
 from collections.abc import Iterator
 
 _LOGGERS = ("torch.onnx", "torch.export", "torch._export", "torch.fx", "onnxscript")
+_PREFIXES = ("torch", "onnxscript")  # loggers whose own handlers would print to stderr
+LOG = logging.getLogger("chanattn_export")  # details for --verbose (the CLI adds a handler)
+
+
+@contextlib.contextmanager
+def _captured_logs(buf: io.StringIO) -> Iterator[None]:
+    """Every handler torch (or onnxscript) attached to its loggers writes into ``buf`` instead
+    of stderr: torch._guards alone logged ~32 lines of traceback when dynamo could not export a
+    dynamic H/W, before the legacy exporter took over."""
+    capture = logging.StreamHandler(buf)
+    capture.setFormatter(logging.Formatter("%(name)s %(levelname)s: %(message)s"))
+    swapped = []
+    for name, lg in list(logging.Logger.manager.loggerDict.items()):
+        if isinstance(lg, logging.Logger) and lg.handlers and name.split(".")[0] in _PREFIXES:
+            swapped.append((lg, lg.handlers[:]))
+            lg.handlers[:] = [capture]
+    try:
+        yield
+    finally:
+        for lg, handlers in swapped:
+            lg.handlers[:] = handlers
 
 
 @contextlib.contextmanager
 def quiet(captured: io.StringIO | None = None) -> Iterator[io.StringIO]:
-    """Redirect stdout, ignore warnings and raise torch.onnx's log level while exporting."""
+    """Redirect stdout and torch's log handlers into a buffer, ignore warnings and raise
+    torch.onnx's log level while exporting."""
     buf = captured if captured is not None else io.StringIO()
     loggers = [logging.getLogger(n) for n in _LOGGERS]
     levels = [lg.level for lg in loggers]
     for lg in loggers:
         lg.setLevel(logging.ERROR)
     try:
-        with warnings.catch_warnings(), contextlib.redirect_stdout(buf):
+        with warnings.catch_warnings(), contextlib.redirect_stdout(buf), _captured_logs(buf):
             warnings.simplefilter("ignore")
             yield buf
     finally:

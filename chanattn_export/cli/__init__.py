@@ -40,9 +40,25 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _verbose() -> None:
+    """``--verbose``: the toolkit's DEBUG log (an exporter's full messages when it fell back)
+    on stderr; without it the library logs nothing a user sees."""
+    import logging
+
+    from ..quiet import LOG
+
+    if not any(getattr(h, "_chanattn_verbose", False) for h in LOG.handlers):
+        handler = logging.StreamHandler(sys.stderr)
+        handler._chanattn_verbose = True  # type: ignore[attr-defined]
+        LOG.addHandler(handler)
+    LOG.setLevel(logging.DEBUG)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if getattr(args, "verbose", False):
+        _verbose()
     from ..signals import exit_code, interrupts_as_exceptions
 
     try:

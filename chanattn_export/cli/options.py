@@ -50,6 +50,7 @@ def model_options() -> argparse.ArgumentParser:
                    "written; it never lands beside the passing artifacts)")
     tolerance_options(p)
     devices_option(p)
+    verbose_option(p)
     return p
 
 

@@ -14,9 +14,10 @@ import torch
 from torch import nn
 
 from ..errors import ExportError, MissingDependencyError, first_line
-from ..quiet import quiet
+from ..quiet import LOG, quiet
 from ..signals import interrupt_in, raise_if_received
 from ..spec import INPUT_NAME, OUTPUT_NAME, Exporter, ExportSpec
+from .fallback import plain, reason
 
 
 @dataclass(frozen=True)
@@ -131,7 +132,7 @@ def export_onnx_bytes(model: nn.Module, spec: ExportSpec, version: str) -> OnnxE
     with torch.no_grad():
         for exporter in order[spec.exporter]:
             try:
-                with quiet(), recording() as rewrites:
+                with quiet() as said, recording() as rewrites:
                     fn = _dynamo if exporter is Exporter.DYNAMO else _legacy
                     candidate = fn(model, spec)
             except Exception as e:  # exporters raise many types; report, then fall back
@@ -139,7 +140,9 @@ def export_onnx_bytes(model: nn.Module, spec: ExportSpec, version: str) -> OnnxE
                 if interrupt is not None:
                     raise interrupt from None
                 raise_if_received()
-                errors.append(f"{exporter} exporter failed: {first_line(e)}")
+                errors.append(f"{exporter} exporter failed: {reason(e, said.getvalue())}")
+                LOG.debug("%s exporter failed on %s; what it said:\n%s\n%s", exporter,
+                          spec.filename, said.getvalue().rstrip(), plain(str(e)))
                 continue
             raise_if_received()  # an interrupt torch caught and swallowed whole
             wrote = _opset(candidate, spec.opset)
