@@ -14,12 +14,14 @@ from .common import (
     print_parity,
     progress,
     save_reference_from_args,
+    save_test_data_from_args,
     say,
 )
 from .options import (
     devices_option,
     reference_option,
     runtimes_option,
+    test_data_option,
     tolerance_options,
     trust_option,
 )
@@ -44,6 +46,7 @@ def cmd_parity(args: argparse.Namespace) -> int:
     else:
         ok = print_parity([(c.entry.path, c.parity) for c in checks])
     save_reference_from_args(args, args.dir, None)
+    save_test_data_from_args(args, args.dir, None)
     return EXIT_OK if ok else EXIT_FAILED
 
 
@@ -83,6 +86,7 @@ def add_parsers(sub: Any) -> None:
     devices_option(p)
     runtimes_option(p)
     reference_option(p)
+    test_data_option(p)
     json_option(p, "parity")
     trust_option(p)
     p.set_defaults(func=cmd_parity)

@@ -63,6 +63,17 @@ def json_option(p: Any, command: str) -> None:
                    f'({{"schema": "chanattn_export.{command}/1", ...}}, see README)')
 
 
+def save_test_data_from_args(args: Any, folder: Path, paths: list[str] | None) -> None:
+    """``--save-test-data``: ONNX test-data sets beside each ONNX artifact (check/test_data)."""
+    if not getattr(args, "save_test_data", False):
+        return
+    from ..check.test_data import save_test_data
+
+    out = sys.stderr if getattr(args, "json", False) else sys.stdout  # keep stdout valid JSON
+    for saved in save_test_data(folder, paths):
+        print(f"test data: {saved.folder}/ ({saved.sets} test_data_set_N)", file=out)
+
+
 def save_reference_from_args(args: Any, folder: Path, paths: list[str] | None) -> None:
     """``--save-reference DIR``: Polygraphy-format inputs and outputs for each artifact."""
     if getattr(args, "save_reference", None) is None:

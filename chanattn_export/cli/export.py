@@ -8,8 +8,22 @@ from pathlib import Path
 from typing import Any
 
 from ..spec import Format, Layout
-from .common import EXIT_FAILED, EXIT_OK, print_parity, progress, save_reference_from_args, say
-from .options import model_options, network_options, reference_option, runtimes_option
+from .common import (
+    EXIT_FAILED,
+    EXIT_OK,
+    print_parity,
+    progress,
+    save_reference_from_args,
+    save_test_data_from_args,
+    say,
+)
+from .options import (
+    model_options,
+    network_options,
+    reference_option,
+    runtimes_option,
+    test_data_option,
+)
 
 DEFAULT_MODEL = "cbam-channel"
 
@@ -40,6 +54,8 @@ def cmd_export(fmt: Format) -> Callable[[argparse.Namespace], int]:
         ok = print_parity([(res.path.name, res.parity)]) and res.passed
         print(f"manifest: {Path(args.out) / 'manifest.json'}")
         save_reference_from_args(args, Path(args.out), [res.path.name])
+        if res.passed:  # committed to the manifest (a failed export is not)
+            save_test_data_from_args(args, Path(args.out), [res.path.name])
         return EXIT_OK if ok else EXIT_FAILED
 
     return run
@@ -117,6 +133,7 @@ def add_parsers(sub: Any) -> None:
                        "(default: from --ratio and --preset, or the --weights file's shapes)")
         if fmt is Format.ONNX:
             runtimes_option(p)
+            test_data_option(p)
         p.set_defaults(func=cmd_export(fmt))
     p = sub.add_parser("all", parents=[common], help="both formats for every model and layout")
     runtimes_option(p)

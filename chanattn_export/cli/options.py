@@ -110,6 +110,13 @@ def reference_option(p: argparse.ArgumentParser) -> None:
                    "into DIR/<artifact>/ (needs polygraphy)")
 
 
+def test_data_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--save-test-data", action="store_true",
+                   help="write each ONNX artifact's parity inputs and eager outputs in ONNX's "
+                   "test-data layout beside it: <stem>.test_data/{model.onnx, "
+                   "test_data_set_N/input_0.pb, output_0.pb}")
+
+
 def trust_option(p: argparse.ArgumentParser) -> None:
     p.add_argument("--trust-torchscript", action="store_true",
                    help="load TorchScript files (programs that run code when loaded); only "
@@ -117,4 +124,5 @@ def trust_option(p: argparse.ArgumentParser) -> None:
 
 
 __all__ = ["devices_option", "model_options", "network_options", "reference_option",
-           "runtimes_option", "tolerance_options", "trust_option", "verbose_option"]
+           "runtimes_option", "test_data_option", "tolerance_options", "trust_option",
+           "verbose_option"]
