@@ -83,11 +83,23 @@ def devices_option(p: argparse.ArgumentParser) -> None:
 
 def runtimes_option(p: argparse.ArgumentParser) -> None:
     """Which ONNX runtimes judge an ONNX file (docs/runtimes.md); TorchScript files ignore it."""
-    p.add_argument("--runtimes", default=None, metavar="A,B",
+    p.add_argument("--runtimes", default=None, metavar="A,B", type=_runtimes,
                    help="comma-separated ONNX runtimes parity runs ONNX files in: onnxruntime, "
                    "reference (onnx.reference), openvino (CPU, float32; the [openvino] extra). "
                    "Default: onnxruntime, plus reference for inputs up to 2**16 elements; one "
                    "named here and not installed is a SKIP that fails the command")
+
+
+def _runtimes(text: str) -> str:
+    """Checked while parsing: a misspelt runtime is refused before any export work."""
+    from ..errors import InvalidSpecError
+    from ..runtime.select import parse_runtimes
+
+    try:
+        parse_runtimes(text)
+    except InvalidSpecError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+    return text
 
 
 def verbose_option(p: argparse.ArgumentParser) -> None:

@@ -58,7 +58,7 @@ class OpenVINORunner:
             core = _core()
             self.compiled = core.compile_model(core.read_model(data, b""), "CPU", config)
         except Exception as e:  # refused by OpenVINO: the file's problem in this runtime
-            raise RuntimeFailedError(NAME, f"cannot compile the model: {first_line(e)}") from None
+            raise RuntimeFailedError(NAME, f"cannot compile the model: {why(e)}") from None
         self.expected, self.threads = expected, threads
 
     def infer(self, x: np.ndarray) -> np.ndarray:
@@ -66,8 +66,23 @@ class OpenVINORunner:
         try:
             y = self.compiled(x)[0]
         except Exception as e:  # OpenVINO's own error types
-            raise RuntimeFailedError(NAME, f"on input {list(x.shape)}: {first_line(e)}") from None
+            raise RuntimeFailedError(NAME, f"on input {list(x.shape)}: {why(e)}") from None
         return np.array(y, copy=True)  # its buffers are reused by the next call
 
 
-__all__ = ["NAME", "PRECISION", "OpenVINORunner", "openvino_available"]
+_NOISE = ("Exception from ", "Check ", "While validating", "[CPU]")
+
+
+def why(e: BaseException) -> str:
+    """OpenVINO's message in one line: its first line is only a source location ("Exception
+    from src/inference/..."), so take the first line that says something, plus the summary
+    of a failed conversion ("Conversion is failed for: MaxPool-18")."""
+    lines = [t.strip().lstrip("-").strip() for t in str(e).splitlines() if t.strip()]
+    said = [t for t in lines if not t.startswith(_NOISE) and not t.endswith(":")]
+    if not said:
+        return first_line(e)
+    summary = [t for t in said[1:] if t.startswith("Conversion is failed for")]
+    return "; ".join([said[0], *summary])[:300]
+
+
+__all__ = ["NAME", "PRECISION", "OpenVINORunner", "openvino_available", "why"]
