@@ -1,28 +1,36 @@
-"""The layout and family ratios, measured side by side in one run.
+"""The speed goals, measured side by side in one run, at every thread count asked for.
 
-    python benchmarks/layout_ratio.py --threads 1 --batch 8
-    python benchmarks/layout_ratio.py --threads 2 --baseline   # also the pre-rewrite graphs
+    python benchmarks/layout_ratio.py --threads 1,2 --no-spin --baseline
 
 Exports ``cbam-channel`` (nchw, nhwc) and ``cbam`` (nchw, nhwc) the way ``chanattn_export
-onnx`` does, then times every artifact in onnxruntime and eager ``cbam`` in torch, in
-alternating stretches (A, B, C, ... A, B, C, ...) so that a change in machine load hits every
-case alike, and prints the medians and the ratios:
+onnx`` does, then, for each thread count, times every artifact in onnxruntime (and eager
+``cbam`` in torch at one thread) in alternating stretches (A, B, C, ... A, B, C, ...) so that a
+change in machine load hits every case alike, and prints the medians and the goals:
 
-- ``nhwc / nchw`` for ``cbam-channel`` (target <= 1.15),
-- ``cbam / cbam-channel`` for the nchw artifacts (target <= 2),
-- ``cbam`` artifact / eager ``cbam``.
+- ``nhwc / nchw`` for ``cbam-channel`` (goal <= 1.15 at 1 and at 2 threads),
+- ``cbam / cbam-channel`` for the nchw artifacts (goal <= 2.6 at 1 and at 2 threads),
+- ``cbam`` artifact / eager ``cbam`` (goal < 1, one thread).
 
 ``--baseline`` adds the same blocks exported without the onnxruntime-specific rewrites
-(``models/_pool.py``: MaxPool for strided maxima, a grouped spatial conv), i.e. the plain
-``amax``/``Conv2d`` graphs the exporter wrote before, so before/after is one run too. The load
-average is printed with the numbers: on a shared machine only the ratios mean something.
+(``models/_pool.py``), so each kept rewrite must show that it still wins (after / before < 1)
+at every thread count, in the same run.
+
+Everything a recorded figure needs is printed first: the command, CPU model, ISA extensions
+that change onnxruntime's kernels (AVX2, AVX-512, AMX), cache sizes, transparent huge pages,
+versions, and the load average before and after each thread count. At one thread both the wall
+clock and the calling thread's CPU time per call are reported (``cpu``: both runtimes compute
+in the calling thread, and time other processes hold the core does not count); at more threads
+only the wall clock means anything. On a shared machine only ratios within one run compare.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import platform
+import shlex
 import statistics
+import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -32,6 +40,13 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from profile_nodes import export_block, plain_graphs, session
+
+GOALS = {  # label: (numerator, denominator, bound)
+    "cbam-channel onnx: nhwc / nchw": ("cbam-channel nhwc onnx", "cbam-channel nchw onnx", 1.15),
+    "cbam / cbam-channel (onnx, nchw)": ("cbam nchw onnx", "cbam-channel nchw onnx", 2.6),
+    "cbam onnx / cbam eager (nchw)": ("cbam nchw onnx", "cbam nchw eager", 1.0),
+}
+ISA = ("avx2", "avx512f", "avx512_bf16", "avx512_vnni", "amx_tile", "amx_bf16")
 
 
 def ort_call(data: bytes, x: np.ndarray, threads: int,
@@ -58,8 +73,9 @@ def eager_call(model: str, layout: str, x: np.ndarray, threads: int) -> Callable
 
 def measure(cases: dict[str, Callable[[], object]], stretches: int, calls: int,
             settle: float, clock: Callable[[], float] = time.perf_counter,
-            ) -> dict[str, list[float]]:
-    """Per-call seconds, case by case in alternating stretches (warm-up calls dropped)."""
+            cpu: dict[str, list[float]] | None = None) -> dict[str, list[float]]:
+    """Per-call seconds, case by case in alternating stretches (warm-up calls dropped); with
+    ``cpu``, the calling thread's CPU seconds per call go there too (same calls)."""
     out: dict[str, list[float]] = {k: [] for k in cases}
     for _ in range(stretches):
         for name, fn in cases.items():
@@ -67,10 +83,85 @@ def measure(cases: dict[str, Callable[[], object]], stretches: int, calls: int,
             for _ in range(5):
                 fn()
             for _ in range(calls):
-                t0 = clock()
+                c0, t0 = time.thread_time(), clock()
                 fn()
                 out[name].append(clock() - t0)
+                if cpu is not None:
+                    cpu.setdefault(name, []).append(time.thread_time() - c0)
     return out
+
+
+def machine() -> list[str]:
+    """What a recorded figure must name: CPU, ISA, caches, huge pages, versions."""
+    try:
+        lscpu = subprocess.run(["lscpu"], capture_output=True, text=True, timeout=10).stdout
+    except (OSError, subprocess.SubprocessError):
+        lscpu = ""
+    info = dict(ln.split(":", 1) for ln in lscpu.splitlines() if ":" in ln)
+    info = {k.strip(): v.strip() for k, v in info.items()}
+    flags = set(info.get("Flags", "").split())
+    caches = ", ".join(f"{k.split()[0]} {info[k]}" for k in
+                       ("L1d cache", "L2 cache", "L3 cache") if k in info)
+    try:
+        thp = Path("/sys/kernel/mm/transparent_hugepage/enabled").read_text().strip()
+    except OSError:
+        thp = "?"
+    import onnxruntime
+    import torch
+
+    return [f"cpu: {info.get('Model name', platform.processor() or '?')} (family "
+            f"{info.get('CPU family', '?')}, model {info.get('Model', '?')}), "
+            f"{os.cpu_count()} logical CPUs, hypervisor {info.get('Hypervisor vendor', 'none')}",
+            f"isa: {' '.join(f for f in ISA if f in flags) or 'none of ' + ' '.join(ISA)}",
+            f"caches: {caches or '?'}; transparent huge pages: {thp}",
+            f"versions: onnxruntime {onnxruntime.__version__}, torch {torch.__version__}, "
+            f"python {platform.python_version()}"]
+
+
+def _stats(samples: list[float]) -> tuple[float, float]:
+    ms = [t * 1e3 for t in samples]
+    q1, _, q3 = statistics.quantiles(ms, n=4)
+    return statistics.median(ms), q3 - q1
+
+
+def run(threads: int, graphs: dict[str, bytes], x: dict[str, np.ndarray],
+        a: argparse.Namespace) -> dict[str, float]:
+    """Time every artifact at ``threads``; print the table and the goals; the medians (ms)."""
+    spin = False if a.no_spin else None
+    cases = {k: ort_call(g, x[k.split()[1]], threads, spin) for k, g in graphs.items()}
+    if threads == 1:
+        cases["cbam nchw eager"] = eager_call("cbam", "nchw", x["nchw"], 1)
+    cpu: dict[str, list[float]] = {}
+    load0 = os.getloadavg()
+    wall = measure(cases, a.stretches, a.calls, a.settle, time.perf_counter,
+                   cpu if threads == 1 else None)
+    load1 = os.getloadavg()
+    print(f"\nthreads={threads}: {a.stretches} alternating stretches x {a.calls} calls, "
+          f"spinning {'off' if a.no_spin else 'onnxruntime default'}, load average (1, 5, 15 "
+          f"min) {', '.join(f'{v:.2f}' for v in load0)} -> {', '.join(f'{v:.2f}' for v in load1)}")
+    med = {k: _stats(v)[0] for k, v in wall.items()}
+    med_cpu = {k: _stats(v)[0] for k, v in cpu.items()}
+    for k in wall:
+        m, iqr = _stats(wall[k])
+        extra = f"  cpu {_stats(cpu[k])[0]:7.3f} (IQR {_stats(cpu[k])[1]:.3f})" if cpu else ""
+        print(f"  {k:34} wall {m:7.3f} ms (IQR {iqr:.3f}){extra}")
+    print(f"  goals at {threads} thread{'s' * (threads > 1)} (same run):")
+    for label, (num, den, bound) in GOALS.items():
+        if num in med and den in med:
+            r = med[num] / med[den]
+            rc = f", cpu clock {med_cpu[num] / med_cpu[den]:.2f}" if med_cpu else ""
+            verdict = "met" if r <= bound else "NOT met"
+            print(f"    {label:36} {r:5.2f} (wall{rc})  goal <= {bound:g}: {verdict}")
+    if a.baseline:
+        print("  rewrites (after / before, < 1: the rewrite wins):")
+        for k in graphs:
+            if not k.endswith("-before") and f"{k}-before" in med:
+                r = med[k] / med[f"{k}-before"]
+                same = graphs[k] == graphs[f"{k}-before"]
+                print(f"    {k:34} {r:5.2f}  " + ("same graph (no rewrite): the noise level"
+                                                  if same else "wins" if r < 1
+                                                  else "does NOT win"))
+    return med
 
 
 def main() -> None:
@@ -79,71 +170,37 @@ def main() -> None:
     ap.add_argument("--batch", type=int, default=8)
     ap.add_argument("--channels", type=int, default=64)
     ap.add_argument("--size", type=int, default=56)
-    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--threads", default="1,2",
+                    help="comma-separated intra-op thread counts, each measured in turn")
     ap.add_argument("--stretches", type=int, default=7)
-    ap.add_argument("--calls", type=int, default=40)
+    ap.add_argument("--calls", type=int, default=30)
     ap.add_argument("--settle", type=float, default=0.2)
     ap.add_argument("--clock", choices=["wall", "cpu"], default="wall",
-                    help="cpu: this thread's CPU time per call (only with --threads 1, where "
-                         "both runtimes compute in the calling thread): robust to other "
-                         "processes taking the cores, which wall time is not")
+                    help="kept for old command lines: both clocks are reported at 1 thread")
     ap.add_argument("--no-spin", action="store_true",
                     help="session.intra_op.allow_spinning=0: with several sessions alive, "
                          "idle pools spinning on 2 cores disturb the one being timed")
     ap.add_argument("--baseline", action="store_true",
                     help="also time the graphs exported without the onnxruntime rewrites")
     a = ap.parse_args()
-    if a.clock == "cpu" and a.threads != 1:
-        ap.error("--clock cpu needs --threads 1")
-    spin = False if a.no_spin else None
+    thread_counts = [int(t) for t in str(a.threads).split(",") if t.strip()]
+    print("command: python " + " ".join(shlex.quote(s) for s in sys.argv))
+    print("\n".join(machine()))
     rng = np.random.default_rng(0)
     n, c, s = a.batch, a.channels, a.size
+    print(f"input: {n}x{c}x{s}x{s} float32 (nchw and nhwc), "
+          f"{n * c * s * s * 4 / 2**20:.1f} MiB")
     x = {"nchw": rng.standard_normal((n, c, s, s), dtype=np.float32),
          "nhwc": rng.standard_normal((n, s, s, c), dtype=np.float32)}
-    cases: dict[str, Callable[[], object]] = {}
+    graphs: dict[str, bytes] = {}
     for model in ("cbam-channel", "cbam"):
         for layout in ("nchw", "nhwc"):
-            cases[f"{model} {layout} onnx"] = ort_call(
-                export_block(model, layout, c, s), x[layout], a.threads, spin)
+            graphs[f"{model} {layout} onnx"] = export_block(model, layout, c, s)
             if a.baseline:
                 with plain_graphs():
-                    data = export_block(model, layout, c, s)
-                cases[f"{model} {layout} onnx-before"] = ort_call(data, x[layout], a.threads,
-                                                                  spin)
-    cases["cbam nchw eager"] = eager_call("cbam", "nchw", x["nchw"], a.threads)
-    load0 = os.getloadavg()[0]
-    clock = time.thread_time if a.clock == "cpu" else time.perf_counter
-    samples = measure(cases, a.stretches, a.calls, a.settle, clock)
-    load1 = os.getloadavg()[0]
-    med = {k: statistics.median(v) * 1e3 for k, v in samples.items()}
-    print(f"{n}x{c}x{s}x{s} float32, threads={a.threads}, {a.stretches} alternating stretches "
-          f"x {a.calls} calls, {a.clock} clock{', no spinning' * a.no_spin}, "
-          f"load average {load0:.2f} -> {load1:.2f}")
-    for k, v in med.items():
-        q1, _, q3 = statistics.quantiles([t * 1e3 for t in samples[k]], n=4)
-        print(f"  {k:32} median {v:7.3f} ms  IQR {q3 - q1:6.3f}")
-
-    def ratio(label: str, num: str, den: str, target: str = "") -> None:
-        if num in med and den in med:
-            print(f"  {label:52} {med[num] / med[den]:5.2f}  {target}")
-
-    print("ratios (same run):")
-    ratio("cbam-channel onnx: nhwc / nchw", "cbam-channel nhwc onnx", "cbam-channel nchw onnx",
-          "(target <= 1.15)")
-    ratio("cbam onnx nchw / cbam-channel onnx nchw", "cbam nchw onnx", "cbam-channel nchw onnx",
-          "(target <= 2)")
-    ratio("cbam onnx nchw / cbam eager nchw", "cbam nchw onnx", "cbam nchw eager",
-          "(target < 1)")
-    ratio("cbam onnx: nhwc / nchw", "cbam nhwc onnx", "cbam nchw onnx")
-    if a.baseline:
-        ratio("before: cbam-channel onnx nhwc / nchw", "cbam-channel nhwc onnx-before",
-              "cbam-channel nchw onnx-before")
-        ratio("before: cbam onnx nchw / cbam-channel onnx nchw", "cbam nchw onnx-before",
-              "cbam-channel nchw onnx-before")
-        for model in ("cbam-channel", "cbam"):
-            for layout in ("nchw", "nhwc"):
-                ratio(f"after / before: {model} {layout}", f"{model} {layout} onnx",
-                      f"{model} {layout} onnx-before")
+                    graphs[f"{model} {layout} onnx-before"] = export_block(model, layout, c, s)
+    for threads in thread_counts:
+        run(threads, graphs, x, a)
 
 
 if __name__ == "__main__":
