@@ -1,5 +1,8 @@
 """Runners: one ``infer(x: ndarray) -> ndarray`` interface over every backend.
 
+ONNX files also run in ``onnx.reference`` and OpenVINO (CPU, float32) when asked for
+(``runtimes``; docs/runtimes.md); their packages are imported only then.
+
 Each runner is built from file bytes (or an eager module), so what is checked is exactly what
 gets written. By default CUDA backends join where torch or onnxruntime detects a GPU; an explicit
 device list (``--devices``) is taken as given, and ``cpu`` alone never queries CUDA.
@@ -12,6 +15,8 @@ from .devices import (
     tf32_disabled,
     torch_threads,
 )
+from .onnx_reference import ReferenceRunner
+from .openvino_cpu import OpenVINORunner
 from .program import ExportedProgramRunner, load_program
 from .runners import (
     EagerRunner,
@@ -21,12 +26,14 @@ from .runners import (
     load_torchscript,
     open_ort_session,
 )
-from .select import backends_for, make_runner, require_devices, runners_for
+from .select import backends_for, make_runner, parse_runtimes, require_devices, runners_for
 
 __all__ = [
     "EagerRunner",
     "ExportedProgramRunner",
+    "OpenVINORunner",
     "OrtRunner",
+    "ReferenceRunner",
     "Runner",
     "TorchScriptRunner",
     "backends_for",
@@ -37,6 +44,7 @@ __all__ = [
     "open_ort_session",
     "ort_cuda_available",
     "parse_devices",
+    "parse_runtimes",
     "require_devices",
     "runners_for",
     "tf32_disabled",
