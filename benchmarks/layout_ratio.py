@@ -12,7 +12,8 @@ change in machine load hits every case alike, and prints the medians and the goa
 - ``cbam`` artifact / eager ``cbam`` (goal < 1, one thread).
 
 ``--baseline`` adds the same blocks exported without the onnxruntime-specific rewrites
-(``models/_pool.py``), so each kept rewrite must show that it still wins (after / before < 1)
+(``models/_pool.py``), and ``--ablate`` each block once per rewrite it carries, exported without
+that one rewrite: each kept rewrite must show that it still wins on its own (with / without < 1)
 at every thread count, in the same run.
 
 Everything a recorded figure needs is printed first: the command, CPU model, ISA extensions
@@ -47,6 +48,26 @@ GOALS = {  # label: (numerator, denominator, bound)
     "cbam onnx / cbam eager (nchw)": ("cbam nchw onnx", "cbam nchw eager", 1.0),
 }
 ISA = ("avx2", "avx512f", "avx512_bf16", "avx512_vnni", "amx_tile", "amx_bf16")
+
+
+def export_without(model: str, layout: str, channels: int, size: int,
+                   rewrite: str | None = None) -> tuple[bytes, tuple[str, ...]]:
+    """The artifact's bytes (as ``chanattn_export onnx`` writes them) and its rewrites, exported
+    without ``rewrite`` when one is named."""
+    from chanattn_export.export import export_bytes
+    from chanattn_export.models import _pool
+    from chanattn_export.registry import build_model, make_spec
+    from chanattn_export.spec import ExportSpec, Format, InputSpec, Layout
+
+    spec = make_spec(model, channels, layout=Layout(layout))
+    es = ExportSpec(model=spec, input=InputSpec(height=size, width=size), format=Format.ONNX)
+    if rewrite:
+        _pool.DISABLED.add(rewrite)
+    try:
+        ex = export_bytes(build_model(spec, seed=0), es)
+    finally:
+        _pool.DISABLED.discard(rewrite or "")
+    return ex.data, ex.rewrites
 
 
 def ort_call(data: bytes, x: np.ndarray, threads: int,
@@ -144,7 +165,7 @@ def run(threads: int, graphs: dict[str, bytes], x: dict[str, np.ndarray],
     for k in wall:
         m, iqr = _stats(wall[k])
         extra = f"  cpu {_stats(cpu[k])[0]:7.3f} (IQR {_stats(cpu[k])[1]:.3f})" if cpu else ""
-        print(f"  {k:34} wall {m:7.3f} ms (IQR {iqr:.3f}){extra}")
+        print(f"  {k:58} wall {m:7.3f} ms (IQR {iqr:.3f}){extra}")
     print(f"  goals at {threads} thread{'s' * (threads > 1)} (same run):")
     for label, (num, den, bound) in GOALS.items():
         if num in med and den in med:
@@ -152,15 +173,20 @@ def run(threads: int, graphs: dict[str, bytes], x: dict[str, np.ndarray],
             rc = f", cpu clock {med_cpu[num] / med_cpu[den]:.2f}" if med_cpu else ""
             verdict = "met" if r <= bound else "NOT met"
             print(f"    {label:36} {r:5.2f} (wall{rc})  goal <= {bound:g}: {verdict}")
-    if a.baseline:
-        print("  rewrites (after / before, < 1: the rewrite wins):")
+    if a.baseline or a.ablate:
+        print("  rewrites (with / without, < 1: the rewrite wins):")
         for k in graphs:
+            for without in (k2 for k2 in graphs if k2.startswith(f"{k} without ")):
+                r = med[k] / med[without]
+                name = without.split(" without ")[1]
+                print(f"    {name:24} in {k:24} {r:5.2f}  "
+                      + ("wins" if r < 1 else "does NOT win"))
             if not k.endswith("-before") and f"{k}-before" in med:
                 r = med[k] / med[f"{k}-before"]
                 same = graphs[k] == graphs[f"{k}-before"]
-                print(f"    {k:34} {r:5.2f}  " + ("same graph (no rewrite): the noise level"
-                                                  if same else "wins" if r < 1
-                                                  else "does NOT win"))
+                verdict = ("same graph (no rewrite): the noise level" if same
+                           else "wins" if r < 1 else "does NOT win")
+                print(f"    {'all of them':24} in {k:24} {r:5.2f}  {verdict}")
     return med
 
 
@@ -182,6 +208,8 @@ def main() -> None:
                          "idle pools spinning on 2 cores disturb the one being timed")
     ap.add_argument("--baseline", action="store_true",
                     help="also time the graphs exported without the onnxruntime rewrites")
+    ap.add_argument("--ablate", action="store_true",
+                    help="also time each graph once per rewrite it carries, without that one")
     a = ap.parse_args()
     thread_counts = [int(t) for t in str(a.threads).split(",") if t.strip()]
     print("command: python " + " ".join(shlex.quote(s) for s in sys.argv))
@@ -195,7 +223,10 @@ def main() -> None:
     graphs: dict[str, bytes] = {}
     for model in ("cbam-channel", "cbam"):
         for layout in ("nchw", "nhwc"):
-            graphs[f"{model} {layout} onnx"] = export_block(model, layout, c, s)
+            graphs[f"{model} {layout} onnx"], rewrites = export_without(model, layout, c, s)
+            for r in rewrites if a.ablate else ():
+                graphs[f"{model} {layout} onnx without {r}"] = \
+                    export_without(model, layout, c, s, r)[0]
             if a.baseline:
                 with plain_graphs():
                     graphs[f"{model} {layout} onnx-before"] = export_block(model, layout, c, s)

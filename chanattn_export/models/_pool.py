@@ -36,6 +36,9 @@ NHWC_EXPAND = "nhwc-broadcast-expand"
 ROW_CONV = "cbam-row-conv"
 CONTEXT_MATMUL = "gc-context-matmul"
 
+#: Rewrites left out of exports: empty in use; benchmarks/layout_ratio.py --ablate adds one at a
+#: time to show that each kept rewrite still wins on its own.
+DISABLED: set[str] = set()
 _local = threading.local()
 
 
@@ -63,6 +66,11 @@ def rewrite_for_onnxruntime() -> bool:
     ONNX exporter (opset < 18) and a plain torch.export (e.g. a ``.pt2``) keep the plain ones;
     both compute the same function (the parity checks prove it)."""
     return torch.onnx.is_in_onnx_export() and torch.compiler.is_exporting()
+
+
+def wanted(name: str) -> bool:
+    """:func:`rewrite_for_onnxruntime`, unless the rewrite ``name`` is in :data:`DISABLED`."""
+    return rewrite_for_onnxruntime() and name not in DISABLED
 
 
 #: MaxPool windows of the exported strided maxima, measured best in onnxruntime 1.32 among the
@@ -95,7 +103,7 @@ def _pooled_amax(x: torch.Tensor, window: tuple[int, int, int], reduced: int) ->
 
 def spatial_amax(x: torch.Tensor, layout: Layout) -> torch.Tensor:
     """``[N, C]``: the max over H and W, in either layout."""
-    if layout is Layout.NHWC and rewrite_for_onnxruntime() and _fits(x, NHWC_SPATIAL_WINDOW):
+    if layout is Layout.NHWC and wanted(NHWC_SPATIAL_MAX) and _fits(x, NHWC_SPATIAL_WINDOW):
         note(NHWC_SPATIAL_MAX)
         return _pooled_amax(x, NHWC_SPATIAL_WINDOW, 2)
     return x.amax(layout.spatial_axes)
@@ -104,7 +112,7 @@ def spatial_amax(x: torch.Tensor, layout: Layout) -> torch.Tensor:
 def channel_amax(x: torch.Tensor, layout: Layout) -> torch.Tensor:
     """``[N, H, W]``: the max over the channel axis, in either layout (CBAM's spatial branch).
     The window needs at least 16 channels (a channel count is always static)."""
-    if layout is Layout.NCHW and rewrite_for_onnxruntime() and _fits(x, NCHW_CHANNEL_WINDOW):
+    if layout is Layout.NCHW and wanted(NCHW_CHANNEL_MAX) and _fits(x, NCHW_CHANNEL_WINDOW):
         note(NCHW_CHANNEL_MAX)
         return _pooled_amax(x, NCHW_CHANNEL_WINDOW, 1)
     return x.amax(layout.channel_axis)
@@ -131,7 +139,7 @@ def spread(x: torch.Tensor, stat: torch.Tensor, layout: Layout) -> torch.Tensor:
     see it: expanded to ``[N, 1, W, C]`` in NHWC exports (spans of W*C, see :func:`apply_gate`;
     the same holds for Sub, Div and Add), unchanged otherwise. NCHW's ``[N, C, 1, 1]`` spans
     H*W already."""
-    if layout is Layout.NHWC and rewrite_for_onnxruntime():
+    if layout is Layout.NHWC and wanted(NHWC_EXPAND):
         note(NHWC_EXPAND)
         return stat.expand(-1, -1, x.shape[2], -1)
     return stat

@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..spec import Layout
-from ._pool import ROW_CONV, apply_gate, channel_amax, note, rewrite_for_onnxruntime
+from ._pool import ROW_CONV, apply_gate, channel_amax, note, wanted
 from .cbam_channel import ChannelAttention
 
 
@@ -59,7 +59,7 @@ class SpatialAttention(nn.Module):
         convolution's bias is added once after the sum).
         """
         conv = self.conv
-        if not rewrite_for_onnxruntime() or not isinstance(conv, nn.Conv2d):
+        if not wanted(ROW_CONV) or not isinstance(conv, nn.Conv2d):
             return conv(maps)
         note(ROW_CONV)
         w = conv.weight[0].permute(1, 0, 2).unsqueeze(2)  # [k (row), 2, 1, k]

@@ -19,7 +19,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..spec import Layout
-from ._pool import CONTEXT_MATMUL, add_gate, apply_gate, as_gate, note, rewrite_for_onnxruntime
+from ._pool import CONTEXT_MATMUL, add_gate, apply_gate, as_gate, note, wanted
 
 
 class ContextMlp(nn.Module):
@@ -58,7 +58,7 @@ class GlobalContext(nn.Module):
         (benchmarks/NOTES.md); float32 sums in another order, within the parity tolerances.
         """
         w, b = self.conv_attn.weight.flatten(), self.conv_attn.bias
-        if rewrite_for_onnxruntime():
+        if wanted(CONTEXT_MATMUL):
             note(CONTEXT_MATMUL)
             return self._context_matmul(x, w, b)
         if self.layout is Layout.NHWC:
