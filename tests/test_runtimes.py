@@ -200,3 +200,12 @@ print(c.passed, c.shape)
                           timeout=120, env=child_env())
     # the parity check fails on the empty (0, C) answer (or the child crashes): never a pass
     assert proc.returncode < 0 or proc.stdout.startswith("False"), proc.stdout + proc.stderr
+
+
+def test_all_judges_its_onnx_files_in_the_runtimes_asked(tmp_path: Path, capsys) -> None:
+    code = main(["all", "--models", "se", "--channels", "8", "--height", "4", "--width", "4",
+                 "--runtimes", "openvino", "--out", str(tmp_path)])
+    assert code == 0, capsys.readouterr()
+    entries = json.loads((tmp_path / "manifest.json").read_text())["artifacts"]
+    seen = {e["format"]: {c["backend"] for c in e["parity"]["checks"]} for e in entries}
+    assert seen == {"onnx": {"openvino-cpu"}, "torchscript": {"torchscript-cpu"}}
