@@ -126,10 +126,11 @@ class _Unusable:
 
 
 class _Refused:
-    """Stands in for a runtime that refused the file: every check it is given fails."""
+    """Stands in for a runtime that refused the file: every check it is given fails (within
+    the same size bound the runtime itself would have had)."""
 
-    def __init__(self, error: RuntimeFailedError) -> None:
-        self.name, self.error = error.backend, error
+    def __init__(self, error: RuntimeFailedError, max_elements: int | None = None) -> None:
+        self.name, self.error, self.max_elements = error.backend, error, max_elements
 
     def infer(self, x: np.ndarray) -> np.ndarray:
         raise self.error
@@ -196,7 +197,10 @@ def _runtime(backend: str, data: bytes, expected: Expected, requested: bool) -> 
     except DeviceUnusableError as e:  # RuntimeMissingError: not installed here
         return _Unusable(e)
     except RuntimeFailedError as e:
-        return _Refused(e)
+        from .onnx_reference import DEFAULT_MAX_ELEMENTS
+
+        bounded = backend == REFERENCE_CPU and not requested
+        return _Refused(e, DEFAULT_MAX_ELEMENTS if bounded else None)
 
 
 __all__ = ["CUDA_BACKENDS", "DEFAULT_RUNTIMES", "EAGER_CPU", "EAGER_CUDA", "ONNX_CPU", "ONNX_CUDA",
