@@ -27,7 +27,8 @@ def test_export_passes_parity_at_unseen_batches_and_sizes(pt2_folder):
     assert res.parity.backends() == ["torch-export-cpu"]
     shapes = {c.shape for c in res.parity.checks}
     assert {s[0] for s in shapes} == {1, 2, 3}  # batch 1, the traced 2, and 3
-    assert len({s[2:] for s in shapes}) == 2  # the export H x W and another one
+    # the export H x W, another one, and 1 x 1
+    assert len({s[2:] for s in shapes}) == 3 and (1, 1) in {s[2:] for s in shapes}
 
 
 def test_manifest_verify_and_parity_dir(pt2_folder, tmp_path):
