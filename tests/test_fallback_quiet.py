@@ -69,3 +69,33 @@ def test_reason_reads_the_ranges_torch_logged() -> None:
                            "<class 'AssertionError'>: boom\n")
     assert reason(summary) == "<class 'AssertionError'>: boom"
     assert reason(RuntimeError("\n first\nsecond")) == "first"
+
+
+def test_quiet_keeps_torch_logs_per_thread_and_restores_the_handlers() -> None:
+    import logging
+    import threading
+
+    import torch  # noqa: F401  (installs torch's log handlers)
+
+    from chanattn_export.quiet import quiet
+
+    guards = logging.getLogger("torch._guards")
+    before = logging.getLogger("torch").handlers[:]
+    seen: list[tuple[int, str, str]] = []
+
+    def work(i: int) -> None:
+        with quiet() as outer:
+            with quiet() as inner:
+                guards.error("inner %d", i)
+            guards.error("outer %d", i)
+        seen.append((i, outer.getvalue(), inner.getvalue()))
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert logging.getLogger("torch").handlers == before  # stderr again afterwards
+    assert len(seen) == 6
+    for i, outer, inner in seen:  # each thread's records in its own (innermost) buffer
+        assert f"outer {i}" in outer and inner.strip().endswith(f"inner {i}")
