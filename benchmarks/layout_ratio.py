@@ -166,15 +166,19 @@ def run(threads: int, graphs: dict[str, bytes], x: dict[str, np.ndarray],
         m, iqr = _stats(wall[k])
         extra = f"  cpu {_stats(cpu[k])[0]:7.3f} (IQR {_stats(cpu[k])[1]:.3f})" if cpu else ""
         print(f"  {k:58} wall {m:7.3f} ms (IQR {iqr:.3f}){extra}")
-    print(f"  goals at {threads} thread{'s' * (threads > 1)} (same run):")
+    # One thread: the verdicts use the calling thread's CPU time (time other processes hold the
+    # core does not count); more threads: the wall clock, the only one that means anything.
+    basis, clock = (med_cpu, "cpu clock") if med_cpu else (med, "wall clock")
+    print(f"  goals at {threads} thread{'s' * (threads > 1)} (same run; verdict by {clock}):")
     for label, (num, den, bound) in GOALS.items():
         if num in med and den in med:
-            r = med[num] / med[den]
-            rc = f", cpu clock {med_cpu[num] / med_cpu[den]:.2f}" if med_cpu else ""
+            r = basis[num] / basis[den]
+            rw = f" (wall {med[num] / med[den]:.2f})" if med_cpu else ""
             verdict = "met" if r <= bound else "NOT met"
-            print(f"    {label:36} {r:5.2f} (wall{rc})  goal <= {bound:g}: {verdict}")
+            print(f"    {label:36} {r:5.2f}{rw}  goal <= {bound:g}: {verdict}")
+    med = basis
     if a.baseline or a.ablate:
-        print("  rewrites (with / without, < 1: the rewrite wins):")
+        print(f"  rewrites (with / without by {clock}, < 1: the rewrite wins):")
         for k in graphs:
             for without in (k2 for k2 in graphs if k2.startswith(f"{k} without ")):
                 r = med[k] / med[without]
