@@ -37,6 +37,7 @@ _LAZY = {
     "ParityReport": "parity",
     "ArtifactFolder": "artifacts",
     "swap_attention": "swap",
+    "localize": "check.localize",
 }
 
 __all__ = [
