@@ -16,6 +16,7 @@ from .errors import (
     ExportError,
     InputError,
     InvalidSpecError,
+    LocalizeError,
     MissingDependencyError,
     ParityError,
     UnknownModelError,
@@ -34,9 +35,9 @@ _LAZY = {
     "make_export_spec": "api",
     "ExportResult": "pipeline",
     "export_artifact": "pipeline",
-    "ParityReport": "parity",
+    "ParityReport": "check.parity",
     "ArtifactFolder": "artifacts",
-    "swap_attention": "swap",
+    "swap_attention": "network.swap",
     "localize": "check.localize",
 }
 
@@ -51,6 +52,7 @@ __all__ = [
     "InputSpec",
     "InvalidSpecError",
     "Layout",
+    "LocalizeError",
     "MissingDependencyError",
     "ModelSpec",
     "ParityError",

@@ -21,11 +21,12 @@ from torch import nn
 import chanattn_export
 from chanattn_export.api import make_export_spec
 from chanattn_export.check import localize as localize_mod
-from chanattn_export.check.localize import Divergence, LocalizeError, localize
+from chanattn_export.check.localize import Divergence, localize
 from chanattn_export.check.localize_repro import read_repro
+from chanattn_export.check.parity import compare, input_scale
+from chanattn_export.errors import LocalizeError
 from chanattn_export.export import export_bytes
-from chanattn_export.network import network_spec
-from chanattn_export.parity import compare, input_scale
+from chanattn_export.network.spec import network_spec
 from chanattn_export.registry import build_model
 from chanattn_export.spec import Tolerance
 
@@ -265,7 +266,7 @@ def test_public_api_and_bad_arguments(blocks, tmp_path: Path) -> None:
     path.write_bytes(data)
     assert chanattn_export.localize is localize
     assert chanattn_export.localize(net, path, x, tolerance=Tolerance()) is None
-    with pytest.raises(LocalizeError, match="no such file"):
+    with pytest.raises(chanattn_export.ChanAttnError, match="missing"):
         localize(net, tmp_path / "missing.onnx", x)
     with pytest.raises(LocalizeError, match=r"torch\.nn\.Module"):
         localize("se", path, x)

@@ -24,10 +24,10 @@ from typing import Any
 
 import numpy as np
 
+from ..errors import LocalizeError
 from ..spec import Tolerance
 from .localize_graph import DriftStep, Graph, ValueDiff, drift, first_divergence, value_diff
 from .localize_values import (
-    LocalizeError,
     eager_values,
     graph_input,
     is_dynamo,
@@ -142,7 +142,7 @@ def localize(module: Any, onnx_path: str | os.PathLike[str] | bytes, x: Any, *,
     torch's nodes); others raise :class:`LocalizeError` saying so.
     """
     from ..models import fold_for_export
-    from ..parity import input_scale
+    from .parity import input_scale
 
     data = _read(onnx_path)
     model = _load(data)
@@ -221,24 +221,18 @@ def _differing_constants(graph: Graph, names: tuple[str, ...], eager: dict[str, 
 
 
 def _read(source: str | os.PathLike[str] | bytes) -> bytes:
+    from ..fileio.bounded import read_bounded
+
     if isinstance(source, bytes | bytearray):
         return bytes(source)
-    path = Path(source)
-    try:
-        if not path.is_file():
-            raise LocalizeError(f"{path}: no such file")
-        if path.stat().st_size > MAX_ONNX_BYTES:
-            raise LocalizeError(f"{path}: larger than 1 GiB; not read")
-        return path.read_bytes()
-    except OSError as e:
-        raise LocalizeError(f"{path}: cannot read: {e.strerror or e}") from None
+    return read_bounded(source, MAX_ONNX_BYTES, "ONNX file")
 
 
 def _load(data: bytes) -> Any:
     import onnx
 
     from ..errors import ArtifactError
-    from ..onnx_wire import refuse_external_data
+    from ..fileio.onnx_wire import refuse_external_data
 
     try:
         refuse_external_data(data)
@@ -272,7 +266,7 @@ def _prepared(module: Any) -> Any:
 def _forward(net: Any, x: np.ndarray) -> np.ndarray:
     import torch
 
-    from ..export._quiet import first_line
+    from ..errors import first_line
 
     try:
         with torch.no_grad():
@@ -292,7 +286,7 @@ def _shipped_output(data: bytes, model: Any, x: np.ndarray) -> np.ndarray:
     try:
         return np.asarray(session.run(None, {graph_input(model).name: x})[0])
     except Exception as e:  # onnxruntime's own exception types
-        from ..export._quiet import first_line
+        from ..errors import first_line
 
         raise LocalizeError(f"onnxruntime cannot run the input: {first_line(e)}") from None
 

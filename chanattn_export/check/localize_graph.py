@@ -16,9 +16,9 @@ from typing import Any
 
 import numpy as np
 
-from ..parity import compare
 from ..spec import Tolerance
 from .localize_values import run_isolated
+from .parity import compare
 
 
 @dataclass(frozen=True)

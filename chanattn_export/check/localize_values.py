@@ -19,15 +19,11 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import ChanAttnError
+from ..errors import LocalizeError
 
 FX_NODE_KEY = "pkg.torch.onnx.fx_node"
 SCOPES_KEY = "pkg.torch.onnx.name_scopes"
 CLASSES_KEY = "pkg.torch.onnx.class_hierarchy"
-
-
-class LocalizeError(ChanAttnError):
-    """This file, module or input cannot be localised; the message says why in one line."""
 
 
 def is_dynamo(model: Any) -> bool:
@@ -115,8 +111,9 @@ def eager_values(module: Any, model: Any, x: np.ndarray) -> EagerSide:
     program on ``x``, recording every tensor a node produces."""
     import torch
 
-    from ..export._quiet import first_line, quiet
+    from ..errors import first_line
     from ..export.onnx import dynamo_program
+    from ..quiet import quiet
 
     shape, axes = trace_example(model, x.shape)
     example = torch.randn(shape, generator=torch.Generator().manual_seed(0))
@@ -163,7 +160,7 @@ def _interpret(ep: Any, x: Any) -> dict[str, np.ndarray]:
         try:
             Recorder(ep.graph_module).run(*args)
         except Exception as e:  # the program refuses this input (shape, dtype)
-            from ..export._quiet import first_line
+            from ..errors import first_line
 
             raise LocalizeError(f"the exported program cannot run the input: "
                                 f"{first_line(e)}") from None
@@ -190,7 +187,7 @@ def onnx_values(model: Any, x: np.ndarray) -> dict[str, np.ndarray]:
                                        providers=["CPUExecutionProvider"])
         got = session.run(None, {graph_input(model).name: x})
     except Exception as e:  # onnxruntime's own exception types
-        from ..export._quiet import first_line
+        from ..errors import first_line
 
         raise LocalizeError(f"onnxruntime cannot run the model with every value exposed: "
                             f"{first_line(e)}") from None
