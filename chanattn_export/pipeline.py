@@ -9,11 +9,12 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from .artifacts import FAILED_DIR, ArtifactFolder, ManifestEntry, sha256_bytes
-from .check.parity import ParityReport, judge, make_cases, measure_usable
+from .check.localize_failure import FailureLocalization, localize_entry, localize_failure
+from .check.parity import InputCase, ParityReport, judge, make_cases, measure_usable
 from .check.recheck import EntryCheck, check_entry, record_parity
 from .environment import versions
 from .errors import ArtifactError, ChanAttnError, ParityError
@@ -42,6 +43,8 @@ class ExportResult:
     lint: tuple[LintProblem, ...] = ()  # graph lint of an ONNX file; any problem fails it
     written: bool = True  # False: failed parity and not kept (the folder is unchanged)
     reference_path: Path | None = None  # a user network's stored inputs and eager outputs
+    localized: FailureLocalization | None = None  # a failed ONNX file's first diverging node
+    repro_path: Path | None = None  # its repro folder, written beside a kept failed file
 
     @property
     def passed(self) -> bool:
@@ -101,14 +104,16 @@ def export_artifact(spec: ExportSpec, out: str | os.PathLike[str] = "artifacts",
     checked = export_and_judge(
         spec, lambda: export_bytes(net, spec),
         lambda data: run_parity(net, spec, data, tol, parity_seed, devices), tol, parity_seed,
-        say)
+        say, localizer(net, spec, make_cases(spec.model, spec.input, parity_seed), tol))
     entry = entry_for(spec, checked, weights_data, get_model_info(spec.model.name).output)
     exported = checked.exported
     files = {spec.filename: exported.data, entry.weights: weights_data}
     path, written = land(folder, entry, files, keep_failed=keep_failed)
     return ExportResult(spec, path, entry.sha256, len(exported.data),
                         path.parent / entry.weights, exported.exporter, checked.seconds,
-                        checked.report, exported.fallback_reason, checked.lint, written)
+                        checked.report, exported.fallback_reason, checked.lint, written,
+                        localized=checked.localized,
+                        repro_path=write_repro(checked, path, written and not entry.passed))
 
 
 def land(folder: ArtifactFolder, entry: ManifestEntry, files: Mapping[str, bytes], *,
@@ -134,13 +139,33 @@ class Checked:
     seconds: float
     lint: tuple[LintProblem, ...]
     report: ParityReport
+    localized: FailureLocalization | None = None
+
+
+Localizer = Callable[[bytes, ParityReport], FailureLocalization | None]
+
+
+def localizer(net, spec: ExportSpec, cases: Sequence[InputCase],
+              tolerance: Tolerance) -> Localizer:
+    """Localise a failed report of ``spec``'s file against ``net`` on ``cases``."""
+    return lambda data, report: localize_failure(net, spec.format, data, report, cases,
+                                                 tolerance)
+
+
+def write_repro(checked: Checked, path: Path, kept_failed: bool) -> Path | None:
+    """The repro folder beside a failed file that was kept (``<file>.repro``)."""
+    if not kept_failed or checked.localized is None:
+        return None
+    return checked.localized.write_repro(path)
 
 
 def export_and_judge(spec: ExportSpec, export: Callable[[], Exported],
                      judge_file: Callable[[bytes], ParityReport], tolerance: Tolerance,
-                     parity_seed: int, say: Progress) -> Checked:
+                     parity_seed: int, say: Progress, localize: Localizer | None = None
+                     ) -> Checked:
     """Export (timed), lint an ONNX file, then judge it. A file the lint refuses may also fail
-    to run; its report is then empty and the lint says why."""
+    to run; its report is then empty and the lint says why. A failed check is localised
+    (``localize``): the first node where the file leaves eager, for the record."""
     say(f"exporting {spec.filename} ...")
     t0 = time.perf_counter()
     exported = export()
@@ -153,7 +178,11 @@ def export_and_judge(spec: ExportSpec, export: Callable[[], Exported],
         if not lint:
             raise
         report = ParityReport(tolerance, (), parity_seed)  # the lint says why
-    return Checked(exported, seconds, lint, report)
+    localized = None
+    if localize is not None and report.failures:
+        say(f"localising the first failure of {spec.filename} ...")
+        localized = localize(exported.data, report)
+    return Checked(exported, seconds, lint, report, localized)
 
 
 def entry_for(spec: ExportSpec, checked: Checked, weights_data: bytes,
@@ -168,7 +197,8 @@ def entry_for(spec: ExportSpec, checked: Checked, weights_data: bytes,
         fmt=spec.format, model=spec.model, inp=spec.input, output_kind=output_kind,
         weights=weights, weights_sha256=weights_sha256, exporter=ex.exporter,
         opset=spec.opset if spec.format is Format.ONNX else None, versions=versions(),
-        parity={**report.to_dict(), **({"lint": [p.to_dict() for p in lint]} if lint else {})},
+        parity={**report.to_dict(), **({"lint": [p.to_dict() for p in lint]} if lint else {}),
+                **(checked.localized.to_dict() if checked.localized else {})},
         passed=report.passed and not lint, fallback_reason=ex.fallback_reason,
         weights_size=len(weights_data))
 
@@ -185,11 +215,12 @@ def lint_export(spec: ExportSpec, data: bytes) -> tuple[LintProblem, ...]:
 def recheck_folder(out: str | os.PathLike[str], *, tolerance: Tolerance | None = None,
                    seed: int = 0, progress: Progress | None = None,
                    devices: Devices = None,
-                   trust_torchscript: bool = False) -> list[EntryCheck]:
+                   trust_torchscript: bool = False, localize: bool = False) -> list[EntryCheck]:
     """``parity DIR``: re-run parity for every entry from its files and weights, stopping at the
     first file problem, and record the new verdicts. Judged at ``tolerance`` or the toolkit's
     defaults, never at a tolerance read from the manifest. TorchScript files are programs: they
-    are loaded only with ``trust_torchscript`` (otherwise the first one stops the run)."""
+    are loaded only with ``trust_torchscript`` (otherwise the first one stops the run).
+    ``localize``: each failed entry's first failure is localised (``EntryCheck.localized``)."""
     from .runtime import require_devices
 
     say = progress or (lambda _msg: None)
@@ -202,12 +233,17 @@ def recheck_folder(out: str | os.PathLike[str], *, tolerance: Tolerance | None =
             raise ArtifactError(f"{folder.manifest_path}: manifest lists no artifacts")
         for fmt in {e.format for e in manifest.entries}:
             require_devices(fmt, devices)  # an absent GPU that was asked for: before any verdict
-        checks = []
+        checks, cache = [], {}  # cache: the bytes each check read, by path and sha256
         for entry in manifest.entries:
             say(f"checking parity of {entry.path} ...")
-            checks.append(check_entry(folder, entry, tolerance=tolerance or Tolerance(),
-                                      seed=seed, collect=False, devices=devices,
-                                      trust_torchscript=trust_torchscript))
+            check = check_entry(folder, entry, tolerance=tolerance or Tolerance(), seed=seed,
+                                collect=False, cache=cache, devices=devices,
+                                trust_torchscript=trust_torchscript)
+            if localize and check.parity is not None and check.parity.failures:
+                say(f"localising the first failure of {entry.path} ...")
+                check = replace(check, localized=localize_entry(
+                    check, cache, tolerance or Tolerance(), seed))
+            checks.append(check)
     record_parity(folder, checks)
     return checks
 

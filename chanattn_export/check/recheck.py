@@ -45,6 +45,7 @@ class EntryCheck:
     entry: ManifestEntry
     problems: tuple[Problem, ...]
     parity: ParityReport | None
+    localized: Any = None  # parity DIR --localize: a FailureLocalization of a failed check
 
     @property
     def ok(self) -> bool:

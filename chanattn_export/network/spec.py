@@ -35,7 +35,16 @@ from ..artifacts.evidence import (
 from ..check.evidence import judge_stored
 from ..check.parity import CASES, InputCase, make_cases
 from ..errors import ExportError, InputError, InvalidSpecError, first_line
-from ..pipeline import Devices, ExportResult, Progress, entry_for, export_and_judge, land
+from ..pipeline import (
+    Devices,
+    ExportResult,
+    Progress,
+    entry_for,
+    export_and_judge,
+    land,
+    localizer,
+    write_repro,
+)
 from ..spec import (
     DEFAULT_OPSET,
     OUTPUT_NAME,
@@ -209,7 +218,7 @@ def export_network(net: nn.Module, fmt: Format | str, *, input_shape: Sequence[i
         spec, lambda: _export(net, spec),
         lambda data: judge_stored(runners_for(spec.format, data, net, expected, devices), ref,
                                   tol),
-        tol, parity_seed, say)
+        tol, parity_seed, say, localizer(net, spec, cases, tol))
     exported = checked.exported
     r_sha = sha256_bytes(ref_data)
     r_rel = reference_name(spec.model.stem, r_sha)
@@ -221,7 +230,9 @@ def export_network(net: nn.Module, fmt: Format | str, *, input_shape: Sequence[i
     path, written = land(folder, entry, files, keep_failed=keep_failed)
     return ExportResult(spec, path, entry.sha256, len(exported.data), path.parent / entry.weights,
                         exported.exporter, checked.seconds, checked.report,
-                        exported.fallback_reason, checked.lint, written, path.parent / r_rel)
+                        exported.fallback_reason, checked.lint, written, path.parent / r_rel,
+                        checked.localized,
+                        write_repro(checked, path, written and not entry.passed))
 
 
 __all__ = ["export_network", "network_spec"]
