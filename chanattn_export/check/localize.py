@@ -70,6 +70,7 @@ class Divergence:
     before: tuple[Before, ...] = ()  # the matched values feeding the segment
     segment: tuple[str, ...] = ()  # ONNX nodes from ``before`` to ``node`` (the repro's nodes)
     constants: tuple[Before, ...] = ()  # initializers of the segment that differ from torch's
+    reads: tuple[str, ...] = ()  # every initializer the segment reads
     drift: tuple[DriftStep, ...] = ()
     isolated_max_abs: float | None = None  # ``node`` run alone on the eager ``before`` values
     compared: int = 0  # values compared (ONNX values with a torch counterpart)
@@ -83,6 +84,8 @@ class Divergence:
             where = f"module {self.module}" if self.module else "the top module"
             agree = [b.name for b in self.before if b.agrees]
             fed = f"; its inputs agree ({', '.join(agree[:3])})" if agree else ""
+            if not self.before and self.reads:
+                fed = f"; it reads only the file's constants ({', '.join(self.reads[:3])})"
             return (f"first divergence: node {self.node} ({self.op_type}) -> {self.output} in "
                     f"{where}: max_abs {self.max_abs:.3g}, needs atol {self.needed_atol:.3g}, "
                     f"{tol}{fed}")
@@ -111,6 +114,7 @@ class Divergence:
             else _num(self.isolated_max_abs),
             "before": [b.to_dict() for b in self.before],
             "differing_constants": [c.to_dict() for c in self.constants],
+            "reads": list(self.reads),
             "segment": list(self.segment),
             "drift": [s.to_dict() for s in self.drift],
             "compared": self.compared, "summary": self.line(),
@@ -199,7 +203,7 @@ def _node_result(graph: Graph, found: Any, diffs: dict[str, ValueDiff],
         NODE, node.name or f"#{found.index}", node.op_type, found.output, path,
         found.full.max_abs, found.full.needed_atol, tol, cls or None, before,
         tuple(graph.nodes[i].name or f"#{i}" for i in found.segment.nodes), consts,
-        isolated_max_abs=found.isolated.max_abs, compared=compared,
+        found.segment.constants, isolated_max_abs=found.isolated.max_abs, compared=compared,
         _repro=(found.sub_model, inputs, eager[found.output]))
 
 

@@ -98,6 +98,8 @@ def _print_localized(res: Any) -> None:
         print(res.localized.line(res.path.name))
     if res.repro_path is not None:
         print(f"repro: {res.repro_path}/")
+    elif res.localized is not None and res.localized.divergence is not None and not res.written:
+        print("(--keep-failed keeps the file and writes a repro of the diverging node)")
 
 
 def cmd_list(args: argparse.Namespace) -> int:
