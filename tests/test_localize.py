@@ -274,3 +274,10 @@ def test_public_api_and_bad_arguments(blocks, tmp_path: Path) -> None:
         localize(net, path, x.astype(np.float64))
     with pytest.raises(LocalizeError, match=r"not an ONNX model|well-formed"):
         localize(net, b"not onnx", x)
+    with pytest.raises(LocalizeError, match="is this the module the file was exported from"):
+        localize(Scaled(), path, x)
+
+
+class Scaled(nn.Module):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x * 3.0

@@ -172,14 +172,14 @@ def localize(module: Any, onnx_path: str | os.PathLike[str] | bytes, x: Any, *,
     diffs = {n: value_diff(n, eager.values[n], a, tol, scale) for n, a in ours.items()
              if n in eager.values}
     diffs[graph_input(model).name] = value_diff("input", xs, xs, tol, scale)
+    if len(diffs) <= 2:  # the graph's input and output only
+        raise LocalizeError("no ONNX value matches a node of the module's exported program: "
+                            "is this the module the file was exported from?")
     out_name = model.graph.output[0].name
     if out_name in diffs and diffs[out_name].passes(tol):
         return Divergence(OPTIMIZER, None, None, None, None, out.max_abs, out.needed_atol, tol,
                           compared=len(diffs))
     graph = Graph(model)
-    if len(diffs) <= 2:
-        raise LocalizeError("no ONNX value matches a node of the module's exported program: "
-                            "is this the module the file was exported from?")
     found = first_divergence(graph, eager.values, diffs, tol, scale)
     if found is None:
         return Divergence(DRIFT, None, None, None, None, out.max_abs, out.needed_atol, tol,
