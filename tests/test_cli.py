@@ -79,8 +79,11 @@ def test_all_then_parity_dir(tmp_path: Path) -> None:
     assert all(e["status"] == "passed" for e in entries)
     p = run("parity", str(tmp_path), "--trust-torchscript")
     assert p.returncode == 0, p.stderr
-    # a row per runtime: onnxruntime and (small inputs) onnx.reference for each ONNX file
-    assert p.stdout.count("PASS") == 6 * 2 + 6 and "[12/12] checking parity of" in p.stderr
+    # each artifact: judged against its stored evidence, and its block rebuilt from the weights;
+    # each ONNX file (small inputs) by onnxruntime and onnx.reference
+    assert p.stdout.count("PASS") == 6 * 2 * 2 + 6 * 2
+    assert p.stdout.count(" vs stored ") == 6 * 2 + 6
+    assert "[12/12] checking parity of" in p.stderr
 
 
 def test_all_defaults_to_every_registered_model(monkeypatch, tmp_path: Path) -> None:
@@ -93,7 +96,8 @@ def test_all_defaults_to_every_registered_model(monkeypatch, tmp_path: Path) -> 
 
     def fake_export(fmt, ns, model, layout, note=None):
         seen.append((model, layout, str(fmt)))
-        return SimpleNamespace(path=tmp_path / model, parity=None, lint=())
+        return SimpleNamespace(path=tmp_path / model, parity=None, lint=(), localized=None,
+                               repro_path=None)
 
     monkeypatch.setattr(export_cmds, "_export", fake_export)
     monkeypatch.setattr("chanattn_export.render.folder.export_line", lambda res: "")

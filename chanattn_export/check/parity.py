@@ -15,6 +15,9 @@ import numpy as np
 from ..spec import InputSpec, Layout, ModelSpec, Tolerance
 
 CASES = ("random", "large", "constant", "negative", "saturate")
+# What a check compared against: the eager module's outputs (at export, or rebuilt from the
+# weights file), or the outputs stored in the artifact's evidence file.
+EAGER, STORED = "eager", "stored"
 LARGE = 1e2
 
 
@@ -142,9 +145,8 @@ def compare(backend: str, case: str, expected: np.ndarray, actual: np.ndarray,
 
 def refused(backend: str, case: InputCase, why: str) -> Diff:
     """The check of a runtime that refused the file or the input: failed, saying why."""
-    x = case.x
-    return Diff(backend, case.name, tuple(x.shape), float("inf"), float("inf"), 0, False,
-                input_scale(x), x, np.empty(0, np.float32), error=why)
+    return Diff(backend, case.name, tuple(case.x.shape), float("inf"), float("inf"), 0, False,
+                input_scale(case.x), case.x, np.empty(0, np.float32), error=why)
 
 
 def measure(reference, candidates: Iterable, cases: Sequence[InputCase]) -> list[Diff]:
@@ -167,11 +169,8 @@ def measure_usable(reference, candidates: Iterable, cases: Sequence[InputCase],
     """:func:`measure`, but a candidate raising :class:`DeviceUnusableError` becomes a
     :class:`Skip` (all of its diffs dropped) instead of ending the whole check. ``outputs``:
     the reference's stored outputs for ``cases`` (a user network's), in place of running it.
-
-    A runtime raising :class:`RuntimeFailedError` fails that check (with its reason); a runner
-    with a ``max_elements`` bound (onnx.reference by default) is left out when the largest
-    case is bigger.
-    """
+    A :class:`RuntimeFailedError` fails that check with its reason; a runner whose
+    ``max_elements`` the largest case exceeds (onnx.reference by default) is left out."""
     from ..errors import DeviceUnusableError, RuntimeFailedError
 
     expected = list(outputs) if outputs is not None else [reference.infer(c.x) for c in cases]
@@ -212,6 +211,7 @@ class CheckResult:
     nan_mismatch: int
     passed: bool
     nonfinite_reference: int = 0
+    reference: str = EAGER  # EAGER or STORED
     error: str = ""  # why the runtime could not run this check (then it failed)
 
 
@@ -253,7 +253,8 @@ class ParityReport:
         checks = tuple(
             CheckResult(c["backend"], c["case"], tuple(c["shape"]), _denum(c["max_abs"]),
                         _denum(c["max_rel"]), _denum(c["needed_atol"]), c["nan_mismatch"],
-                        c["passed"], error=str(c.get("error") or ""))
+                        c["passed"], reference=str(c.get("reference", EAGER)),
+                        error=str(c.get("error") or ""))
             for c in d.get("checks", [])
         )
         skipped = tuple(Skip(k["backend"], k["reason"], bool(k.get("requested", False)))
@@ -279,12 +280,21 @@ def _denum(x: float | str) -> float:
 
 
 def judge(diffs: Iterable[Diff], tolerance: Tolerance, seed: int = 0,
-          skipped: Iterable[Skip] = ()) -> ParityReport:
+          skipped: Iterable[Skip] = (), reference: str = EAGER) -> ParityReport:
     checks = []
     for d in diffs:
         needed = d.needed_atol(tolerance.rtol)
         passed = (d.shape_ok and d.nan_mismatch == 0 and d.nonfinite_reference == 0
                   and needed <= tolerance.atol)
         checks.append(CheckResult(d.backend, d.case, d.shape, d.max_abs, d.max_rel, needed,
-                                  d.nan_mismatch, passed, d.nonfinite_reference, d.error))
+                                  d.nan_mismatch, passed, d.nonfinite_reference, reference,
+                                  d.error))
     return ParityReport(tolerance, tuple(checks), seed, tuple(skipped))
+
+
+def merge(first: ParityReport, second: ParityReport) -> ParityReport:
+    """One report of two judged at the same tolerance (the stored-evidence checks and the
+    rebuilt-module checks of one artifact); a backend skipped by both is listed once."""
+    seen = {k.backend for k in first.skipped}
+    skipped = first.skipped + tuple(k for k in second.skipped if k.backend not in seen)
+    return ParityReport(first.tolerance, first.checks + second.checks, first.seed, skipped)

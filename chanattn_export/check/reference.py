@@ -19,9 +19,11 @@ from typing import Any
 import numpy as np
 
 from ..artifacts import ArtifactFolder, ManifestEntry
-from ..artifacts.evidence import decode_reference
+from ..artifacts.evidence import USER, decode_reference
+from ..artifacts.folder import MAX_FILE_BYTES
 from ..errors import ArtifactError, MissingDependencyError
 from ..fileio import sha256_bytes, write_atomic
+from ..fileio.bounded import read_bounded
 from ..spec import Format, Tolerance
 from .parity import CASES, InputCase, input_scale, make_cases
 
@@ -67,6 +69,9 @@ def save_reference(dest: str | os.PathLike[str], folder: str | os.PathLike[str],
     ``parity DIR``, a tolerance stored in the manifest is never trusted.
     """
     IterationResult, RunResults, to_json = _polygraphy()
+    from ..registry import build_model
+    from ..runtime import EagerRunner
+
     art = ArtifactFolder(folder)
     entries = art.read_manifest(missing_ok=False).entries
     if paths is not None:
@@ -74,7 +79,14 @@ def save_reference(dest: str | os.PathLike[str], folder: str | os.PathLike[str],
     tol = tolerance or Tolerance()
     saved = []
     for entry in entries:
-        cases, outputs = parity_evidence(art, entry, seed)
+        if entry.source == USER:  # no code to rebuild: the evidence stored at export
+            ref = decode_reference(_weights(art, entry, entry.reference))
+            cases = [InputCase(n, x) for n, x in zip(ref.names, ref.inputs, strict=True)]
+            outputs = list(ref.outputs)
+        else:
+            runner = EagerRunner(build_model(entry.model, _weights(art, entry)))
+            cases = make_cases(entry.model, entry.input, seed, CASES)
+            outputs = [runner.infer(c.x) for c in cases]
         out_dir = Path(dest) / Path(entry.path).name
         feeds = [{"input": c.x} for c in cases]
         results = RunResults([(RUNNER_NAME, [IterationResult({"output": y}, runner_name=RUNNER_NAME)
@@ -102,31 +114,14 @@ def save_reference(dest: str | os.PathLike[str], folder: str | os.PathLike[str],
     return saved
 
 
-def parity_evidence(art: ArtifactFolder, entry: ManifestEntry,
-                    seed: int = 0) -> tuple[list[InputCase], list[np.ndarray]]:
-    """The parity inputs of ``entry`` and the eager outputs for them: a user network's from its
-    stored reference file, a registered block's from the model rebuilt from its weights file
-    (never from the model file), on the cases of ``seed``."""
-    if entry.reference is not None:  # a user network: the evidence stored at export
-        ref = decode_reference(_weights(art, entry, entry.reference))
-        return ([InputCase(n, x) for n, x in zip(ref.names, ref.inputs, strict=True)],
-                list(ref.outputs))
-    from ..registry import build_model
-    from ..runtime import EagerRunner
-
-    runner = EagerRunner(build_model(entry.model, _weights(art, entry)))
-    cases = make_cases(entry.model, entry.input, seed, CASES)
-    return cases, [runner.infer(c.x) for c in cases]
-
-
 def _weights(art: ArtifactFolder, entry: ManifestEntry, rel: str | None = None) -> bytes:
     """The entry's weights file (or its file ``rel``), after its checksum matched (the eager
     reference's source)."""
     w = next(f for f in entry.files if f.path == rel) if rel else entry.weights_file
     path = art.resolve(w.path)
-    if not path.is_file():
+    if not path.exists():
         raise ArtifactError(f"{w.path}: {w.role or 'file'} named in the manifest is missing")
-    data = path.read_bytes()
+    data = read_bounded(path, min(w.size or MAX_FILE_BYTES, MAX_FILE_BYTES), w.role or "file")
     if sha256_bytes(data) != w.sha256:
         raise ArtifactError(f"{w.path}: sha256 differs from the manifest")
     return data
@@ -140,5 +135,4 @@ def _trt_shapes(cases: list) -> dict[str, str]:
     return {"--trt-min-shapes": fmt(lo), "--trt-opt-shapes": fmt(hi), "--trt-max-shapes": fmt(hi)}
 
 
-__all__ = ["SCHEMA", "SavedReference", "parity_evidence", "polygraphy_tolerance",
-           "save_reference"]
+__all__ = ["SCHEMA", "SavedReference", "polygraphy_tolerance", "save_reference"]

@@ -5,9 +5,10 @@ of the model as ``model.onnx`` and one ``test_data_set_<i>/`` per parity case ho
 ``input_0.pb`` and ``output_0.pb``, each a serialized ``onnx.TensorProto`` named after the
 graph's input or output. That is the layout of the ONNX model zoo and of ONNX's backend tests,
 which onnxruntime's ``onnx_test_runner`` and ``onnx.backend.test`` loaders read, so the artifact
-can be re-checked without this package. The outputs are the eager model's (the same evidence
-``parity`` judges by: a user network's stored reference, or the block rebuilt from its weights);
-the comparison tolerance is the reader's (docs/runtimes.md gives ours).
+can be re-checked without this package. The cases are the artifact's stored evidence file (the
+parity inputs and eager outputs every check judges by; a manifest from before evidence files:
+the parity cases of the block rebuilt from its weights); the comparison tolerance is the
+reader's (docs/runtimes.md gives ours).
 """
 
 from __future__ import annotations
@@ -22,13 +23,14 @@ from pathlib import Path
 
 import numpy as np
 
-from ..artifacts import TMP_PREFIX, ArtifactFolder, ManifestEntry
+from ..artifacts import TMP_PREFIX, ArtifactFolder, FileRecord, ManifestEntry
+from ..artifacts.evidence import decode_reference
 from ..artifacts.folder import MAX_FILE_BYTES
 from ..errors import ArtifactError, MissingDependencyError
 from ..fileio import sha256_bytes
 from ..fileio.bounded import read_bounded
 from ..spec import INPUT_NAME, OUTPUT_NAME, Format
-from .parity import InputCase
+from .parity import InputCase, make_cases
 
 SUFFIX = ".test_data"
 MODEL = "model.onnx"
@@ -49,15 +51,13 @@ def folder_for(folder: str | os.PathLike[str], artifact: str) -> Path:
 def save_test_data(folder: str | os.PathLike[str], paths: Sequence[str] | None = None, *,
                    seed: int = 0) -> list[SavedTestData]:
     """Write the test data of every ONNX entry of ``folder`` (of those in ``paths``)."""
-    from .reference import parity_evidence
-
     art = ArtifactFolder(folder)
     saved = []
     for entry in art.read_manifest(missing_ok=False).entries:
         if entry.format is not Format.ONNX or (paths is not None and entry.path not in paths):
             continue
-        model = _model_bytes(art, entry)
-        cases, outputs = parity_evidence(art, entry, seed)
+        model = _checked(art, entry.model_file, "model file")
+        cases, outputs = _evidence(art, entry, seed)
         dest = folder_for(art.root, entry.path)
         write_test_data(dest, model, cases, outputs, _name(entry.inputs, INPUT_NAME),
                         _name(entry.outputs, OUTPUT_NAME))
@@ -99,12 +99,30 @@ def write_test_data(dest: Path, model: bytes, cases: Sequence[InputCase],
         raise
 
 
-def _model_bytes(art: ArtifactFolder, entry: ManifestEntry) -> bytes:
-    """The model file as the manifest describes it (checked before it is copied)."""
-    data = read_bounded(art.resolve(entry.path), MAX_FILE_BYTES, "model file")
-    if sha256_bytes(data) != entry.sha256:
-        raise ArtifactError(f"{entry.path}: sha256 differs from the manifest")
+def _checked(art: ArtifactFolder, record: FileRecord, what: str) -> bytes:
+    """A file as the manifest describes it (bounded read, sha256 checked before any use)."""
+    data = read_bounded(art.resolve(record.path), min(record.size or MAX_FILE_BYTES,
+                                                      MAX_FILE_BYTES), what)
+    if sha256_bytes(data) != record.sha256:
+        raise ArtifactError(f"{record.path}: sha256 differs from the manifest")
     return data
+
+
+def _evidence(art: ArtifactFolder, entry: ManifestEntry,
+              seed: int) -> tuple[list[InputCase], list[np.ndarray]]:
+    """The stored evidence's cases and outputs; for an entry without an evidence file, the
+    parity cases of ``seed`` and the outputs of the block rebuilt from its weights file."""
+    if entry.reference is not None:
+        record = next(f for f in entry.files if f.path == entry.reference)
+        ref = decode_reference(_checked(art, record, "evidence file"))
+        return ([InputCase(n, x) for n, x in zip(ref.names, ref.inputs, strict=True)],
+                list(ref.outputs))
+    from ..registry import build_model
+    from ..runtime import EagerRunner
+
+    runner = EagerRunner(build_model(entry.model, _checked(art, entry.weights_file, "weights")))
+    cases = make_cases(entry.model, entry.input, seed)
+    return cases, [runner.infer(c.x) for c in cases]
 
 
 def _name(records: Sequence[dict], default: str) -> str:

@@ -178,7 +178,8 @@ def runners_for(fmt: Format, data: bytes, net: Any, expected: Expected,
     out: list[Runner] = []
     for b in backends_for(fmt, devices, runtimes):
         if b in (REFERENCE_CPU, OPENVINO_CPU):
-            out.append(_runtime(b, data, expected, asked))
+            runner = _runtime(b, data, expected, asked)
+            out += [runner] if runner is not None else []
             continue
         if b == EAGER_CUDA:
             def build(net: Any = net) -> Runner:
@@ -190,12 +191,13 @@ def runners_for(fmt: Format, data: bytes, net: Any, expected: Expected,
     return out
 
 
-def _runtime(backend: str, data: bytes, expected: Expected, requested: bool) -> Runner:
-    """A runtime beside onnxruntime: not installed -> a skip; refusing the file -> failures."""
+def _runtime(backend: str, data: bytes, expected: Expected, requested: bool) -> Runner | None:
+    """A runtime beside onnxruntime: not installed -> a skip when asked for (the default's
+    onnx.reference on a host without onnx is simply not run); refusing the file -> failures."""
     try:
         return make_runner(backend, data, expected, requested=requested)
     except DeviceUnusableError as e:  # RuntimeMissingError: not installed here
-        return _Unusable(e)
+        return _Unusable(e) if requested else None
     except RuntimeFailedError as e:
         from .onnx_reference import DEFAULT_MAX_ELEMENTS
 
