@@ -110,8 +110,9 @@ def test_evidence_the_model_does_not_compute_fails_verify(art: Path) -> None:
     name = "se-nchw-c8-r8-8x8.onnx"
     _rewrite_evidence(art, name, lambda y: y + 0.01)
     errors = [p for p in verify_folder(art) if p.severity == "error"]
-    assert [p.path for p in errors] == [name]
-    assert "parity fails" in errors[0].message and "stored in" in errors[0].message
+    # one line per runtime that judged it (small input: onnxruntime and onnx.reference)
+    assert [p.path for p in errors] == [name] * 2
+    assert all("parity fails" in p.message and "stored in" in p.message for p in errors)
 
 
 def test_a_swapped_model_with_regenerated_evidence_fails_the_rebuild(art: Path) -> None:
@@ -130,8 +131,9 @@ def test_a_swapped_model_with_regenerated_evidence_fails_the_rebuild(art: Path) 
     wrong = iter([sess.run(None, {"input": x})[0] for x in ref.inputs])
     _rewrite_evidence(art, name, lambda y: next(wrong))
     errors = [p for p in verify_folder(art) if p.severity == "error"]
-    assert [p.path for p in errors] == [name]
-    assert "built from" in errors[0].message  # the rebuilt block's check, not the evidence
+    assert [p.path for p in errors] == [name] * 2  # onnxruntime and onnx.reference
+    # the rebuilt block's check, not the evidence
+    assert all("built from" in p.message for p in errors)
 
 
 def test_a_manifest_written_before_the_evidence_still_verifies(tmp_path: Path) -> None:
