@@ -48,8 +48,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         with interrupts_as_exceptions():  # SIGTERM takes the Ctrl-C path: temp files removed
             return int(args.func(args))
-    except ChanAttnError as e:
-        print(f"error: {e}", file=sys.stderr)
+    except ChanAttnError as e:  # messages quote files and manifests: one line, no controls
+        from ..render.text import escape_controls
+
+        print(f"error: {escape_controls(e)}", file=sys.stderr)
         return EXIT_ERROR
     except BrokenPipeError:  # `... | head`: the reader left; not an error of ours
         silence_stdout()

@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from ..check.parity import CheckResult, ParityReport
+from .text import escape_controls, table
 from .text import sci as _fmt
-from .text import table
 
 
 def _where(c: CheckResult) -> str:
@@ -38,8 +38,9 @@ def parity_table(items: Sequence[tuple[str, ParityReport]]) -> str:
 
 def skip_lines(artifact: str, report: ParityReport) -> list[str]:
     """One line per backend that could not be checked (an unusable GPU), with the reason."""
-    return [f"SKIP {artifact}: {k.reason}"
-            + (" (asked for with --devices)" if k.requested else "") for k in report.skipped]
+    return [escape_controls(f"SKIP {artifact}: {k.reason}"
+                            + (" (asked for with --devices)" if k.requested else ""))
+            for k in report.skipped]
 
 
 def failure_lines(artifact: str, report: ParityReport) -> list[str]:
@@ -48,10 +49,10 @@ def failure_lines(artifact: str, report: ParityReport) -> list[str]:
     lines = []
     for c in report.failures:
         extra = f", {c.nan_mismatch} NaN mismatches" if c.nan_mismatch else ""
-        lines.append(
+        lines.append(escape_controls(
             f"FAIL {artifact}: backend={c.backend} batch={c.shape[0] if c.shape else '?'} "
             f"input={c.case} shape={'x'.join(map(str, c.shape))} max_abs={_fmt(c.max_abs)} "
             f"max_rel={_fmt(c.max_rel)}{extra}; needs atol {_fmt(c.needed_atol)} at "
             f"rtol {tol.rtol:g} (allowed atol {tol.atol:g})"
-        )
+        ))
     return lines

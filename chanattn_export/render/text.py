@@ -8,7 +8,10 @@ from collections.abc import Sequence
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[str]], *,
           right_from: int | None = None) -> str:
-    """Aligned columns under a dashed rule; columns from ``right_from`` on are right-aligned."""
+    """Aligned columns under a dashed rule; columns from ``right_from`` on are right-aligned.
+    Cells may come from files (artifact names, case names): control characters are escaped."""
+    headers = [escape_controls(h) for h in headers]
+    rows = [[escape_controls(c) for c in r] for r in rows]
     widths = [max([len(h), *(len(r[i]) for r in rows)]) for i, h in enumerate(headers)]
 
     def line(cells: Sequence[str]) -> str:
