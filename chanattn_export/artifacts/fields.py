@@ -56,7 +56,11 @@ def tensor_record(records: Sequence[Any], field: str, rank: int | None = 4) -> T
     ``rank`` dims each an int >= 1 or a name, a dtype string."""
     if not isinstance(records, Sequence) or isinstance(records, str) or not records:
         raise ArtifactError(f"{field} must list at least one tensor record")
-    r, where = records[0], f"{field}[0]"
+    return one_tensor(records[0], f"{field}[0]", rank)
+
+
+def one_tensor(r: object, where: str, rank: int | None = None) -> TensorRecord:
+    """One tensor record checked; ``where`` names it in the error (``inputs[0]``)."""
     if not isinstance(r, Mapping):
         raise ArtifactError(f"{where} must be an object with name, dims and dtype")
     name = _text(r.get("name"), f"{where}.name")
@@ -131,4 +135,5 @@ def parity_summary(parity: object, field: str = "parity") -> ParitySummary:
                          _tolerance(parity.get("rtol"), f"{field}.rtol"), len(keyed), worst)
 
 
-__all__ = ["ParitySummary", "TensorRecord", "number", "parity_summary", "tensor_record"]
+__all__ = ["ParitySummary", "TensorRecord", "number", "one_tensor", "parity_summary",
+           "tensor_record"]
