@@ -27,7 +27,6 @@ from reliability_helpers import (
     write_manifest,
 )
 
-from chanattn_export.check.graph_run import MARKER
 from chanattn_export.check.inspect import inspect_path
 from chanattn_export.cli import main
 
@@ -51,6 +50,8 @@ def test_inspect_does_not_execute_the_graph_by_default(tmp_path):
 
 def _children_of(pid: int) -> list[int]:
     """Graph-run children of ``pid`` still alive (their argv carries the marker and our pid)."""
+    from chanattn_export.check.graph_run import MARKER
+
     mark = f"{MARKER}-{pid}".encode()
     found = []
     for d in Path("/proc").iterdir():
