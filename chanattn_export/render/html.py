@@ -190,7 +190,8 @@ def _bench(name: str, f: ResultsFile) -> str:
 
 def _machine(name: str, f: ResultsFile) -> str:
     flat = {k: v for k, v in f.machine.items() if k != "chanattn_export"}
-    flat.update(f.machine.get("chanattn_export") or {})
+    ours = f.machine.get("chanattn_export")
+    flat.update(ours if isinstance(ours, dict) else {})
     return (f"<details><summary>{e(name)}</summary><h3>machine_info</h3>{_dl(flat)}"
             f"<h3>commit</h3>{_dl(f.commit)}<h3>this run</h3>{_dl(f.run)}</details>")
 
