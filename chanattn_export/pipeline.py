@@ -13,7 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .artifacts import FAILED_DIR, ArtifactFolder, ManifestEntry, sha256_bytes
-from .check.parity import ParityReport, judge, make_cases, measure_usable
+from .artifacts.outdir import leaves_no_empty_folder
+from .check.parity import ParityReport, check_input_size, judge, make_cases, measure_usable
 from .check.recheck import EntryCheck, check_entry, record_parity
 from .environment import versions
 from .errors import ArtifactError, ChanAttnError, ParityError
@@ -75,6 +76,7 @@ def run_parity(net, spec: ExportSpec, data: bytes, tolerance: Tolerance,
     return judge(diffs, tolerance, seed, skips)
 
 
+@leaves_no_empty_folder("out")
 def export_artifact(spec: ExportSpec, out: str | os.PathLike[str] = "artifacts", *,
                     weights: str | os.PathLike[str] | None = None, seed: int = 0,
                     tolerance: Tolerance | None = None, parity_seed: int = 0,
@@ -90,6 +92,7 @@ def export_artifact(spec: ExportSpec, out: str | os.PathLike[str] = "artifacts",
     from .runtime import require_devices
 
     say = progress or (lambda _msg: None)
+    check_input_size(spec.model, spec.input)  # what parity would allocate: before any work
     require_devices(spec.format, devices)  # an absent GPU that was asked for: before any work
     folder = ArtifactFolder(out)
     net = build_model(spec.model, weights, seed)  # bad weights: fail before creating anything

@@ -6,12 +6,14 @@ failure can say which tolerance would have passed (``needed_atol``).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 import numpy as np
 
+from ..errors import InvalidSpecError
 from ..spec import InputSpec, Layout, ModelSpec, Tolerance
 
 CASES = ("random", "large", "constant", "negative", "saturate")
@@ -60,6 +62,25 @@ def parity_sizes(inp: InputSpec) -> list[tuple[int, int]]:
     if inp.dynamic_hw:
         sizes.append((max(1, inp.height // 2 + 3), inp.width + 7))
     return sizes
+
+
+MAX_INPUT_ELEMENTS = 1 << 28  # 1 GiB of float32 per parity input: the re-checks' limit too
+
+
+def check_input_size(model: ModelSpec, inp: InputSpec) -> None:
+    """Refuse, before anything is allocated, an export whose parity inputs (every batch and
+    size :func:`make_cases` builds) would exceed :data:`MAX_INPUT_ELEMENTS` elements: such an
+    artifact could not be re-checked by ``verify`` either, and the allocation would fail (or
+    wake the OOM killer) after the output folder was made."""
+    shapes = [inp.shape(model.layout, model.channels, batch=n, height=h, width=w)
+              for h, w in parity_sizes(inp) for n in parity_batches(inp)]
+    shape = max(shapes, key=math.prod)
+    elements = math.prod(shape)
+    if elements > MAX_INPUT_ELEMENTS:
+        raise InvalidSpecError(
+            f"input shape {list(shape)} (a parity input) has {elements:.3g} elements, "
+            f"{elements * 4 / 2**30:.3g} GiB of float32: more than the 2**28 elements an "
+            "artifact may take (verify refuses larger ones); use a smaller batch or H x W")
 
 
 def make_cases(model: ModelSpec, inp: InputSpec, seed: int = 0,

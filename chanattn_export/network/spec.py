@@ -32,8 +32,9 @@ from ..artifacts.evidence import (
     encode_reference,
     reference_name,
 )
+from ..artifacts.outdir import leaves_no_empty_folder
 from ..check.evidence import judge_stored
-from ..check.parity import CASES, InputCase, make_cases
+from ..check.parity import CASES, InputCase, check_input_size, make_cases
 from ..errors import ExportError, InputError, InvalidSpecError, first_line
 from ..pipeline import Devices, ExportResult, Progress, entry_for, export_and_judge, land
 from ..spec import (
@@ -48,6 +49,7 @@ from ..spec import (
     Tolerance,
     check_int,
 )
+from .load import user_code_cannot_exit
 
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 
@@ -64,8 +66,9 @@ def network_spec(net: object, fmt: Format | str, input_shape: object,
     shape = _shape(input_shape, lay)
     h, w = (shape[a] for a in lay.spatial_axes)
     model = ModelSpec(_name(net, name), shape[lay.channel_axis], None, lay)
-    return ExportSpec(model, InputSpec(shape[0], h, w, dynamic_hw=bool(dynamic_hw)), fmt, opset,
-                      exporter)
+    inp = InputSpec(shape[0], h, w, dynamic_hw=bool(dynamic_hw))
+    check_input_size(model, inp)  # before the first forward allocates it
+    return ExportSpec(model, inp, fmt, opset, exporter)
 
 
 def _shape(input_shape: object, layout: Layout) -> tuple[int, ...]:
@@ -119,9 +122,10 @@ def _check_forward(net: nn.Module, spec: ExportSpec) -> None:
     try:
         with torch.no_grad():
             y = net(x)
-    except Exception as e:  # the user's code: any exception type
+    except (Exception, SystemExit) as e:  # the user's code: any exception, sys.exit() too
+        why = f"it called sys.exit({e.code!r})" if isinstance(e, SystemExit) else first_line(e)
         raise InvalidSpecError(f"the network's forward fails on input_shape {list(shape)} "
-                               f"({str(m.layout).upper()}): {first_line(e)}") from None
+                               f"({str(m.layout).upper()}): {why}") from None
     if not isinstance(y, torch.Tensor):
         raise InvalidSpecError(f"the network returns a {type(y).__name__}; only a network "
                                "returning one tensor can be exported")
@@ -176,6 +180,8 @@ def _output_record(ref: StoredReference) -> dict[str, Any]:
     return {"name": OUTPUT_NAME, "dtype": "float32", "dims": dims}
 
 
+@leaves_no_empty_folder("out")
+@user_code_cannot_exit
 def export_network(net: nn.Module, fmt: Format | str, *, input_shape: Sequence[int],
                    layout: Layout | str = Layout.NCHW, name: str | None = None,
                    dynamic_hw: bool = False, opset: int = DEFAULT_OPSET,
