@@ -247,3 +247,49 @@ def test_a_signed_folder_is_shown_signed(folder, capsys):
     (folder / "signature.json").write_text("{}")
     assert main(["inspect", str(folder)]) == 0
     assert "signature: signed (signature.json): see verify" in capsys.readouterr().out
+
+
+def _tensor_model(dims: list[int], data_type: int, raw: bytes) -> bytes:
+    from onnx import TensorProto, helper
+
+    t = TensorProto(name="shape", data_type=data_type, dims=dims, raw_data=raw)
+    graph = helper.make_graph(
+        [helper.make_node("Reshape", ["input", "shape"], ["output"])], "g",
+        [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["batch", 8, 8, 8])],
+        [helper.make_tensor_value_info("output", TensorProto.FLOAT, ["batch", 8, 8, 8])], [t])
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)]) \
+        .SerializeToString()
+
+
+@pytest.mark.parametrize(("dims", "data_type", "raw"), [
+    ([1 << 40], 7, b""),  # int64, dims without data
+    ([4], 7, b"\x01\x02"),  # raw data shorter than one element
+    ([4], 999, b""),  # an element type that does not exist
+], ids=["dims-without-data", "short-raw-data", "unknown-type"])
+def test_malformed_tensors_are_linted_not_crashed_on(tmp_path, capsys, dims, data_type, raw):
+    (tmp_path / "m.onnx").write_bytes(_tensor_model(dims, data_type, raw))
+    assert main(["inspect", str(tmp_path / "m.onnx")]) == 0
+    assert "lint        " in capsys.readouterr().out
+
+
+def test_random_byte_damage_never_escapes_as_another_exception(pristine, tmp_path):
+    """Flipped bytes give protobuf strings that are not UTF-8, tensors that do not match their
+    dims, graphs that do not parse: inspect describes or refuses each, in the toolkit's terms."""
+    import random
+
+    from chanattn_export.errors import ChanAttnError
+    from chanattn_export.render.inspect import inspect_json, inspect_text
+
+    src = (pristine / ONNX_NAME).read_bytes()
+    rng = random.Random(1)
+    for _ in range(150):
+        data = bytearray(src)
+        for _ in range(rng.randint(1, 12)):
+            data[rng.randrange(len(data))] = rng.randrange(256)
+        (tmp_path / "m.onnx").write_bytes(bytes(data))
+        try:
+            rec = inspect_path(tmp_path / "m.onnx")
+        except ChanAttnError:
+            continue
+        inspect_text(rec)
+        json.loads(inspect_json(rec))

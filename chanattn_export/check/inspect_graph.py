@@ -26,18 +26,19 @@ def onnx_facts(data: bytes, lint: bool,
         out = []
         for v in values:
             tt = v.type.tensor_type
-            dims = [d.dim_value if d.HasField("dim_value") else (d.dim_param or None)
+            dims = [d.dim_value if d.HasField("dim_value") else (_text(d.dim_param) or None)
                     for d in tt.shape.dim]
-            out.append({"name": v.name, "dims": dims, "dtype": _dtype(onnx, tt.elem_type)})
+            out.append({"name": _text(v.name), "dims": dims,
+                        "dtype": _dtype(onnx, tt.elem_type)})
         return out
 
     graph = {
         "inputs": tensors(model.graph.input), "outputs": tensors(model.graph.output),
-        "opset": {o.domain or "ai.onnx": o.version for o in model.opset_import},
+        "opset": {_text(o.domain) or "ai.onnx": o.version for o in model.opset_import},
         "ir_version": model.ir_version,
-        "producer": f"{model.producer_name} {model.producer_version}".strip(),
+        "producer": f"{_text(model.producer_name)} {_text(model.producer_version)}".strip(),
         "nodes": len(model.graph.node),
-        "metadata": {p.key: _maybe_json(p.value) for p in model.metadata_props},
+        "metadata": {_text(p.key): _maybe_json(_text(p.value)) for p in model.metadata_props},
     }
     problems = None
     if lint:
@@ -50,9 +51,16 @@ def onnx_facts(data: bytes, lint: bool,
             def runner(d: bytes, shape: list[int]) -> list[tuple[int, ...]]:
                 return run_limited(d, shape, wall_s=run_graph)
 
-        problems = [p.to_dict() for p in lint_onnx(data, run=run_graph is not None,
-                                                   runner=runner)]
+        problems = [{k: _text(v) if v is not None else None for k, v in p.to_dict().items()}
+                    for p in lint_onnx(data, run=run_graph is not None, runner=runner)]
     return graph, problems
+
+
+def _text(v: object) -> str:
+    """A protobuf string field as text: onnx hands back bytes when they are not valid UTF-8."""
+    if isinstance(v, bytes):
+        return v.decode("utf-8", errors="backslashreplace")
+    return str(v)
 
 
 def _dtype(onnx: Any, elem_type: int) -> str | None:

@@ -142,18 +142,30 @@ def _domains(model: Any) -> list[LintProblem]:
 
 
 def _constants(graph: Any) -> dict[str, np.ndarray]:
-    from onnx import numpy_helper
-
-    values = {t.name: numpy_helper.to_array(t) for t in graph.initializer
-              if not _stored_outside(t)}  # external bytes are never read (lint says so)
+    """Constant tensors by name. A tensor whose bytes do not match its dims or type (a file
+    nobody vouches for) is left out: the lint reads what it can, it never crashes on input."""
+    values = {t.name: v for t in graph.initializer
+              if not _stored_outside(t)  # external bytes are never read (lint says so)
+              and (v := _array(t)) is not None}
     for n in graph.node:
-        if n.op_type == "Constant":
+        if n.op_type == "Constant" and n.output:
             for a in n.attribute:
                 if a.name == "value" and a.HasField("t") and not _stored_outside(a.t):
-                    values[n.output[0]] = numpy_helper.to_array(a.t)
+                    v = _array(a.t)
+                    if v is not None:
+                        values[n.output[0]] = v
                 elif a.name == "value_ints":
                     values[n.output[0]] = np.array(a.ints, dtype=np.int64)
     return values
+
+
+def _array(t: Any) -> np.ndarray | None:
+    from onnx import numpy_helper
+
+    try:
+        return numpy_helper.to_array(t)
+    except Exception:  # malformed: short raw data, unknown type, dims without data
+        return None
 
 
 def _stored_outside(t: Any) -> bool:
