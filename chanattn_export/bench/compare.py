@@ -3,7 +3,10 @@
 A row is *inconclusive* when the two interquartile ranges overlap: the difference between the
 medians is inside the spread of either run, so no ratio on that row means anything. The gate
 (``--fail-slower``) judges medians, as pytest-benchmark's ``--benchmark-compare-fail`` does;
-the flag tells whether to trust a row it names.
+the flag tells whether to trust a row it names. A gate must not pass what it did not measure:
+a case present, timed or successful on one side only fails it (exit 2) unless the caller allows
+that, and the records it compares were checked at read (finite, non-negative times), so a NaN
+can never compare as "not slower".
 """
 
 from __future__ import annotations
