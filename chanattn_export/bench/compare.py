@@ -128,11 +128,12 @@ def _why_untimed(r: BenchResult) -> str | None:
     return r.error or "not timed (no median and no reason recorded)"
 
 
-def compare(a: list[BenchResult], b: list[BenchResult]) -> Comparison:
+def compare(a: list[BenchResult], b: list[BenchResult], a_name: str = "A",
+            b_name: str = "B") -> Comparison:
     """Match cases on model, backend, device, dtype and batch size. A case timed on both
     sides gets a ratio; skipped on both is ignored (it cannot run on either machine); every
     other case is unmatched: only on one side (absent or skipped on the other) or failed."""
-    ra, rb = _by_key(a, "A"), _by_key(b, "B")
+    ra, rb = _by_key(a, a_name), _by_key(b, b_name)
     why_a = {k: _why_untimed(r) for k, r in ra.items()}
     why_b = {k: _why_untimed(r) for k, r in rb.items()}
     ratios, only_a, only_b, failed = [], [], [], []

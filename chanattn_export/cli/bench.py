@@ -18,7 +18,6 @@ def _compare(args: argparse.Namespace) -> int:
     """``--compare A B [--fail-slower PCT]``: exit 1 only for a case slower beyond PCT; exit 2
     (one line) for files that cannot be compared, or a case not timed on both sides."""
     from ..bench.compare import (
-        IncomparableError,
         check_comparable,
         compare,
         gate,
@@ -26,7 +25,6 @@ def _compare(args: argparse.Namespace) -> int:
     )
     from ..bench.files import read_json
     from ..render.bench import comparison_table
-    from ..render.text import escape_controls
 
     threshold = None if args.fail_slower is None else parse_threshold(args.fail_slower)
     if args.allow_missing and threshold is None:
@@ -35,12 +33,8 @@ def _compare(args: argparse.Namespace) -> int:
         raise InvalidSpecError("--allow-missing goes with --fail-slower PCT")
     (_, a), (_, b) = read_json(args.compare[0]), read_json(args.compare[1])
     names = _display_names(*args.compare)
-    try:
-        c = compare(a, b)
-    except IncomparableError as e:
-        side = names[0] if str(e).startswith("A ") else names[1]
-        raise IncomparableError(escape_controls(f"{side}{str(e)[1:]}")) from None
-    check_comparable(c, *(escape_controls(n) for n in names))
+    c = compare(a, b, *names)
+    check_comparable(c, *names)
     verdict = None if threshold is None else gate(c, threshold, args.allow_missing, *names)
     print(comparison_table(c, *names, fail_slower=threshold, verdict=verdict))
     if verdict is not None and verdict.code == EXIT_ERROR:
