@@ -95,8 +95,8 @@ def netfile(tmp_path: Path) -> Path:
 @pytest.mark.parametrize(("cls", "needle"), [
     ("Quitter", "the network's forward fails on input_shape [1, 3, 8, 8] (NCHW): it called "
                 "sys.exit(0)"),
-    ("LateQuitter", "the network's code called sys.exit(0) during the export; nothing was "
-                    "written"),
+    ("LateQuitter", "the model's code (your network or a plugin block) called sys.exit(0) "
+                    "during the export; nothing was written"),
 ])
 def test_a_network_calling_sys_exit_is_an_error_not_exit_0(netfile, tmp_path, cls, needle):
     out = tmp_path / "out"
@@ -110,13 +110,13 @@ def test_a_network_calling_sys_exit_is_an_error_not_exit_0(netfile, tmp_path, cl
 def test_the_api_turns_sys_exit_into_its_error(netfile, tmp_path):
     import importlib.util
 
-    from chanattn_export.network.spec import export_network
+    from chanattn_export import api
 
     spec = importlib.util.spec_from_file_location("quitters", netfile)
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
     with pytest.raises(InvalidSpecError, match=r"called sys.exit\(0\)"):
-        export_network(mod.LateQuitter(), "onnx", input_shape=(1, 3, 8, 8), out=tmp_path / "o")
+        api.export_onnx(mod.LateQuitter(), input_shape=(1, 3, 8, 8), out=tmp_path / "o")
     assert not (tmp_path / "o").exists()
 
 

@@ -153,10 +153,7 @@ class ArtifactFolder:
             if missing_ok:
                 return Manifest()
             raise ArtifactError(f"{path}: no manifest.json (not an artifact folder?)")
-        try:
-            text = read_bounded(path, MANIFEST_MAX_BYTES, "manifest").decode("utf-8")
-        except UnicodeDecodeError as e:
-            raise ArtifactError(f"{path}: cannot read manifest: {e}") from None
+        text = manifest_text(read_bounded(path, MANIFEST_MAX_BYTES, "manifest"), path)
         try:
             manifest = parse_manifest(text)
         except ArtifactError as e:
@@ -200,6 +197,14 @@ class ArtifactFolder:
         write_atomic(path, data)
 
 
+def manifest_text(data: bytes, path: Path) -> str:
+    """The manifest's bytes as text (one line when they are not UTF-8)."""
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise ArtifactError(f"{path}: cannot read manifest: {e}") from None
+
+
 _SAFE_NAME = re.compile(r"[^\n\r\\]+")
 
 
@@ -211,4 +216,4 @@ def sums_text(manifest: Manifest) -> str:
 
 
 __all__ = ["FAILED_DIR", "LOCK_TIMEOUT_S", "MAX_FILE_BYTES", "STALE_TMP_S", "SUMS",
-           "ArtifactFolder", "oserror", "sums_text"]
+           "ArtifactFolder", "manifest_text", "oserror", "sums_text"]

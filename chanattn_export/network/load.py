@@ -10,22 +10,18 @@ Every failure is one :class:`InvalidSpecError` line naming ``REF`` and what went
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import importlib
 import importlib.util
 import sys
-from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
-from typing import Any, TypeVar
 
 from torch import nn
 
 from ..errors import InvalidSpecError, first_line
 
 USAGE = "package.module:attr or path/to/file.py:attr"
-F = TypeVar("F", bound=Callable[..., Any])
 
 
 def load_network(ref: str) -> nn.Module:
@@ -54,21 +50,6 @@ def load_network(ref: str) -> nn.Module:
             raise InvalidSpecError(f"--network {ref!r}: {attr}() returned type "
                                    f"{type(obj).__name__}, not an nn.Module")
     return obj
-
-
-def user_code_cannot_exit(fn: F) -> F:
-    """A ``sys.exit()`` in the user's network code (its forward, its ``__deepcopy__``, a hook)
-    would end the caller's process, or make ``python -m chanattn_export`` exit 0 having written
-    nothing: turn it into the toolkit's error. No artifact is committed by then."""
-    @functools.wraps(fn)
-    def call(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return fn(*args, **kwargs)
-        except SystemExit as e:
-            raise InvalidSpecError(f"the network's code called sys.exit({e.code!r}) during "
-                                   "the export; nothing was written") from None
-
-    return call  # type: ignore[return-value]
 
 
 def _import(ref: str, where: str) -> ModuleType:
