@@ -293,3 +293,15 @@ def test_random_byte_damage_never_escapes_as_another_exception(pristine, tmp_pat
             continue
         inspect_text(rec)
         json.loads(inspect_json(rec))
+
+
+def test_no_onnxruntime_for_the_child_skips_the_rule(tmp_path, monkeypatch):
+    """Where the child process cannot import onnxruntime, the run is skipped, as in-process
+    without onnxruntime: not reported as a problem of the graph."""
+    from chanattn_export.check import graph_run
+
+    monkeypatch.setattr(graph_run, "_CHILD", graph_run._CHILD.replace(
+        "import onnxruntime as ort", "import onnxruntime_not_installed as ort"))
+    (tmp_path / "loop.onnx").write_bytes(endless_loop())
+    rec = inspect_path(tmp_path / "loop.onnx", run_graph=30)
+    assert rec["artifacts"][0]["lint"] == []
