@@ -101,6 +101,19 @@ class Format(StrEnum):
         return {Format.ONNX: ".onnx", Format.TORCHSCRIPT: ".pt", Format.PT2: ".pt2"}[self]
 
 
+class Precision(StrEnum):
+    """The number format of an exported ONNX file's compute (docs/precision.md)."""
+
+    FP32 = "fp32"
+    FP16 = "fp16"  # float16 weights and activations; overflow-prone ops kept in float32
+    INT8 = "int8"  # static QDQ: int8 weights per channel, uint8 activations
+
+    @property
+    def suffix(self) -> str:
+        """What the file name carries: nothing for fp32 (its names stay as they were)."""
+        return "" if self is Precision.FP32 else f"-{self.value}"
+
+
 class Exporter(StrEnum):
     """Which torch.onnx path builds the graph."""
 
