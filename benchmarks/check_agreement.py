@@ -55,7 +55,7 @@ def main() -> None:
                     a.backends, "--devices", "cpu", "--batch-sizes", str(a.batch), "--threads",
                     str(a.threads), "--repeats", str(a.repeats), "--out", str(tmp / "cli"),
                     "--no-progress", "--no-plot"], check=True, stdout=subprocess.DEVNULL)
-    from chanattn_export.bench.records import read_json
+    from chanattn_export.bench.files import read_json
 
     for r in read_json(tmp / "cli" / "bench.json")[1]:
         rows.setdefault(r.backend, {})["cli"] = r.median_ms

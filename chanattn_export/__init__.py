@@ -34,9 +34,9 @@ _LAZY = {
     "make_export_spec": "api",
     "ExportResult": "pipeline",
     "export_artifact": "pipeline",
-    "ParityReport": "parity",
+    "ParityReport": "check.parity",
     "ArtifactFolder": "artifacts",
-    "swap_attention": "swap",
+    "swap_attention": "network.swap",
 }
 
 __all__ = [

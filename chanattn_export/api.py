@@ -2,7 +2,7 @@
 
 Defaults live in the spec dataclasses (``spec.DEFAULT_*``); these functions only name them.
 Each export function takes a registered model's name, or a whole ``nn.Module`` with
-``input_shape=`` (and ``name=``): see :mod:`chanattn_export.network`.
+``input_shape=`` (and ``name=``): see :mod:`chanattn_export.network.spec`.
 """
 
 from __future__ import annotations
@@ -10,9 +10,9 @@ from __future__ import annotations
 import os
 from typing import Any
 
+from .check.recheck import EntryCheck
 from .errors import InvalidSpecError
 from .pipeline import Devices, ExportResult, Progress, export_artifact, recheck_folder
-from .recheck import EntryCheck
 from .registry import check_input, hidden_from_weights, make_spec
 from .spec import (
     DEFAULT_CHANNELS,
@@ -41,7 +41,7 @@ def make_export_spec(model: str = "cbam-channel", *, fmt: Format | str = Format.
     """
     model_spec = make_spec(model, channels, ratio, layout, hidden=hidden, preset=preset)
     if weights is not None:
-        from .weights import read_state_dict
+        from .models.weights import read_state_dict
 
         model_spec = hidden_from_weights(model_spec, read_state_dict(weights))
     spec = ExportSpec(
@@ -66,7 +66,7 @@ _BLOCK_ONLY = {"channels": DEFAULT_CHANNELS, "ratio": None, "batch": 1, "height"
 
 def _network(fmt: Format, args: dict[str, Any]) -> ExportResult:
     """A whole ``nn.Module``: its input is ``input_shape``, its files are named ``name``."""
-    from .network import export_network
+    from .network.spec import export_network
 
     extra = [k for k, default in _BLOCK_ONLY.items() if args.get(k, default) != default]
     if extra:

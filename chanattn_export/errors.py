@@ -55,3 +55,11 @@ class ParityError(ChanAttnError):
 
 class InputError(ChanAttnError, ValueError):
     """A tensor handed to a runner has the wrong rank, shape, dtype or layout."""
+
+
+def first_line(e: BaseException) -> str:
+    """The first non-empty line of an exception, for one-line messages."""
+    for line in str(e).splitlines():
+        if line.strip():
+            return line.strip()[:300]
+    return type(e).__name__

@@ -13,12 +13,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .artifacts import FAILED_DIR, ArtifactFolder, ManifestEntry, sha256_bytes
+from .check.parity import ParityReport, judge, make_cases, measure_usable
+from .check.recheck import EntryCheck, check_entry, record_parity
 from .environment import versions
 from .errors import ArtifactError, ChanAttnError, ParityError
 from .export import Exported, export_bytes
 from .export.lint import LintProblem
-from .parity import ParityReport, judge, make_cases, measure_usable
-from .recheck import EntryCheck, check_entry, record_parity
 from .registry import build_model, get_model_info
 from .spec import ExportSpec, Format, Tolerance
 
@@ -66,7 +66,7 @@ def run_parity(net, spec: ExportSpec, data: bytes, tolerance: Tolerance,
     """Every backend for the file ``data`` on ``devices`` (default: CPU, plus CUDA where
     detected) against eager ``net`` on the hard cases; an unusable CUDA backend is a skip."""
     from .runtime import EagerRunner, runners_for
-    from .validation import Expected
+    from .runtime.validation import Expected
 
     expected = Expected.from_spec(spec.model, spec.input)
     candidates = runners_for(spec.format, data, net, expected, devices)
@@ -86,8 +86,8 @@ def export_artifact(spec: ExportSpec, out: str | os.PathLike[str] = "artifacts",
     any earlier passing artifact of that name, stay as they were), or with ``keep_failed`` it is
     written under ``DIR/failed/`` with its manifest record, outside ``manifest.json``.
     """
+    from .models.weights import state_dict_bytes
     from .runtime import require_devices
-    from .weights import state_dict_bytes
 
     say = progress or (lambda _msg: None)
     require_devices(spec.format, devices)  # an absent GPU that was asked for: before any work
@@ -115,10 +115,11 @@ def land(folder: ArtifactFolder, entry: ManifestEntry, files: Mapping[str, bytes
          keep_failed: bool) -> tuple[Path, bool]:
     """Commit a passing entry with its files; keep a failed one under ``DIR/failed/`` when
     asked, else write nothing. Returns the model file's path and whether it was written."""
+    from .artifacts.commit import commit
     from .artifacts.commit import keep_failed as write_failed
 
     if entry.passed:
-        folder.commit(entry, files)
+        commit(folder, entry, files)
         return folder.root / entry.path, True
     if keep_failed:
         return write_failed(folder, entry, files), True

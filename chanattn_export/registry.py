@@ -165,7 +165,7 @@ def build_model(spec: ModelSpec, weights: str | os.PathLike[str] | bytes | None 
                 seed: int = 0) -> nn.Module:
     """Eager model in eval mode: weights from a file or safetensors bytes, else torch's init
     seeded by ``seed`` (the same seed gives the same weights and so the same exported bytes)."""
-    from .weights import apply_state_dict, load_safetensors_bytes, read_state_dict, seeded
+    from .models.weights import apply_state_dict, load_safetensors_bytes, read_state_dict, seeded
 
     net = seeded(lambda: build(spec), seed)
     if weights is not None:
@@ -200,7 +200,12 @@ def _load_builtin() -> None:
     if _loaded:
         return
     _loaded = True
-    from . import _builtin_models  # noqa: F401  (registers on import)
+    from .models.catalog import BUILTIN
+
+    for args, kwargs in BUILTIN:
+        kw = dict(kwargs)
+        presets = {k: Preset(*v) for k, v in kw.pop("presets", {}).items()}
+        register(*args, presets=presets, **kw)
 
     _load_entry_points()
 

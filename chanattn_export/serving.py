@@ -25,9 +25,9 @@ from .artifacts.folder import ArtifactFolder
 from .artifacts.manifest import ManifestEntry
 from .errors import ArtifactError, InputError, InvalidSpecError, MissingDependencyError
 from .fileio import sha256_bytes
-from .onnx_wire import refuse_external_data
+from .fileio.onnx_wire import refuse_external_data
+from .runtime.validation import Expected, check_input
 from .spec import Device, Format, Layout
-from .validation import Expected, check_input
 
 ORT_PROVIDER = {Device.CPU: "CPUExecutionProvider", Device.CUDA: "CUDAExecutionProvider"}
 

@@ -30,19 +30,19 @@ PKG = "chanattn_export"
 # module -> (files to mutate, fast in-process tests that exercise it). Subprocess tests are
 # left out: mutmut maps tests to functions by tracing its own process only.
 GROUPS: dict[str, tuple[list[str], list[str]]] = {
-    "parity": (["parity.py"], ["tests/test_parity.py"]),
-    "validation": (["validation.py"], ["tests/test_validation.py"]),
-    "weights": (["weights.py"], ["tests/test_weights.py"]),
-    "fileio": (["fileio.py"], ["tests/test_fileio.py"]),
+    "parity": (["check/parity.py"], ["tests/test_parity.py"]),
+    "validation": (["runtime/validation.py"], ["tests/test_validation.py"]),
+    "weights": (["models/weights.py"], ["tests/test_weights.py"]),
+    "fileio": (["fileio/__init__.py"], ["tests/test_fileio.py"]),
     "models": (["models/*"], ["tests/test_models*.py", "tests/test_zoo.py", "tests/test_timm.py",
                               "tests/test_onnx_rewrites.py"]),
     "export": (["export/*"], ["tests/test_export_unit.py", "tests/test_lint_rules.py",
                               "tests/test_lint.py", "tests/test_external_data.py"]),
     "artifacts": (["artifacts/*"], ["tests/test_artifacts_unit.py", "tests/test_manifest.py",
                                     "tests/test_verify.py", "tests/test_security.py"]),
-    "wire": (["onnx_wire.py"], ["tests/test_external_data.py"]),
-    "verify": (["verify.py", "recheck.py"], ["tests/test_verify_unit.py", "tests/test_verify.py",
-                                             "tests/test_security.py"]),
+    "wire": (["fileio/onnx_wire.py"], ["tests/test_external_data.py"]),
+    "verify": (["check/verify.py", "check/recheck.py"],
+               ["tests/test_verify_unit.py", "tests/test_verify.py", "tests/test_security.py"]),
 }
 DESELECT = [  # slow or out-of-process: they cannot be mapped to a mutant
     "tests/test_verify.py::test_cli_one_line_per_problem_exit_1",
@@ -108,7 +108,8 @@ def results(work: Path) -> dict[str, str]:
 
 
 def module_of(mutant: str) -> str:
-    """``chanattn_export.parity.xǁDiffǁneeded_atol__mutmut_3`` -> ``chanattn_export.parity``."""
+    """``chanattn_export.check.parity.xǁDiffǁneeded_atol__mutmut_3`` ->
+    ``chanattn_export.check.parity``."""
     return re.split(r"\.x[_ǁ]", mutant, maxsplit=1)[0]
 
 

@@ -31,6 +31,7 @@ from chanattn_export.artifacts import (
     sha256_bytes,
 )
 from chanattn_export.artifacts import commit as commit_mod
+from chanattn_export.artifacts.commit import commit
 from chanattn_export.artifacts.folder import oserror, sums_text
 from chanattn_export.artifacts.lock import flocked
 from chanattn_export.artifacts.manifest import check_path_text
@@ -57,7 +58,7 @@ def make(path: str = "se.onnx", data: bytes = b"model-1", weights: bytes = b"wei
 def committed(tmp_path: Path, *versions: tuple[ManifestEntry, dict[str, bytes]]) -> ArtifactFolder:
     folder = ArtifactFolder(tmp_path / "art")
     for entry, files in versions:
-        folder.commit(entry, files)
+        commit(folder, entry, files)
     return folder
 
 
@@ -592,7 +593,7 @@ def _assert_folder_holds(folder: ArtifactFolder, *entries: ManifestEntry,
 def test_commit_writes_model_weights_manifest_and_sums(tmp_path: Path) -> None:
     entry, files = make()
     folder = ArtifactFolder(tmp_path / "new" / "art")
-    assert folder.commit(entry, files) is entry
+    assert commit(folder, entry, files) is entry
     _assert_folder_holds(folder, entry, files=files)
     assert json.loads((folder.root / MANIFEST).read_text())["artifacts"] == [entry.to_dict()]
 
@@ -602,7 +603,7 @@ def test_recommit_replaces_the_entry_and_collects_old_weights(tmp_path: Path) ->
     v1, f1 = make()
     folder = committed(tmp_path, (other, other_files), (v1, f1))
     v2, f2 = make(data=b"model-2", weights=b"weights-2")
-    folder.commit(v2, f2)
+    commit(folder, v2, f2)
     _assert_folder_holds(folder, other, v2, files={**other_files, **f2})
     assert not (folder.root / v1.weights).exists()
 
@@ -617,7 +618,7 @@ def test_weights_files_shared_by_entries_are_kept(tmp_path: Path) -> None:
     user = folder.root / "mine.safetensors"  # not content-addressed: never collected
     user.write_bytes(b"u")
     v2, f2 = make(data=b"m2", weights=b"w2")
-    folder.commit(v2, f2)
+    commit(folder, v2, f2)
     assert (folder.root / a.weights).is_file() and user.is_file()  # still named by se.pt
 
 
@@ -636,7 +637,7 @@ def test_unchanged_weights_are_not_rewritten(tmp_path: Path) -> None:
     v1, f1 = make()
     folder = committed(tmp_path, (v1, f1))
     inode = (folder.root / v1.weights).stat().st_ino
-    folder.commit(*make(data=b"model-2"))  # same weights, new model
+    commit(folder, *make(data=b"model-2"))  # same weights, new model
     assert (folder.root / v1.weights).stat().st_ino == inode
 
 
@@ -644,7 +645,7 @@ def test_commit_checks_checksums_before_writing(tmp_path: Path) -> None:
     entry, files = make()
     files[entry.path] = b"changed"
     with pytest.raises(ArtifactError, match=r"^internal: checksum of se\.onnx changed"):
-        ArtifactFolder(tmp_path).commit(entry, files)
+        commit(ArtifactFolder(tmp_path), entry, files)
     assert list(tmp_path.iterdir()) == []
 
 
@@ -671,7 +672,7 @@ def test_kill_at_env_sigkills_the_writer_at_that_step(tmp_path: Path, monkeypatc
     pid = os.fork()
     if pid == 0:  # pragma: no cover - the child
         try:
-            folder.commit(new, new_files)
+            commit(folder, new, new_files)
         finally:
             os._exit(3)
     _, status = os.waitpid(pid, 0)
@@ -693,7 +694,7 @@ def test_fault_at_each_step_leaves_old_or_new(tmp_path: Path, monkeypatch, step:
 
     monkeypatch.setattr(commit_mod, "fault_hook", hook)
     with pytest.raises(Stop):
-        folder.commit(new, new_files)
+        commit(folder, new, new_files)
     assert not list(folder.root.glob(TMP_PREFIX + "*"))  # the staged temp file is gone
     (settled,) = folder.read_manifest().entries
     landed = commit_mod.STEPS.index(step) > commit_mod.STEPS.index("replace")
@@ -703,14 +704,14 @@ def test_fault_at_each_step_leaves_old_or_new(tmp_path: Path, monkeypatch, step:
     raw = json.loads((folder.root / MANIFEST).read_text())
     assert bool(raw.get("pending")) == (step in ("replace", "manifest"))
     monkeypatch.setattr(commit_mod, "fault_hook", None)
-    folder.commit(new, new_files)  # the next commit tidies up
+    commit(folder, new, new_files)  # the next commit tidies up
     _assert_folder_holds(folder, new, files=new_files)
 
 
 def test_clean_step_removes_dead_temps(tmp_path: Path) -> None:
     folder = committed(tmp_path, make())
     (folder.root / (TMP_PREFIX + "dead")).write_bytes(b"x")
-    folder.commit(*make(data=b"m2"))
+    commit(folder, *make(data=b"m2"))
     assert not (folder.root / (TMP_PREFIX + "dead")).exists()
 
 
@@ -725,7 +726,7 @@ def test_oserror_during_commit_says_what_is_on_disk(tmp_path: Path, monkeypatch)
 
     monkeypatch.setattr(commit_mod, "fault_hook", full)
     with pytest.raises(ArtifactError) as info:
-        folder.commit(new, new_files)
+        commit(folder, new, new_files)
     assert str(info.value) == (f"cannot write into {folder.root}: no space left on device; "
                                "nothing was replaced; the folder still holds the previous "
                                "artifact")
@@ -736,7 +737,7 @@ def test_oserror_during_commit_says_what_is_on_disk(tmp_path: Path, monkeypatch)
 
     monkeypatch.setattr(commit_mod, "fault_hook", full_late)
     with pytest.raises(ArtifactError, match="the new model file is already in place"):
-        folder.commit(new, new_files)
+        commit(folder, new, new_files)
     assert folder.read_manifest().entries == (new,)
 
 
@@ -753,17 +754,17 @@ def test_commit_refuses_when_the_disk_is_too_small(tmp_path: Path, monkeypatch) 
     text = len(Manifest().to_json()) + len(json.dumps(entry.to_dict()))
     need[0] = (1 << 20) + len(files[entry.path]) + len(files[entry.weights]) + 3 * text - 1
     with pytest.raises(ArtifactError, match="not enough space"):
-        ArtifactFolder(tmp_path / "a").commit(entry, files)
+        commit(ArtifactFolder(tmp_path / "a"), entry, files)
     assert list((tmp_path / "a").iterdir()) == []
     need[0] += 1
-    ArtifactFolder(tmp_path / "b").commit(entry, files)
+    commit(ArtifactFolder(tmp_path / "b"), entry, files)
 
 
 def test_commit_waits_for_the_folder_lock(tmp_path: Path, monkeypatch) -> None:
     folder = committed(tmp_path, make())
     monkeypatch.setattr("chanattn_export.artifacts.folder.LOCK_TIMEOUT_S", 0.05)
     with folder.shared(), pytest.raises(ArtifactError, match="held the folder lock"):
-        folder.commit(*make(data=b"m2"))
+        commit(folder, *make(data=b"m2"))
     with folder.locked(), pytest.raises(ArtifactError, match="held the folder lock"):
         folder.update_manifest(lambda m: m)
     with folder.shared(), folder.shared():  # readers share

@@ -11,7 +11,7 @@ import pytest
 from bench_helpers import REQUIRED, result
 
 from chanattn_export.bench import session
-from chanattn_export.bench.records import read_json, write_json
+from chanattn_export.bench.files import read_json, write_json
 from chanattn_export.cli import main
 from chanattn_export.errors import MissingDependencyError
 
@@ -102,7 +102,7 @@ def test_cli_quick_run_writes_files(tmp_path: Path, capsys: pytest.CaptureFixtur
     assert "\r" not in captured.err and "[4/4] eca onnxruntime cpu batch 2" in captured.err
     assert "onnxruntime" in out and "x_floor" in out and "x_copy" in out and "threads 1" in out
     assert "rotate-inputs off, transfers excluded" in out and "wrote " in out
-    from chanattn_export.bench.records import read_results
+    from chanattn_export.bench.files import read_results
 
     f = read_results(tmp_path / "bench.json")
     machine, rs = f.machine, f.results

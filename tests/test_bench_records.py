@@ -13,7 +13,8 @@ from bench_helpers import REQUIRED, result
 from chanattn_export.bench.compare import compare
 from chanattn_export.bench.config import BenchConfig, Case
 from chanattn_export.bench.derive import make_result
-from chanattn_export.bench.records import ResultsFileError, read_json, write_csv, write_json
+from chanattn_export.bench.files import read_json, write_json
+from chanattn_export.bench.records import ResultsFileError, write_csv
 from chanattn_export.spec import Backend, Device
 
 

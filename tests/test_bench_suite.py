@@ -79,7 +79,7 @@ def test_one_suite_case_writes_json_that_both_compares_read(tmp_path: Path) -> N
     sys.path.insert(0, str(ROOT / "tests"))
     from bench_helpers import result
 
-    from chanattn_export.bench.records import write_json
+    from chanattn_export.bench.files import write_json
     from chanattn_export.cli import main
 
     ours = write_json(tmp_path / "bench.json", {}, [result("onnxruntime", 0.0001, batch=1)])

@@ -86,16 +86,17 @@ def test_all_defaults_to_every_registered_model(monkeypatch, tmp_path: Path) -> 
     from types import SimpleNamespace
 
     from chanattn_export import cli, list_models
+    from chanattn_export.cli import export as export_cmds
 
     seen = []
 
-    def fake_export(fmt, ns, model, layout, say=None):
+    def fake_export(fmt, ns, model, layout, note=None):
         seen.append((model, layout, str(fmt)))
         return SimpleNamespace(path=tmp_path / model, parity=None, lint=())
 
-    monkeypatch.setattr(cli, "_export", fake_export)
+    monkeypatch.setattr(export_cmds, "_export", fake_export)
     monkeypatch.setattr("chanattn_export.render.folder.export_line", lambda res: "")
-    monkeypatch.setattr(cli, "_print_parity", lambda items: True)
+    monkeypatch.setattr(export_cmds, "print_parity", lambda items: True)
     assert cli.main(["all", "--out", str(tmp_path)]) == 0
     assert len(seen) == len(list_models()) * 4
     assert {m for m, _, _ in seen} == {m.name for m in list_models()}

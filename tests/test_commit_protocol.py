@@ -22,10 +22,11 @@ import pytest
 from reliability_helpers import ONNX_NAME, TINY, child_env, read_manifest
 
 from chanattn_export import ArtifactError, api
-from chanattn_export.artifacts import ArtifactFolder, ManifestEntry, commit
-from chanattn_export.artifacts.commit import KILL_AT_ENV, STEPS
+from chanattn_export.artifacts import ArtifactFolder, ManifestEntry
+from chanattn_export.artifacts import commit as commit_mod
+from chanattn_export.artifacts.commit import KILL_AT_ENV, STEPS, commit
+from chanattn_export.check.verify import has_errors, verify_folder
 from chanattn_export.fileio import sha256_file
-from chanattn_export.verify import has_errors, verify_folder
 
 
 class Fault(Exception):
@@ -64,7 +65,7 @@ def assert_old_or_new(folder: Path, versions: dict) -> str:
 
 def _finish_cleanly(folder: Path, versions: dict) -> None:
     """The next commit after a fault tidies up: no pending entry, no temp file, sums right."""
-    ArtifactFolder(folder).commit(versions["entry"], versions["files"])
+    commit(ArtifactFolder(folder), versions["entry"], versions["files"])
     assert assert_old_or_new(folder, versions) == "new"
     assert "pending" not in read_manifest(folder)
     assert verify_folder(folder) == []
@@ -81,10 +82,10 @@ def test_exception_at_each_step_leaves_old_or_new(versions: dict, tmp_path: Path
         if at == step:
             raise Fault(at)
 
-    monkeypatch.setattr(commit, "fault_hook", hook)
+    monkeypatch.setattr(commit_mod, "fault_hook", hook)
     with pytest.raises(Fault):
-        ArtifactFolder(folder).commit(versions["entry"], versions["files"])
-    monkeypatch.setattr(commit, "fault_hook", None)
+        commit(ArtifactFolder(folder), versions["entry"], versions["files"])
+    monkeypatch.setattr(commit_mod, "fault_hook", None)
     seen = assert_old_or_new(folder, versions)
     assert seen == ("old" if STEPS.index(step) <= STEPS.index("replace") else "new")
     _finish_cleanly(folder, versions)
@@ -95,7 +96,7 @@ def _count_calls(name: str, versions: dict, tmp_path: Path, monkeypatch) -> int:
     calls = []
     real = getattr(os, name)
     monkeypatch.setattr(os, name, lambda *a, **k: (calls.append(1), real(*a, **k))[1])
-    ArtifactFolder(folder).commit(versions["entry"], versions["files"])
+    commit(ArtifactFolder(folder), versions["entry"], versions["files"])
     monkeypatch.setattr(os, name, real)
     return len(calls)
 
@@ -121,7 +122,7 @@ def test_failing_os_call_at_each_position_leaves_old_or_new(versions: dict, tmp_
 
         monkeypatch.setattr(os, name, failing)
         try:
-            ArtifactFolder(folder).commit(versions["entry"], versions["files"])
+            commit(ArtifactFolder(folder), versions["entry"], versions["files"])
         except ArtifactError as e:
             assert "Input/output error" in str(e)
             raised += 1
@@ -135,10 +136,11 @@ CHILD = """
 import json, sys
 from pathlib import Path
 from chanattn_export.artifacts import ArtifactFolder, ManifestEntry
+from chanattn_export.artifacts.commit import commit
 spec = json.loads(Path(sys.argv[2]).read_text())
 entry = ManifestEntry.from_dict(spec["entry"])
 files = {k: Path(v).read_bytes() for k, v in spec["files"].items()}
-ArtifactFolder(sys.argv[1]).commit(entry, files)
+commit(ArtifactFolder(sys.argv[1]), entry, files)
 """
 
 
@@ -190,7 +192,7 @@ def test_verify_during_reexports_sees_old_or_new(versions: dict, tmp_path: Path,
             while time.monotonic() < stop:
                 e, f = ((versions["entry"], versions["files"]) if i % 2 == 0
                         else (old_entry, old_files))
-                ArtifactFolder(folder).commit(e, f)
+                commit(ArtifactFolder(folder), e, f)
                 i += 1
         except BaseException as e:  # reported below
             errors.append(e)

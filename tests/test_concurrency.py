@@ -11,7 +11,7 @@ from reliability_helpers import assert_consistent, child_env, read_manifest
 
 from chanattn_export.artifacts import ArtifactFolder
 from chanattn_export.artifacts import folder as artifacts_mod
-from chanattn_export.verify import verify_folder
+from chanattn_export.check.verify import verify_folder
 
 TINY_ARGS = ["--channels", "8", "--height", "8", "--width", "8"]
 

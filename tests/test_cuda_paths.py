@@ -21,13 +21,13 @@ import torch
 from reliability_helpers import ONNX_NAME, PT_NAME, TINY
 
 from chanattn_export import MissingDependencyError, api
+from chanattn_export.check.parity import ParityReport
+from chanattn_export.check.verify import verify_folder
 from chanattn_export.cli import main
-from chanattn_export.parity import ParityReport
 from chanattn_export.registry import create_model
 from chanattn_export.runtime import OrtRunner, TorchScriptRunner, backends_for, devices
 from chanattn_export.runtime import select as select_mod
 from chanattn_export.spec import Format
-from chanattn_export.verify import verify_folder
 
 CUDA_MSG = "CUDA error: no kernel image is available for execution on the device"
 

@@ -20,10 +20,12 @@ from chanattn_export.fileio import sha256_file
 CHILD = r"""
 import errno, json, os, shutil, sys
 from pathlib import Path
-from chanattn_export.artifacts import ArtifactFolder, ManifestEntry, commit as commit_mod
+from chanattn_export.artifacts import ArtifactFolder, ManifestEntry
+from chanattn_export.artifacts import commit as commit_mod
+from chanattn_export.artifacts.commit import commit
 from chanattn_export.errors import ArtifactError
 from chanattn_export.fileio import sha256_file
-from chanattn_export.verify import verify_folder
+from chanattn_export.check.verify import verify_folder
 
 mnt, src, spec_path = map(Path, sys.argv[1:4])
 spec = json.loads(spec_path.read_text())
@@ -47,7 +49,7 @@ def fill():
 
 def attempt():
     try:
-        ArtifactFolder(folder).commit(entry, files)
+        commit(ArtifactFolder(folder), entry, files)
         msg = "no error"
     except ArtifactError as e:
         msg = str(e)

@@ -21,10 +21,10 @@ from onnx import TensorProto, helper
 
 from chanattn_export._version import __version__
 from chanattn_export.api import make_export_spec
-from chanattn_export.errors import ExportError, InvalidSpecError, MissingDependencyError
+from chanattn_export.errors import ExportError, InvalidSpecError, MissingDependencyError, first_line
 from chanattn_export.export import TRACE, Exported, export_bytes
 from chanattn_export.export import onnx as onnx_mod
-from chanattn_export.export._quiet import _LOGGERS, first_line, quiet
+from chanattn_export.quiet import _LOGGERS, quiet
 from chanattn_export.registry import build_model
 from chanattn_export.spec import Exporter
 

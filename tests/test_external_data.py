@@ -16,9 +16,9 @@ from onnx import TensorProto, helper
 from reliability_helpers import ONNX_NAME, resign
 
 from chanattn_export import ArtifactError
-from chanattn_export.onnx_wire import MalformedModel, external_tensors, refuse_external_data
+from chanattn_export.check.verify import verify_folder
+from chanattn_export.fileio.onnx_wire import MalformedModel, external_tensors, refuse_external_data
 from chanattn_export.serving import load_artifact
-from chanattn_export.verify import verify_folder
 
 SECRET = b"API_KEY=hunter2-0123456789"
 

@@ -62,7 +62,7 @@ def test_manifest_entries(d: dict) -> None:
                      st.dictionaries(st.text(max_size=5), values, max_size=3),
                      st.binary(max_size=64))))
 def test_weights_bytes(data: bytes) -> None:
-    from chanattn_export.weights import load_safetensors_bytes
+    from chanattn_export.models.weights import load_safetensors_bytes
 
     try:
         load_safetensors_bytes(data)

@@ -11,11 +11,11 @@ import torch
 from reliability_helpers import TINY
 
 from chanattn_export import InputError, api
-from chanattn_export.parity import compare, judge
+from chanattn_export.check.parity import compare, judge
 from chanattn_export.registry import build_model, list_models
 from chanattn_export.runtime import EagerRunner, OrtRunner, TorchScriptRunner
+from chanattn_export.runtime.validation import Expected
 from chanattn_export.spec import InputSpec, ModelSpec, Tolerance
-from chanattn_export.validation import Expected
 
 C, H, W = TINY["channels"], TINY["height"], TINY["width"]
 

@@ -11,8 +11,8 @@ from reliability_helpers import ONNX_NAME, PT_NAME, cli
 from test_lint import _const, _model
 from torchless import make_world_readable_base, run_torchless
 
+from chanattn_export.check.inspect import SCHEMA, inspect_path
 from chanattn_export.cli import main
-from chanattn_export.inspection import SCHEMA, inspect_path
 
 
 def _json(capsys, *args: str) -> dict:

@@ -23,7 +23,7 @@ from reliability_helpers import (
 from chanattn_export import ArtifactError, api
 from chanattn_export import pipeline as pipeline_mod
 from chanattn_export.artifacts import folder as artifacts_mod
-from chanattn_export.verify import has_errors, verify_folder
+from chanattn_export.check.verify import has_errors, verify_folder
 
 
 def _wait_for_entries(folder: Path, proc: subprocess.Popen, n: int, timeout: float = 90) -> None:

@@ -10,12 +10,12 @@ import torch
 from reliability_helpers import TINY
 
 from chanattn_export import ExportError, MissingDependencyError, api
+from chanattn_export.check.verify import verify_folder
 from chanattn_export.cli import main
 from chanattn_export.export import onnx as onnx_export
 from chanattn_export.runtime import EagerRunner, OrtRunner, backends_for
 from chanattn_export.runtime import devices as runners_mod
 from chanattn_export.spec import Format
-from chanattn_export.verify import verify_folder
 
 
 @pytest.fixture

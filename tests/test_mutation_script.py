@@ -38,10 +38,10 @@ def test_prepared_folder_has_the_sources_tests_and_a_mutmut_section(mutation,
                                                                     tmp_path: Path) -> None:
     tomllib = pytest.importorskip("tomllib")  # Python >= 3.11
     mutation.prepare(tmp_path, ["parity", "models"])
-    assert (tmp_path / "chanattn_export" / "parity.py").is_file()
+    assert (tmp_path / "chanattn_export" / "check" / "parity.py").is_file()
     assert (tmp_path / "tests" / "test_parity.py").is_file()
     cfg = tomllib.loads((tmp_path / "pyproject.toml").read_text())["tool"]["mutmut"]
-    assert cfg["only_mutate"] == ["chanattn_export/parity.py", "chanattn_export/models/*"]
+    assert cfg["only_mutate"] == ["chanattn_export/check/parity.py", "chanattn_export/models/*"]
     selection = cfg["pytest_add_cli_args_test_selection"]
     assert {"tests/test_models.py", "tests/test_parity.py"} <= set(selection)
     assert "not slow" in cfg["pytest_add_cli_args_test_selection"]
@@ -52,11 +52,11 @@ def test_prepared_folder_has_the_sources_tests_and_a_mutmut_section(mutation,
     assert "-n" not in addopts.split() and "--strict-markers" in addopts
     mutation.prepare(tmp_path, ["fileio"])  # again: the old section is replaced, not doubled
     cfg = tomllib.loads((tmp_path / "pyproject.toml").read_text())["tool"]["mutmut"]
-    assert cfg["only_mutate"] == ["chanattn_export/fileio.py"]
+    assert cfg["only_mutate"] == ["chanattn_export/fileio/__init__.py"]
 
 
 def test_module_of_a_mutant_name(mutation) -> None:
-    assert mutation.module_of("chanattn_export.parity.xǁDiffǁneeded_atol__mutmut_3") == \
-        "chanattn_export.parity"
+    assert mutation.module_of("chanattn_export.check.parity.xǁDiffǁneeded_atol__mutmut_3") == \
+        "chanattn_export.check.parity"
     assert mutation.module_of("chanattn_export.models.se.x_f__mutmut_1") == \
         "chanattn_export.models.se"

@@ -25,15 +25,15 @@ from chanattn_export import (
     swap_attention,
 )
 from chanattn_export.artifacts import ManifestEntry, sha256_bytes
-from chanattn_export.artifacts.reference_store import (
+from chanattn_export.artifacts.evidence import (
     decode_reference,
     encode_reference,
     reference_name,
 )
+from chanattn_export.check.parity import compare
+from chanattn_export.check.verify import WARNING, verify_folder
 from chanattn_export.cli import main
-from chanattn_export.parity import compare
 from chanattn_export.spec import Tolerance
-from chanattn_export.verify import WARNING, verify_folder
 
 SHAPE = (1, 3, 8, 10)
 NAME = "tutorial-cnn"
@@ -80,7 +80,7 @@ def folder(built: Path, tmp_path: Path) -> Path:
 
 
 def _within_default_tolerance(expected: np.ndarray, actual: np.ndarray, x: np.ndarray) -> None:
-    from chanattn_export.parity import input_scale
+    from chanattn_export.check.parity import input_scale
 
     tol = Tolerance()
     d = compare("artifact", "fresh", expected, actual, input_scale(x))

@@ -7,7 +7,7 @@ import warnings
 import numpy as np
 import pytest
 
-from chanattn_export.parity import (
+from chanattn_export.check.parity import (
     CASES,
     LARGE,
     ParityReport,

@@ -11,8 +11,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from chanattn_export import ChanAttnError, api
+from chanattn_export.check.verify import verify_folder
 from chanattn_export.registry import list_models
-from chanattn_export.verify import verify_folder
 
 MODELS = {m.name: m for m in list_models()}
 

@@ -7,8 +7,8 @@ from reliability_helpers import TINY
 
 from chanattn_export import api
 from chanattn_export.artifacts import ArtifactFolder
-from chanattn_export.inspection import inspect_path
-from chanattn_export.verify import verify_folder
+from chanattn_export.check.inspect import inspect_path
+from chanattn_export.check.verify import verify_folder
 
 NAME = "cbam-nchw-c8-r8-dynhw.pt2"
 

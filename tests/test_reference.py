@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 from reliability_helpers import ONNX_NAME, PT_NAME
 
-from chanattn_export.parity import CASES
-from chanattn_export.reference import save_reference
+from chanattn_export.check.parity import CASES
+from chanattn_export.check.reference import save_reference
 
 polygraphy = pytest.importorskip("polygraphy", reason="pip install polygraphy (test extra)")
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from bench_helpers import result
 
-from chanattn_export.bench.records import write_json
+from chanattn_export.bench.files import write_json
 from chanattn_export.cli import main
 
 BROWSERS = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")

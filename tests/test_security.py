@@ -23,8 +23,8 @@ from reliability_helpers import (
 from chanattn_export import ArtifactError, WeightsError
 from chanattn_export.api import check_parity
 from chanattn_export.artifacts import ArtifactFolder
-from chanattn_export.verify import verify_folder
-from chanattn_export.weights import read_state_dict
+from chanattn_export.check.verify import verify_folder
+from chanattn_export.models.weights import read_state_dict
 
 PACKAGE = Path(__file__).resolve().parent.parent / "chanattn_export"
 

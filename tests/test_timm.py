@@ -18,7 +18,7 @@ from safetensors import safe_open
 from safetensors.torch import save_file
 
 from chanattn_export import InvalidSpecError, create_model, export_onnx, export_torchscript
-from chanattn_export.parity import compare, judge
+from chanattn_export.check.parity import compare, judge
 from chanattn_export.spec import Tolerance
 
 FIXTURES = sorted((Path(__file__).parent / "fixtures" / "timm").glob("*.safetensors"))
@@ -101,7 +101,7 @@ def test_hidden_width_is_read_from_the_weights_file(tmp_path: Path) -> None:
                       out=tmp_path / "art")
     assert res.passed and res.spec.model.hidden == 8
     assert "-h8-" in res.path.name
-    from chanattn_export.verify import verify_folder
+    from chanattn_export.check.verify import verify_folder
 
     assert verify_folder(tmp_path / "art") == []
 

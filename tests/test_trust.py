@@ -29,10 +29,10 @@ from reliability_helpers import (
 from test_security import _nudge_one_weight
 
 from chanattn_export import ArtifactError, InputError, api, create_model
+from chanattn_export.check.verify import WARNING, has_errors, verify_folder
 from chanattn_export.cli import main
 from chanattn_export.errors import WeightsError
 from chanattn_export.export import onnx as onnx_mod
-from chanattn_export.verify import WARNING, has_errors, verify_folder
 
 # -- hole 1: tolerances from the manifest are reported, never used --------------------------
 
@@ -78,7 +78,7 @@ def test_non_finite_weights_are_refused_naming_the_tensor(tmp_path: Path, bad: f
 
 
 def test_non_finite_reference_output_fails_the_case() -> None:
-    from chanattn_export.parity import InputCase, judge, measure
+    from chanattn_export.check.parity import InputCase, judge, measure
     from chanattn_export.spec import Tolerance
 
     class NaNs:

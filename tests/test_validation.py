@@ -12,8 +12,8 @@ import pytest
 import torch
 
 from chanattn_export.errors import InputError
+from chanattn_export.runtime.validation import Expected, check_input
 from chanattn_export.spec import InputSpec, Layout, ModelSpec
-from chanattn_export.validation import Expected, check_input
 
 NCHW_TXT, NHWC_TXT = "NCHW (N, C, H, W)", "NHWC (N, H, W, C)"
 SE_NCHW = ModelSpec("se", 8, 2, Layout.NCHW)

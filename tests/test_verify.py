@@ -15,8 +15,8 @@ from reliability_helpers import (
     write_manifest,
 )
 
+from chanattn_export.check.verify import WARNING, has_errors, verify_folder
 from chanattn_export.cli import main
-from chanattn_export.verify import WARNING, has_errors, verify_folder
 
 
 def _errors(folder: Path) -> list[str]:

@@ -16,9 +16,8 @@ from reliability_helpers import ONNX_NAME, PT_NAME, read_manifest, resign, write
 
 from chanattn_export import ArtifactError
 from chanattn_export.artifacts import MANIFEST, SUMS, ArtifactFolder, sha256_bytes
-from chanattn_export.errors import ChanAttnError
-from chanattn_export.parity import CheckResult, ParityReport, Skip
-from chanattn_export.recheck import (
+from chanattn_export.check.parity import CheckResult, ParityReport, Skip
+from chanattn_export.check.recheck import (
     ERROR,
     WARNING,
     EntryCheck,
@@ -27,8 +26,9 @@ from chanattn_export.recheck import (
     failure_problems,
     record_parity,
 )
+from chanattn_export.check.verify import has_errors, verify_folder
+from chanattn_export.errors import ChanAttnError
 from chanattn_export.spec import Tolerance
-from chanattn_export.verify import has_errors, verify_folder
 
 
 def lines(folder: Path, **kw) -> list[str]:
@@ -231,7 +231,7 @@ def test_loose_stored_tolerance_is_reported_not_used(folder: Path) -> None:
 
 
 def test_huge_shapes_are_refused_before_allocating(folder: Path, monkeypatch) -> None:
-    import chanattn_export.recheck as recheck
+    import chanattn_export.check.recheck as recheck
     import chanattn_export.registry as registry
 
     def allocating(*a, **kw):  # what a missing refusal would reach (gigabytes): fail fast
@@ -559,7 +559,7 @@ def test_runtime_refusing_the_file_is_one_line(folder: Path, monkeypatch, fmt: s
 @pytest.fixture
 def guarded(monkeypatch):
     """What a missing size refusal would reach (gigabytes) fails fast instead."""
-    import chanattn_export.recheck as recheck
+    import chanattn_export.check.recheck as recheck
     import chanattn_export.registry as registry
 
     def allocating(*a, **kw):
@@ -616,7 +616,7 @@ def test_a_checked_file_is_served_from_the_cache(folder: Path) -> None:
 
 
 def test_parity_that_cannot_run_is_one_line(folder: Path, monkeypatch) -> None:
-    import chanattn_export.recheck as recheck
+    import chanattn_export.check.recheck as recheck
 
     def broken(*a, **kw):
         raise ArtifactError("no usable backend")
@@ -669,7 +669,7 @@ def test_both_looser_tolerances_are_listed(folder: Path) -> None:
 
 
 def test_verify_runs_the_quick_cases_at_seed_zero(folder: Path, monkeypatch) -> None:
-    import chanattn_export.recheck as recheck
+    import chanattn_export.check.recheck as recheck
 
     asked: list = []
     real = recheck.make_cases

@@ -11,13 +11,13 @@ import tutorial_reference as tut
 from safetensors.torch import save_file
 
 from chanattn_export import WeightsError
-from chanattn_export.registry import build_model, make_spec
-from chanattn_export.weights import (
+from chanattn_export.models.weights import (
     apply_state_dict,
     load_safetensors_bytes,
     read_state_dict,
     state_dict_bytes,
 )
+from chanattn_export.registry import build_model, make_spec
 
 
 def _spec(name: str = "cbam-channel", channels: int = 40, ratio: int | None = 16):
@@ -208,7 +208,7 @@ def test_a_raw_pickle_goes_to_the_weights_only_loader(tmp_path: Path) -> None:
 
 def test_torch_load_is_always_asked_for_weights_only_on_cpu(tmp_path: Path, monkeypatch) -> None:
     """torch >= 2.5 is allowed, whose default was weights_only=False: never rely on it."""
-    import chanattn_export.weights as w
+    import chanattn_export.models.weights as w
 
     seen = []
     real = torch.load
@@ -228,7 +228,7 @@ def test_torch_load_is_always_asked_for_weights_only_on_cpu(tmp_path: Path, monk
                                         ("", "RuntimeError")])
 def test_a_torch_load_error_is_one_line(tmp_path: Path, monkeypatch, text: str,
                                         shown: str) -> None:
-    import chanattn_export.weights as w
+    import chanattn_export.models.weights as w
 
     def load(*_a, **_k):
         raise RuntimeError(text)

@@ -1,5 +1,5 @@
 """An artifact folder: its paths, its lock, its manifest, its SHA256SUMS (the commit protocol of
-an export is in :mod:`.commit`).
+an export, :func:`.commit.commit`, writes through it).
 
 The manifest is only ever rewritten whole (temp file + rename) under the folder's exclusive
 ``flock`` (:mod:`.lock`); readers hold it shared. A manifest may carry ``pending`` entries (a
@@ -193,12 +193,6 @@ class ArtifactFolder:
             if path.is_file() and sha256_file(path, limit=len(data)) == sha:
                 return
         write_atomic(path, data)
-
-    def commit(self, entry: ManifestEntry, files: dict[str, bytes]) -> ManifestEntry:
-        """Write ``files`` and record ``entry``; see :func:`.commit.commit`."""
-        from .commit import commit
-
-        return commit(self, entry, files)
 
 
 _SAFE_NAME = re.compile(r"[^\n\r\\]+")

@@ -16,7 +16,7 @@ from typing import Any
 
 from ..errors import ArtifactError, InvalidSpecError
 from ..spec import INPUT_NAME, OUTPUT_NAME, Format, InputSpec, ModelSpec
-from .reference_store import REGISTRY, source_fields
+from .evidence import REGISTRY, source_fields
 
 MANIFEST = "manifest.json"
 MANIFEST_VERSION = 1

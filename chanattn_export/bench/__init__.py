@@ -9,15 +9,8 @@ records (JSON in pytest-benchmark's layout / CSV). Tables and the plot are rende
 from ..spec import Backend, Device, DType  # the shared vocabulary, re-exported
 from .compare import Comparison, compare
 from .config import ALL_BACKENDS, DEFAULT_BACKENDS, DEFAULT_BATCH_SIZES, BenchConfig, Case, plan
-from .records import (
-    BenchResult,
-    ResultsFile,
-    ResultsFileError,
-    read_json,
-    read_results,
-    write_csv,
-    write_json,
-)
+from .files import read_json, read_results, write_json
+from .records import BenchResult, ResultsFile, ResultsFileError, write_csv
 from .roofline import Bandwidth, bytes_moved, measure_bandwidth
 from .sweep import run_sweep
 from .timing import Stats, summarize, time_calls

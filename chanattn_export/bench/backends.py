@@ -36,7 +36,7 @@ class SkipCase(ChanAttnError):
 
 def describe_error(e: BaseException) -> str:
     """``"RuntimeError: first line"``: what a failed case records."""
-    from ..export._quiet import first_line
+    from ..errors import first_line
 
     return f"{type(e).__name__}: {first_line(e)}"[:300]
 

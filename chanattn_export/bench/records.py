@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import math
 import os
 from dataclasses import asdict, dataclass, field, fields
@@ -92,14 +91,14 @@ CSV_FIELDS = [f.name for f in fields(BenchResult)
               if f.name not in ("samples_ms", "stretch_medians_ms")]
 
 
-def _clean(v: Any) -> Any:
+def clean(v: Any) -> Any:
     """NaN/inf are not JSON: store them as null."""
     if isinstance(v, float) and not math.isfinite(v):
         return None
     if isinstance(v, dict):
-        return {k: _clean(x) for k, x in v.items()}
+        return {k: clean(x) for k, x in v.items()}
     if isinstance(v, list):
-        return [_clean(x) for x in v]
+        return [clean(x) for x in v]
     return v
 
 
@@ -116,19 +115,6 @@ class ResultsFile:
     format: str = SCHEMA
 
 
-def write_json(path: str | os.PathLike[str], machine: dict[str, Any],
-               results: list[BenchResult], config: dict[str, Any] | None = None, *,
-               run: dict[str, Any] | None = None,
-               commit: dict[str, Any] | None = None) -> Path:
-    """Write pytest-benchmark's layout (``pytest-benchmark compare`` reads it), atomically."""
-    from .pbjson import to_document
-
-    path = Path(path)
-    doc = to_document(machine, results, config=config, run=run, commit=commit)
-    write_atomic(path, json.dumps(_clean(doc), indent=1).encode(), make_parents=True)
-    return path
-
-
 def write_csv(path: str | os.PathLike[str], results: list[BenchResult]) -> Path:
     path = Path(path)
     buf = io.StringIO()
@@ -138,47 +124,3 @@ def write_csv(path: str | os.PathLike[str], results: list[BenchResult]) -> Path:
         w.writerow({k: ("" if v is None else v) for k, v in r.to_dict().items()})
     write_atomic(path, buf.getvalue().encode(), make_parents=True)
     return path
-
-
-def read_results(path: str | os.PathLike[str]) -> ResultsFile:
-    """A results file in any of the formats: ``bench``'s, the suite's ``--benchmark-json``
-    (pytest-benchmark's layout, our fields in ``extra_info``), or the older ``{"machine",
-    "results"}`` one."""
-    from .pbjson import results_of
-
-    path = Path(path)
-    try:
-        doc = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise ResultsFileError(f"{path}: no such results file") from None
-    except IsADirectoryError:
-        raise ResultsFileError(f"{path}: is a folder, not a results file") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise ResultsFileError(f"{path}: not a JSON results file ({e})") from None
-    if isinstance(doc, dict) and isinstance(doc.get("benchmarks"), list):
-        try:
-            results = results_of(doc)
-        except (TypeError, ValueError, KeyError, AttributeError) as e:
-            raise ResultsFileError(f"{path}: {e}") from None
-        ours = doc.get("chanattn_export") or {}
-        return ResultsFile(dict(doc.get("machine_info") or {}), results,
-                           dict(doc.get("commit_info") or {}), str(doc.get("datetime") or ""),
-                           dict(ours.get("config") or {}), dict(ours.get("run") or {}),
-                           str(ours.get("schema") or "pytest-benchmark"))
-    if not isinstance(doc, dict) or not isinstance(doc.get("results"), list):
-        raise ResultsFileError(f"{path}: expected pytest-benchmark's JSON "
-                               "({\"benchmarks\": [...]}) or {\"machine\": ..., "
-                               "\"results\": [...]}")
-    try:
-        results = [BenchResult.from_dict(r) for r in doc["results"]]
-    except TypeError as e:
-        raise ResultsFileError(f"{path}: a result record is incomplete ({e})") from None
-    return ResultsFile(dict(doc.get("machine") or {}), results,
-                       config=dict(doc.get("config") or {}),
-                       format=str(doc.get("schema") or "chanattn_export.bench/1"))
-
-
-def read_json(path: str | os.PathLike[str]) -> tuple[dict[str, Any], list[BenchResult]]:
-    """(machine, results) from a results file in any format :func:`read_results` reads."""
-    f = read_results(path)
-    return f.machine, f.results

@@ -22,8 +22,9 @@ from .config import (
     check_dtype,
     resolve_devices,
 )
+from .files import write_json
 from .machine import default_threads, machine_info
-from .records import BenchResult, write_csv, write_json
+from .records import BenchResult, write_csv
 from .roofline import Bandwidth, measure_bandwidth
 from .sweep import measure_copy_floors, run_sweep
 

@@ -87,7 +87,7 @@ def _external_data(model: Any, data: bytes) -> list[LintProblem]:
     the lint must say so before its own onnxruntime run would read such a file."""
     from collections import Counter
 
-    from ..onnx_wire import MalformedModel, external_tensors
+    from ..fileio.onnx_wire import MalformedModel, external_tensors
 
     out, reported = [], Counter()
     for g in _graphs(model.graph):

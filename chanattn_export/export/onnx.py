@@ -13,10 +13,10 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..errors import ExportError, MissingDependencyError
+from ..errors import ExportError, MissingDependencyError, first_line
+from ..quiet import quiet
 from ..signals import interrupt_in, raise_if_received
 from ..spec import INPUT_NAME, OUTPUT_NAME, Exporter, ExportSpec
-from ._quiet import first_line, quiet
 
 
 @dataclass(frozen=True)

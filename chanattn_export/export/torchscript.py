@@ -11,9 +11,9 @@ import io
 import torch
 from torch import nn
 
-from ..errors import ExportError
+from ..errors import ExportError, first_line
+from ..quiet import quiet
 from ..spec import ExportSpec
-from ._quiet import first_line, quiet
 from .onnx import example_input
 
 

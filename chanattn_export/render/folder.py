@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from ..recheck import ERROR, Problem
+from ..check.recheck import ERROR, Problem
 from ..spec import Format
 
 

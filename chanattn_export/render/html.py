@@ -21,7 +21,7 @@ from .text import num, sci
 
 if TYPE_CHECKING:
     from ..bench.records import BenchResult, ResultsFile
-    from ..report import ArtifactView, ReportData
+    from .report_data import ArtifactView, ReportData
 
 CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'"
 CSS = """

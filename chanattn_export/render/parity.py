@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from ..parity import CheckResult, ParityReport
+from ..check.parity import CheckResult, ParityReport
 from .text import sci as _fmt
 from .text import table
 

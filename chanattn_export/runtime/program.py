@@ -6,8 +6,8 @@ import io
 
 from ..errors import ArtifactError
 from ..spec import Backend, Device
-from ..validation import Expected
 from .runners import _TorchRunner
+from .validation import Expected
 
 
 def load_program(data: bytes):
@@ -17,7 +17,8 @@ def load_program(data: bytes):
     """
     import torch
 
-    from ..export._quiet import first_line, quiet
+    from ..errors import first_line
+    from ..quiet import quiet
 
     try:
         with quiet():

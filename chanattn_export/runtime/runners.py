@@ -14,11 +14,11 @@ from typing import Protocol
 import numpy as np
 
 from ..errors import ArtifactError, InputError, MissingDependencyError
-from ..onnx_wire import refuse_external_data
+from ..fileio.onnx_wire import refuse_external_data
 from ..spec import Backend, Device
-from ..validation import Expected, check_input
 from . import devices
 from .devices import tf32_disabled
+from .validation import Expected, check_input
 
 
 class Runner(Protocol):
@@ -84,7 +84,8 @@ def load_torchscript(data: bytes, device: Device | str = Device.CPU):
     """
     import torch
 
-    from ..export._quiet import first_line, quiet
+    from ..errors import first_line
+    from ..quiet import quiet
 
     dev = Device.parse(device, "device")
     if dev is Device.CUDA and not devices.cuda_available():
@@ -125,7 +126,7 @@ def open_ort_session(data: bytes, device: Device | str = Device.CPU, threads: in
     try:
         session = ort.InferenceSession(data, sess_options=opts, providers=providers)
     except Exception as e:
-        from ..export._quiet import first_line
+        from ..errors import first_line
 
         raise ArtifactError(f"onnxruntime cannot load the model: {first_line(e)}") from e
     if dev is Device.CUDA and session.get_providers()[0] != "CUDAExecutionProvider":
@@ -163,7 +164,7 @@ class OrtRunner:
 def run_error(backend: str, x: np.ndarray, e: BaseException) -> InputError:
     """A backend's own error while running ``x`` as the toolkit's one-line error: out of
     memory says so and names the batch; anything else names the shape the model refused."""
-    from ..export._quiet import first_line
+    from ..errors import first_line
 
     text = first_line(e)
     if isinstance(e, MemoryError) or "alloc" in text.lower() or "out of memory" in text.lower():

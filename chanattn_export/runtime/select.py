@@ -17,10 +17,10 @@ import numpy as np
 
 from ..errors import DeviceUnusableError, InputError, MissingDependencyError
 from ..spec import Backend, Device, Format
-from ..validation import Expected
 from . import devices as dev
 from .program import ExportedProgramRunner
 from .runners import EagerRunner, OrtRunner, Runner, TorchScriptRunner
+from .validation import Expected
 
 ONNX_CPU, ONNX_CUDA = Backend.ONNXRUNTIME.on(Device.CPU), Backend.ONNXRUNTIME.on(Device.CUDA)
 TS_CPU, TS_CUDA = Backend.TORCHSCRIPT.on(Device.CPU), Backend.TORCHSCRIPT.on(Device.CUDA)
@@ -99,7 +99,7 @@ class _Guarded:
 
 
 def _first_line(e: BaseException) -> str:
-    from ..export._quiet import first_line
+    from ..errors import first_line
 
     return first_line(e)
 

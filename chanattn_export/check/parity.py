@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from .spec import InputSpec, Layout, ModelSpec, Tolerance
+from ..spec import InputSpec, Layout, ModelSpec, Tolerance
 
 CASES = ("random", "large", "constant", "negative", "saturate")
 LARGE = 1e2
@@ -154,7 +154,7 @@ def measure_usable(reference, candidates: Iterable, cases: Sequence[InputCase],
     """:func:`measure`, but a candidate raising :class:`DeviceUnusableError` becomes a
     :class:`Skip` (all of its diffs dropped) instead of ending the whole check. ``outputs``:
     the reference's stored outputs for ``cases`` (a user network's), in place of running it."""
-    from .errors import DeviceUnusableError
+    from ..errors import DeviceUnusableError
 
     expected = list(outputs) if outputs is not None else [reference.infer(c.x) for c in cases]
     diffs, skips = [], []

@@ -1,11 +1,11 @@
-"""Option groups shared by several commands (model, input, export, parity, devices)."""
+"""Option groups shared by several commands (model, input, export, parity, devices, trust)."""
 
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
 
-from .spec import (
+from ..spec import (
     DEFAULT_ATOL,
     DEFAULT_CHANNELS,
     DEFAULT_OPSET,
@@ -17,7 +17,7 @@ from .spec import (
 )
 
 
-def _model_options() -> argparse.ArgumentParser:
+def model_options() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(add_help=False)
     g = p.add_argument_group("model")
     g.add_argument("--channels", type=int, default=DEFAULT_CHANNELS,
@@ -48,13 +48,13 @@ def _model_options() -> argparse.ArgumentParser:
     g.add_argument("--keep-failed", action="store_true",
                    help="keep an export that fails parity under OUT/failed/ (default: not "
                    "written; it never lands beside the passing artifacts)")
-    _tolerance_options(p)
-    _devices_option(p)
+    tolerance_options(p)
+    devices_option(p)
     return p
 
 
 def network_options(p: argparse.ArgumentParser) -> None:
-    """A whole user network instead of a registered block (see :mod:`..user_network`)."""
+    """A whole user network instead of a registered block (see :mod:`..network.load`)."""
     g = p.add_argument_group("your own network (instead of --model)")
     g.add_argument("--network", metavar="REF", default=None,
                    help="package.module:attr or path/to/file.py:attr naming an nn.Module, or a "
@@ -74,13 +74,13 @@ def _shape(text: str) -> tuple[int, ...]:
                                          f"1,3,224,224; got {text!r}") from None
 
 
-def _devices_option(p: argparse.ArgumentParser) -> None:
+def devices_option(p: argparse.ArgumentParser) -> None:
     p.add_argument("--devices", default=None,
                    help="comma-separated devices parity runs on: cpu, cuda (default: cpu, plus "
                    "cuda when present; an unusable GPU is then reported and skipped)")
 
 
-def _tolerance_options(p: argparse.ArgumentParser) -> None:
+def tolerance_options(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("parity")
     g.add_argument("--atol", type=float, default=None,
                    help=f"absolute tolerance per unit of max|x| (default {DEFAULT_ATOL:g})")
@@ -88,4 +88,17 @@ def _tolerance_options(p: argparse.ArgumentParser) -> None:
                    help=f"relative tolerance (default {DEFAULT_RTOL:g})")
 
 
-__all__ = ["_devices_option", "_model_options", "_tolerance_options", "network_options"]
+def reference_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--save-reference", type=Path, default=None, metavar="DIR",
+                   help="write the parity inputs and eager outputs in Polygraphy's JSON format "
+                   "into DIR/<artifact>/ (needs polygraphy)")
+
+
+def trust_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--trust-torchscript", action="store_true",
+                   help="load TorchScript files (programs that run code when loaded); only "
+                   "for folders you trust")
+
+
+__all__ = ["devices_option", "model_options", "network_options", "reference_option",
+           "tolerance_options", "trust_option"]

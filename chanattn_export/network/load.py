@@ -19,8 +19,7 @@ from types import ModuleType
 
 from torch import nn
 
-from .errors import InvalidSpecError
-from .export._quiet import first_line
+from ..errors import InvalidSpecError, first_line
 
 USAGE = "package.module:attr or path/to/file.py:attr"
 

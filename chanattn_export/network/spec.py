@@ -15,7 +15,7 @@ from __future__ import annotations
 import copy
 import itertools
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -23,8 +23,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from .artifacts import ArtifactFolder, FileRecord, ManifestEntry, sha256_bytes
-from .artifacts.reference_store import (
+from ..artifacts import ArtifactFolder, FileRecord, sha256_bytes
+from ..artifacts.evidence import (
     REFERENCE,
     USER,
     StoredReference,
@@ -32,11 +32,11 @@ from .artifacts.reference_store import (
     encode_reference,
     reference_name,
 )
-from .errors import ChanAttnError, ExportError, InputError, InvalidSpecError
-from .export._quiet import first_line
-from .parity import CASES, InputCase, ParityReport, judge, make_cases, measure_usable
-from .pipeline import Devices, ExportResult, Progress, entry_for, export_and_judge, land
-from .spec import (
+from ..check.evidence import judge_stored
+from ..check.parity import CASES, InputCase, make_cases
+from ..errors import ExportError, InputError, InvalidSpecError, first_line
+from ..pipeline import Devices, ExportResult, Progress, entry_for, export_and_judge, land
+from ..spec import (
     DEFAULT_OPSET,
     OUTPUT_NAME,
     Exporter,
@@ -88,7 +88,7 @@ def _name(net: nn.Module, name: str | None) -> str:
     if not isinstance(name, str) or not _NAME.fullmatch(name):
         raise InvalidSpecError(f"name must be 1-64 letters, digits, '.', '_' or '-' starting "
                                f"with a letter or digit (it names the files); got {name!r}")
-    from .registry import list_models
+    from ..registry import list_models
 
     if name in {m.name for m in list_models()}:
         raise InvalidSpecError(f"name {name!r} is a registered model; give the network another "
@@ -151,7 +151,7 @@ def _state_bytes(net: nn.Module, name: str) -> bytes:
 def _export(net: nn.Module, spec: ExportSpec) -> Any:
     """The exporters of the registered blocks; a failure on a network that still holds
     attention blocks we can replace says so."""
-    from .export import export_bytes
+    from ..export import export_bytes
     from .swap import attention_paths
 
     try:
@@ -176,52 +176,6 @@ def _output_record(ref: StoredReference) -> dict[str, Any]:
     return {"name": OUTPUT_NAME, "dtype": "float32", "dims": dims}
 
 
-def judge_stored(runners: Sequence[Any], ref: StoredReference, tolerance: Tolerance,
-                 cases: Sequence[str] | None = None) -> ParityReport:
-    """Every runner on the stored inputs (those of ``cases``, all when None or none match),
-    judged against the stored eager outputs."""
-    idx = [i for i, n in enumerate(ref.names) if cases is None or n in cases] \
-        or list(range(len(ref.names)))
-    inputs = [InputCase(ref.names[i], ref.inputs[i]) for i in idx]
-    diffs, skips = measure_usable(None, runners, inputs, outputs=[ref.outputs[i] for i in idx])
-    return judge(diffs, tolerance, ref.seed, skips)
-
-
-def compare_stored(entry: ManifestEntry, data: Mapping[str, bytes], tolerance: Tolerance,
-                   cases: Sequence[str], add: Callable[[str, str], None],
-                   devices: Devices = None) -> ParityReport | None:
-    """``verify`` / ``parity DIR`` for a user network: its checked files' ``data`` only.
-    Problems go to ``add(path, message)``; None when parity could not run."""
-    from .runtime import runners_for
-    from .runtime.select import EAGER_CUDA
-    from .validation import Expected, check_input
-
-    rel = entry.reference or ""
-    try:
-        ref = decode_reference(data[rel])
-    except ChanAttnError as e:
-        add(rel, str(e))
-        return None
-    expected = Expected.from_spec(entry.model, entry.input)
-    for i, x in enumerate(ref.inputs):
-        try:
-            check_input(x, expected)
-        except ChanAttnError as e:
-            add(rel, f"stored input {i} does not fit the manifest's input: {e}")
-            return None
-    try:  # no eager network here: eager-on-CUDA (TorchScript on a GPU) cannot be a backend
-        runners = [r for r in runners_for(entry.format, data[entry.path], None, expected,
-                                          devices) if r.name != EAGER_CUDA]
-    except ChanAttnError as e:
-        add(entry.path, f"cannot load: {e}")
-        return None
-    try:
-        return judge_stored(runners, ref, tolerance, cases)
-    except ChanAttnError as e:
-        add(entry.path, f"cannot run: {e}")
-        return None
-
-
 def export_network(net: nn.Module, fmt: Format | str, *, input_shape: Sequence[int],
                    layout: Layout | str = Layout.NCHW, name: str | None = None,
                    dynamic_hw: bool = False, opset: int = DEFAULT_OPSET,
@@ -232,8 +186,8 @@ def export_network(net: nn.Module, fmt: Format | str, *, input_shape: Sequence[i
     """Export ``net`` (a copy, eval mode, CPU), judge it against its eager outputs on the hard
     cases at ``input_shape`` (batch dynamic, channels on ``layout``'s axis), and commit it with
     its reference file, or keep it out of the folder when it fails (see ``export_artifact``)."""
-    from .runtime import EagerRunner, require_devices, runners_for
-    from .validation import Expected
+    from ..runtime import EagerRunner, require_devices, runners_for
+    from ..runtime.validation import Expected
 
     say = progress or (lambda _msg: None)
     spec = network_spec(net, fmt, input_shape, layout, name, dynamic_hw, opset, exporter)
@@ -270,4 +224,4 @@ def export_network(net: nn.Module, fmt: Format | str, *, input_shape: Sequence[i
                         exported.fallback_reason, checked.lint, written, path.parent / r_rel)
 
 
-__all__ = ["compare_stored", "export_network", "judge_stored", "network_spec"]
+__all__ = ["export_network", "network_spec"]

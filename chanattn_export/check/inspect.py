@@ -14,8 +14,8 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
-from .errors import ArtifactError
-from .fileio import sha256_file
+from ..errors import ArtifactError
+from ..fileio import sha256_file
 
 SCHEMA = "chanattn_export.inspect/1"
 MANIFEST = "manifest.json"
@@ -52,7 +52,7 @@ def inspect_path(target: str | os.PathLike[str], *, lint: bool = True) -> dict[s
 
 def _confined(folder: Path, rel: str) -> Path:
     """``folder/rel``; a manifest path escaping the folder names nothing (reported missing)."""
-    from .artifacts import ArtifactFolder
+    from ..artifacts import ArtifactFolder
 
     try:
         return ArtifactFolder(folder).resolve(rel)
@@ -61,7 +61,7 @@ def _confined(folder: Path, rel: str) -> Path:
 
 
 def _manifest_entries(folder: Path, required: bool) -> list[dict[str, Any]]:
-    from .artifacts import ArtifactFolder
+    from ..artifacts import ArtifactFolder
 
     if not (folder / MANIFEST).is_file() and not required:
         return []
@@ -148,7 +148,7 @@ def _onnx_facts(path: Path, lint: bool) -> tuple[dict[str, Any] | None, list | N
     }
     problems = None
     if lint:
-        from .export.lint import lint_onnx
+        from ..export.lint import lint_onnx
 
         problems = [p.to_dict() for p in lint_onnx(data)]
     return graph, problems

@@ -1,4 +1,5 @@
-"""Silence exporters' progress prints, warnings and log lines, keeping them for error messages."""
+"""Silence torch's exporters and loaders (progress prints, warnings, log lines), keeping what
+they said for error messages. Shared by export and runtime."""
 
 from __future__ import annotations
 
@@ -26,11 +27,3 @@ def quiet(captured: io.StringIO | None = None) -> Iterator[io.StringIO]:
     finally:
         for lg, level in zip(loggers, levels, strict=True):
             lg.setLevel(level)
-
-
-def first_line(e: BaseException) -> str:
-    """The first non-empty line of an exception, for one-line messages."""
-    for line in str(e).splitlines():
-        if line.strip():
-            return line.strip()[:300]
-    return type(e).__name__

@@ -1,20 +1,12 @@
-"""The ``bench`` and ``report`` commands of the CLI: parsing and composing only.
-
-Split from ``cli.py`` to keep each module short; ``cli.build_parser`` adds these parsers.
-Nothing else imports this module.
-"""
+"""The benchmark commands: ``bench`` (and ``bench --compare``) and ``report``."""
 
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
+from typing import Any
 
-EXIT_OK, EXIT_FAILED = 0, 1
-
-
-def _say(msg: str) -> None:
-    print(msg, file=sys.stderr, flush=True)
+from .common import EXIT_FAILED, EXIT_OK, say
 
 
 def _display_names(a: Path, b: Path) -> tuple[str, str]:
@@ -23,13 +15,13 @@ def _display_names(a: Path, b: Path) -> tuple[str, str]:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    from .bench import session
-    from .bench.config import plan
-    from .bench.records import read_json
-    from .render.bench import comparison_table, results_table, run_footer
+    from ..bench import session
+    from ..bench.config import plan
+    from ..bench.files import read_json
+    from ..render.bench import comparison_table, results_table, run_footer
 
     if args.compare:
-        from .bench.compare import compare, parse_threshold
+        from ..bench.compare import compare, parse_threshold
 
         threshold = None if args.fail_slower is None else parse_threshold(args.fail_slower)
         (_, a), (_, b) = read_json(args.compare[0]), read_json(args.compare[1])
@@ -38,7 +30,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
         failed = threshold is not None and bool(c.regressions(threshold))
         return EXIT_FAILED if failed else EXIT_OK
     if args.fail_slower is not None:
-        from .errors import InvalidSpecError
+        from ..errors import InvalidSpecError
 
         raise InvalidSpecError("--fail-slower goes with --compare A.json B.json")
     cfg = session.make_config(
@@ -48,14 +40,14 @@ def cmd_bench(args: argparse.Namespace) -> int:
         quick=args.quick,
         rotate_inputs=args.rotate_inputs, include_transfer=args.include_transfer)
     session.check_output_deps(not args.no_plot)
-    from .render.progress import Progress, Silent
+    from ..render.progress import Progress, Silent
 
     bar = Silent() if args.no_progress else Progress(len(plan(cfg)), eta=True)
 
     def note(msg: str) -> None:  # a warning is a line of its own, even with --no-progress
         if msg.startswith("warning:"):
             bar.clear()
-            _say(msg)
+            say(msg)
         else:
             bar.note(msg)
 
@@ -69,7 +61,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return EXIT_FAILED if any(r.error for r in res.results) else EXIT_OK
 
 
-def _bench_parser(sub) -> None:  # type: ignore[no-untyped-def]
+def _bench_parser(sub: Any) -> None:
     help_ = ("time eager, TorchScript, torch.export (.pt2) and onnxruntime across devices "
              "and batch sizes")
     p = sub.add_parser("bench", help=help_, description=help_)
@@ -108,7 +100,7 @@ def _bench_parser(sub) -> None:  # type: ignore[no-untyped-def]
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from .report import gather, write_report
+    from ..render.report import gather, write_report
 
     data = gather(args.dir, args.bench)
     path = write_report(data, args.out)
@@ -116,7 +108,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _report_parser(sub) -> None:  # type: ignore[no-untyped-def]
+def _report_parser(sub: Any) -> None:
     help_ = "write one self-contained HTML page: artifacts, parity, checksums, benchmarks"
     p = sub.add_parser("report", help=help_, description=help_)
     p.add_argument("dir", type=Path, nargs="?", default=Path("artifacts"),
@@ -128,6 +120,6 @@ def _report_parser(sub) -> None:  # type: ignore[no-untyped-def]
     p.set_defaults(func=cmd_report)
 
 
-def add_bench_parsers(sub) -> None:  # type: ignore[no-untyped-def]
+def add_parsers(sub: Any) -> None:
     _bench_parser(sub)
     _report_parser(sub)

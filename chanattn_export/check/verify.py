@@ -17,7 +17,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from .artifacts import (
+from ..artifacts import (
     FAILED_DIR,
     MANIFEST,
     SUMS,
@@ -27,11 +27,11 @@ from .artifacts import (
     ManifestEntry,
     parse_top,
 )
-from .artifacts.folder import sums_text
-from .artifacts.signing import SIGNATURE
-from .errors import ArtifactError
+from ..artifacts.folder import sums_text
+from ..artifacts.signing import SIGNATURE
+from ..errors import ArtifactError
+from ..spec import Tolerance
 from .recheck import ERROR, QUICK_CASES, WARNING, Problem, check_entry, failure_problems
-from .spec import Tolerance
 
 ARTIFACT_SUFFIXES = (".onnx", ".pt", ".pt2", ".safetensors")
 KNOWN_FILES = (MANIFEST, SUMS, SIGNATURE)
@@ -50,7 +50,7 @@ def verify_folder(out: str | os.PathLike[str], *, tolerance: Tolerance | None = 
 
     Judged at ``tolerance`` or the toolkit's defaults, never at a tolerance from the manifest.
     """
-    from .runtime import parse_devices
+    from ..runtime import parse_devices
 
     devices = parse_devices(devices)  # a bad value is the caller's error, not a file's problem
     folder = ArtifactFolder(out)
@@ -58,7 +58,7 @@ def verify_folder(out: str | os.PathLike[str], *, tolerance: Tolerance | None = 
         return [Problem(str(folder.root), "no such folder")]
     problems: list[Problem] = []
     if public_key is not None:
-        from .artifacts.signing import check_signature
+        from ..artifacts.signing import check_signature
 
         signed = check_signature(folder.root, Path(public_key))
         problems += [Problem(*line.split(": ", 1)) for line in signed]
@@ -71,7 +71,7 @@ def verify_folder(out: str | os.PathLike[str], *, tolerance: Tolerance | None = 
 
 def _verify_locked(folder: ArtifactFolder, tol: Tolerance, seed: int,
                    say: Callable[[str], None], trust: bool, devices: Any) -> list[Problem]:
-    from .runtime import require_devices
+    from ..runtime import require_devices
 
     raw, problems = _read_top(folder)
     if raw is None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from .errors import ArtifactError
+from ..errors import ArtifactError
 
 # field numbers from onnx.proto3 (stable since IR version 3): what can hold a TensorProto
 _MODEL = {7: "graph", 20: "training", 25: "function"}

@@ -13,7 +13,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from .errors import InvalidSpecError, WeightsError
+from ..errors import InvalidSpecError, WeightsError
 
 WRAPPER_KEYS = ("state_dict", "model", "model_state_dict")
 

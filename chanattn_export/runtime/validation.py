@@ -14,8 +14,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .errors import InputError
-from .spec import InputSpec, Layout, ModelSpec
+from ..errors import InputError
+from ..spec import InputSpec, Layout, ModelSpec
 
 RANK = 4
 DTYPES = (np.dtype(np.float32),)

@@ -9,32 +9,15 @@ written atomically, like every file the toolkit writes.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
-from .artifacts import ArtifactFolder, ManifestEntry
-from .bench.records import ResultsFile, read_results
-from .errors import ArtifactError, InvalidSpecError
-from .fileio import write_atomic
-from .parity import ParityReport
-
-
-@dataclass(frozen=True)
-class ArtifactView:
-    """One manifest entry and its recorded parity verdict (None when unreadable)."""
-
-    entry: ManifestEntry
-    parity: ParityReport | None
-    parity_problem: str | None = None
-
-
-@dataclass
-class ReportData:
-    folder: Path
-    artifacts: list[ArtifactView]
-    bench: list[tuple[Path, ResultsFile]] = field(default_factory=list)
-    generated: str = ""
+from ..artifacts import ArtifactFolder, ManifestEntry
+from ..bench.files import read_results
+from ..check.parity import ParityReport
+from ..errors import ArtifactError, InvalidSpecError
+from ..fileio import write_atomic
+from .report_data import ArtifactView, ReportData
 
 
 def bench_files(path: str | os.PathLike[str]) -> list[Path]:
@@ -73,7 +56,7 @@ def gather(folder: str | os.PathLike[str],
 
 def write_report(data: ReportData, out: str | os.PathLike[str]) -> Path:
     """Render and write the page in one atomic step."""
-    from .render.html import render_report
+    from .html import render_report
 
     out = Path(out)
     if out.is_dir():

@@ -21,7 +21,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from .spec import InputSpec, ModelSpec, Tolerance
+from ..spec import InputSpec, ModelSpec, Tolerance
 
 
 @dataclass(frozen=True)
@@ -57,26 +57,26 @@ def _conv_c(conv: nn.Module) -> int:
 
 
 def _tutorial_gate(m: nn.Module, c: int | None) -> nn.Module:
-    from .models import ChannelAttention
+    from ..models import ChannelAttention
 
     return ChannelAttention(_conv_c(m.fc1), hidden=m.fc1.out_channels)
 
 
 def _tutorial_applied(m: nn.Module, c: int | None) -> nn.Module:
-    from .models import UseAttentionModel
+    from ..models import UseAttentionModel
 
     fc1 = m.channel_attention.fc1
     return UseAttentionModel(_conv_c(fc1), hidden=fc1.out_channels)
 
 
 def _se(m: nn.Module, c: int | None) -> nn.Module:
-    from .models import SqueezeExcite
+    from ..models import SqueezeExcite
 
     return SqueezeExcite(_conv_c(m.fc1), hidden=m.fc1.out_channels)
 
 
 def _ese(m: nn.Module, c: int | None) -> nn.Module:
-    from .models import EffectiveSE
+    from ..models import EffectiveSE
 
     return EffectiveSE(_conv_c(m.fc))
 
@@ -89,19 +89,19 @@ def _need_c(c: int | None) -> int:
 
 
 def _eca(m: nn.Module, c: int | None) -> nn.Module:
-    from .models import EfficientChannelAttention
+    from ..models import EfficientChannelAttention
 
     return EfficientChannelAttention(_need_c(c), kernel_size=m.conv.kernel_size[0])
 
 
 def _ceca(m: nn.Module, c: int | None) -> nn.Module:
-    from .models import CircularECA
+    from ..models import CircularECA
 
     return CircularECA(_need_c(c), kernel_size=m.conv.kernel_size[0])
 
 
 def _cbam(m: nn.Module, c: int | None) -> nn.Module:
-    from .models import CBAM
+    from ..models import CBAM
 
     fc1, conv = m.channel.fc1, m.spatial.conv
     norm = hasattr(conv, "bn") and isinstance(getattr(conv, "bn", None), nn.BatchNorm2d)
@@ -110,7 +110,7 @@ def _cbam(m: nn.Module, c: int | None) -> nn.Module:
 
 
 def _gc(m: nn.Module, c: int | None) -> nn.Module:
-    from .models import GlobalContext
+    from ..models import GlobalContext
 
     add, scale = getattr(m, "mlp_add", None), getattr(m, "mlp_scale", None)
     if (add is None) == (scale is None) or getattr(m, "conv_attn", None) is None:
@@ -169,7 +169,7 @@ def _input_shapes(net: nn.Module, example: torch.Tensor | None) -> dict[int, tup
 
 def _parity(original: nn.Module, ours: nn.Module, c: int, hw: tuple[int, int],
             tolerance: Tolerance, seed: int) -> tuple[bool, float]:
-    from .parity import compare, input_scale, judge, make_cases
+    from ..check.parity import compare, input_scale, judge, make_cases
 
     cases = make_cases(ModelSpec("swap", c, None), InputSpec(batch=2, height=hw[0], width=hw[1]),
                        seed)

@@ -18,12 +18,12 @@ from typing import Any
 
 import numpy as np
 
-from .artifacts import ArtifactFolder, ManifestEntry
-from .artifacts.reference_store import decode_reference
-from .errors import ArtifactError, MissingDependencyError
-from .fileio import sha256_bytes, write_atomic
+from ..artifacts import ArtifactFolder, ManifestEntry
+from ..artifacts.evidence import decode_reference
+from ..errors import ArtifactError, MissingDependencyError
+from ..fileio import sha256_bytes, write_atomic
+from ..spec import Format, Tolerance
 from .parity import CASES, InputCase, input_scale, make_cases
-from .spec import Format, Tolerance
 
 SCHEMA = "chanattn_export.reference/1"
 RUNNER_NAME = "eager-cpu (chanattn_export)"
@@ -67,8 +67,8 @@ def save_reference(dest: str | os.PathLike[str], folder: str | os.PathLike[str],
     ``parity DIR``, a tolerance stored in the manifest is never trusted.
     """
     IterationResult, RunResults, to_json = _polygraphy()
-    from .registry import build_model
-    from .runtime import EagerRunner
+    from ..registry import build_model
+    from ..runtime import EagerRunner
 
     art = ArtifactFolder(folder)
     entries = art.read_manifest(missing_ok=False).entries

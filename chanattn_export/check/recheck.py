@@ -15,11 +15,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .artifacts import MANIFEST, ArtifactFolder, FileRecord, ManifestEntry, sha256_bytes
-from .artifacts.folder import MAX_FILE_BYTES
-from .errors import ArtifactError, ChanAttnError
+from ..artifacts import MANIFEST, ArtifactFolder, FileRecord, ManifestEntry, sha256_bytes
+from ..artifacts.folder import MAX_FILE_BYTES
+from ..errors import ArtifactError, ChanAttnError
+from ..spec import Format, Tolerance
 from .parity import CASES, ParityReport, judge, make_cases, measure_usable
-from .spec import Format, Tolerance
 
 ERROR, WARNING = "error", "warning"
 QUICK_CASES = ("random", "large", "saturate")
@@ -110,7 +110,7 @@ def check_entry(folder: ArtifactFolder, entry: ManifestEntry, *, tolerance: Tole
             out.add(entry.path, why)
         return EntryCheck(entry, tuple(out.problems), None)
     if entry.reference is not None:  # a user network: no code to rebuild, stored outputs
-        from .network import compare_stored
+        from .evidence import compare_stored
 
         ok = _load_check(entry.format, entry.path, data[entry.path], out)
         report = compare_stored(entry, data, tolerance, cases, out.add, devices) if ok else None
@@ -173,10 +173,10 @@ def _compare(entry: ManifestEntry, model_data: bytes, weights_data: bytes,
              tolerance: Tolerance, seed: int, cases: Sequence[str],
              out: _Collector,
              devices: str | Sequence[str] | None = None) -> ParityReport | None:
-    from .export._quiet import first_line
-    from .registry import build_model
-    from .runtime import EagerRunner, runners_for
-    from .validation import Expected
+    from ..errors import first_line
+    from ..registry import build_model
+    from ..runtime import EagerRunner, runners_for
+    from ..runtime.validation import Expected
 
     too_big = _size_problem(entry, cases)
     if too_big:
@@ -238,7 +238,7 @@ def _load_check(fmt: Format, rel: str, data: bytes, out: _Collector) -> bool:
     """ONNX: the checker accepts the bytes before any runtime sees them."""
     if fmt is not Format.ONNX:
         return True
-    from .export._quiet import first_line
+    from ..errors import first_line
 
     try:
         import onnx

@@ -1,0 +1,61 @@
+"""``python -m chanattn_export``: a thin front over the API, one module per command group.
+
+``export`` (onnx, torchscript, pt2, all, list), ``check`` (parity, verify), ``bench`` (bench,
+report) and ``deploy`` (inspect, keygen, sign); ``options`` and ``common`` hold what they share.
+Nothing imports the CLI. Exit codes: 0 success, 1 a check failed (parity, verification), 2 bad
+input or a toolkit error, 130 interrupted, 143 terminated. Toolkit errors print one line on
+stderr, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from .._version import __version__
+from ..errors import ChanAttnError
+from . import bench, check, deploy, export
+from .common import EXIT_ERROR, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, silence_stdout
+
+__all__ = ["EXIT_ERROR", "EXIT_FAILED", "EXIT_INTERRUPTED", "EXIT_OK", "build_parser", "main"]
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with the toolkit's one-line error format (usage stays behind --help)."""
+
+    def error(self, message: str):  # type: ignore[override]
+        self.exit(EXIT_ERROR, f"error: {self.prog}: {message} (see --help)\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="chanattn_export",
+        description="Export channel-attention blocks to TorchScript and ONNX, with parity checks.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="command", required=True)
+    for group in (export, check, deploy, bench):
+        group.add_parsers(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    from ..signals import exit_code, interrupts_as_exceptions
+
+    try:
+        with interrupts_as_exceptions():  # SIGTERM takes the Ctrl-C path: temp files removed
+            return int(args.func(args))
+    except ChanAttnError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return EXIT_ERROR
+    except BrokenPipeError:  # `... | head`: the reader left; not an error of ours
+        silence_stdout()
+        return EXIT_OK
+    except KeyboardInterrupt as e:
+        code = exit_code(e)
+        what = "terminated (SIGTERM)" if code != EXIT_INTERRUPTED else "interrupted"
+        print(f"{what}: stopped cleanly; the output folder is consistent", file=sys.stderr)
+        return code

@@ -1,0 +1,51 @@
+"""The deployment and trust commands: ``inspect``, ``keygen`` and ``sign``."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from .common import EXIT_OK, json_option
+
+
+def cmd_inspect(args: argparse.Namespace) -> int:
+    from ..check.inspect import inspect_path
+    from ..render.inspect import inspect_json, inspect_text
+
+    record = inspect_path(args.target, lint=not args.no_lint)
+    print(inspect_json(record) if args.json else inspect_text(record))
+    return EXIT_OK
+
+
+def cmd_sign(args: argparse.Namespace) -> int:
+    from ..artifacts.signing import sign_folder
+
+    print(f"signed {args.dir}: wrote {sign_folder(args.dir, args.key)}")
+    return EXIT_OK
+
+
+def cmd_keygen(args: argparse.Namespace) -> int:
+    from ..artifacts.signing import generate_key
+
+    pub = generate_key(args.key)
+    print(f"wrote {args.key} (private, mode 0600: keep it secret) and {pub} (public)")
+    return EXIT_OK
+
+
+def add_parsers(sub: Any) -> None:
+    help_ = "describe an artifact folder, .onnx or .pt file (a .pt is never loaded)"
+    p = sub.add_parser("inspect", help=help_, description=help_)
+    p.add_argument("target", type=Path, metavar="FILE_OR_DIR")
+    json_option(p, "inspect")
+    p.add_argument("--no-lint", action="store_true", help="skip the graph lint of ONNX files")
+    p.set_defaults(func=cmd_inspect)
+    help_ = "sign every file of an artifact folder with an Ed25519 private key (PEM)"
+    p = sub.add_parser("sign", help=help_, description=help_)
+    p.add_argument("dir", type=Path, help="artifact folder")
+    p.add_argument("--key", type=Path, required=True, help="private key (kept outside DIR)")
+    p.set_defaults(func=cmd_sign)
+    help_ = "write a new Ed25519 key pair: KEY (private, 0600) and KEY.pub"
+    p = sub.add_parser("keygen", help=help_, description=help_)
+    p.add_argument("key", type=Path, help="private key file to create (never inside DIR)")
+    p.set_defaults(func=cmd_keygen)
