@@ -23,6 +23,7 @@ from .spec import (
     Format,
     InputSpec,
     Layout,
+    Precision,
     Tolerance,
 )
 
@@ -34,7 +35,9 @@ def make_export_spec(model: str = "cbam-channel", *, fmt: Format | str = Format.
                      dynamic_hw: bool = False, opset: int = DEFAULT_OPSET,
                      exporter: Exporter | str = Exporter.AUTO, hidden: int | None = None,
                      preset: str = "default",
-                     weights: str | os.PathLike[str] | None = None) -> ExportSpec:
+                     weights: str | os.PathLike[str] | None = None,
+                     precision: Precision | str = Precision.FP32,
+                     fp16_io: bool = False) -> ExportSpec:
     """Validated :class:`ExportSpec`; raises :class:`InvalidSpecError` naming the bad value.
 
     With ``weights`` (a file) and no ``hidden``, the hidden width comes from the file's shapes.
@@ -47,7 +50,7 @@ def make_export_spec(model: str = "cbam-channel", *, fmt: Format | str = Format.
     spec = ExportSpec(
         model=model_spec,
         input=InputSpec(batch=batch, height=height, width=width, dynamic_hw=dynamic_hw),
-        format=fmt, opset=opset, exporter=exporter,
+        format=fmt, opset=opset, exporter=exporter, precision=precision, fp16_io=fp16_io,
     )
     check_input(spec.model, spec.input)
     return spec
@@ -56,6 +59,29 @@ def make_export_spec(model: str = "cbam-channel", *, fmt: Format | str = Format.
 def tolerance(atol: float | None = None, rtol: float | None = None) -> Tolerance:
     """:class:`Tolerance` with the given values, the defaults for the rest."""
     return Tolerance(**{k: v for k, v in (("atol", atol), ("rtol", rtol)) if v is not None})
+
+
+def precision_tolerance(atol: float | None, rtol: float | None,
+                        precision: Precision | str) -> Tolerance | None:
+    """The tolerance a user asked for, the rest from ``precision``'s defaults; None when
+    neither was given (each precision is then judged at its own default bound)."""
+    if atol is None and rtol is None:
+        return None
+    from .check.reduced import default_tolerance
+
+    base = default_tolerance(Precision.parse(precision, "precision"))  # type: ignore[arg-type]
+    return Tolerance(base.atol if atol is None else atol, base.rtol if rtol is None else rtol)
+
+
+def _reduced(args: dict[str, Any]) -> Any:
+    """The fp16/int8 options of an ONNX export (None for fp32 or another format)."""
+    if Precision.parse(args.get("precision", "fp32"), "precision") is Precision.FP32:
+        if args.get("calibration") is not None or args.get("fp16_io"):
+            raise InvalidSpecError("calibration= and fp16_io= are for precision fp16/int8")
+        return None
+    from .precision_step import ReducedOptions
+
+    return ReducedOptions(args.get("calibration"), args.get("int8_recipe") or "auto")
 
 
 # What describes a registered block, with its default: meaningless for a whole network.
@@ -79,8 +105,11 @@ def _network(fmt: Format, args: dict[str, Any]) -> ExportResult:
         args["model"], fmt, input_shape=args["input_shape"], layout=args["layout"],
         name=args["name"], dynamic_hw=args["dynamic_hw"],
         opset=args.get("opset", DEFAULT_OPSET), exporter=args.get("exporter", Exporter.AUTO),
-        out=args["out"], tolerance=tolerance(args["atol"], args["rtol"]),
-        progress=args["progress"], devices=args["devices"], keep_failed=args["keep_failed"])
+        out=args["out"], progress=args["progress"], devices=args["devices"],
+        keep_failed=args["keep_failed"], precision=args.get("precision", Precision.FP32),
+        fp16_io=args.get("fp16_io", False), reduced=_reduced(args),
+        tolerance=tolerance(args["atol"], args["rtol"]) if _reduced(args) is None else
+        precision_tolerance(args["atol"], args["rtol"], args.get("precision", "fp32")))
 
 
 def _export(fmt: Format, args: dict[str, Any]) -> ExportResult:
@@ -94,11 +123,14 @@ def _export(fmt: Format, args: dict[str, Any]) -> ExportResult:
         layout=args["layout"], batch=args["batch"], height=args["height"], width=args["width"],
         dynamic_hw=args["dynamic_hw"], opset=args.get("opset", DEFAULT_OPSET),
         exporter=args.get("exporter", Exporter.AUTO), hidden=args["hidden"],
-        preset=args["preset"], weights=args["weights"])
+        preset=args["preset"], weights=args["weights"],
+        precision=args.get("precision", Precision.FP32), fp16_io=args.get("fp16_io", False))
+    reduced = _reduced(args)
+    tol = tolerance(args["atol"], args["rtol"]) if reduced is None else \
+        precision_tolerance(args["atol"], args["rtol"], spec.precision)
     return export_artifact(spec, args["out"], weights=args["weights"], seed=args["seed"],
-                           tolerance=tolerance(args["atol"], args["rtol"]),
-                           progress=args["progress"], devices=args["devices"],
-                           keep_failed=args["keep_failed"])
+                           tolerance=tol, progress=args["progress"], devices=args["devices"],
+                           keep_failed=args["keep_failed"], reduced=reduced)
 
 
 def _block_only(args: dict[str, Any]) -> None:
@@ -128,8 +160,16 @@ def export_onnx(model: Any = "cbam-channel", *, channels: int = DEFAULT_CHANNELS
                 rtol: float | None = None, progress: Progress | None = None,
                 devices: Devices = None,
                 keep_failed: bool = False, input_shape: Any = None,
-                name: str | None = None) -> ExportResult:
+                name: str | None = None, precision: Precision | str = Precision.FP32,
+                calibration: str | os.PathLike[str] | None = None, fp16_io: bool = False,
+                int8_recipe: str = "auto") -> ExportResult:
     """Export to ONNX, check parity against eager PyTorch, and record it in ``out``.
+
+    ``precision`` ``"fp16"`` or ``"int8"`` converts the file and judges it on the same cases
+    at that precision's bounds (docs/precision.md); ``calibration`` is a folder of ``.npy``
+    files or a Polygraphy JSON inputs file (default: the parity generator's inputs),
+    ``fp16_io`` makes an fp16 file take and return float16, ``int8_recipe`` is ``auto``,
+    ``quantize``, ``gate-float`` or ``gate-pinned``.
 
     ``devices`` (``"cpu"``, ``"cpu,cuda"``, ...) says where parity runs; the default is the
     CPU plus CUDA where detected, and an unusable CUDA backend is recorded as skipped.

@@ -11,16 +11,18 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from .artifacts import FAILED_DIR, ArtifactFolder, ManifestEntry, sha256_bytes
 from .check.parity import ParityReport, judge, make_cases, measure_usable
 from .check.recheck import EntryCheck, check_entry, record_parity
+from .check.reduced import default_tolerance
 from .environment import versions
 from .errors import ArtifactError, ChanAttnError, ParityError
 from .export import Exported, export_bytes
 from .export.lint import LintProblem
 from .registry import build_model, get_model_info
-from .spec import ExportSpec, Format, Tolerance
+from .spec import ExportSpec, Format, Precision, Tolerance
 
 Progress = Callable[[str], None]
 Devices = str | Sequence[str] | None  # None: CPU, plus CUDA where detected
@@ -54,10 +56,11 @@ class ExportResult:
                               "the artifact is marked failed")
         if not self.passed:
             c = self.parity.failures[0]
+            why = c.why or (f"needs atol {c.needed_atol:.3g}, allowed "
+                            f"{self.parity.tolerance.atol:g}")
             raise ParityError(
                 f"{self.path.name} fails parity on {c.backend} (case {c.case}, shape "
-                f"{list(c.shape)}): needs atol {c.needed_atol:.3g}, allowed "
-                f"{self.parity.tolerance.atol:g}; the artifact is marked failed")
+                f"{list(c.shape)}): {why}; the artifact is marked failed")
         return self
 
 
@@ -79,8 +82,10 @@ def export_artifact(spec: ExportSpec, out: str | os.PathLike[str] = "artifacts",
                     weights: str | os.PathLike[str] | None = None, seed: int = 0,
                     tolerance: Tolerance | None = None, parity_seed: int = 0,
                     progress: Progress | None = None, devices: Devices = None,
-                    keep_failed: bool = False) -> ExportResult:
+                    keep_failed: bool = False, reduced: Any = None) -> ExportResult:
     """Build, export, check parity (and lint ONNX) and commit one artifact that passed.
+    ``spec.precision`` fp16/int8: converted and judged by :mod:`.precision_step` (``reduced``:
+    its :class:`~.precision_step.ReducedOptions`).
 
     A failed one never lands beside the passing artifacts: it is not written (the folder, and
     any earlier passing artifact of that name, stay as they were), or with ``keep_failed`` it is
@@ -98,17 +103,35 @@ def export_artifact(spec: ExportSpec, out: str | os.PathLike[str] = "artifacts",
     # The eager reference is rebuilt from the stored bytes, exactly as `parity DIR` will.
     net = build_model(spec.model, weights_data)
     tol = tolerance or Tolerance()
-    checked = export_and_judge(
-        spec, lambda: export_bytes(net, spec),
-        lambda data: run_parity(net, spec, data, tol, parity_seed, devices), tol, parity_seed,
-        say)
+    export, judge_file = (lambda: export_bytes(net, spec)), \
+        (lambda data: run_parity(net, spec, data, tol, parity_seed, devices))
+    step = reduced_step(spec, net, reduced, say)
+    if step is not None:
+        tol = tolerance or default_tolerance(spec.precision)
+        export = lambda: step.export(export_bytes(net, spec))  # noqa: E731
+        judge_file = lambda data: step.judge(  # noqa: E731
+            data, make_cases(spec.model, spec.input, parity_seed), tolerance, parity_seed)
+    checked = export_and_judge(spec, export, judge_file, tol, parity_seed, say)
     entry = entry_for(spec, checked, weights_data, get_model_info(spec.model.name).output)
+    entry = step.annotate(entry) if step is not None else entry
     exported = checked.exported
     files = {spec.filename: exported.data, entry.weights: weights_data}
     path, written = land(folder, entry, files, keep_failed=keep_failed)
     return ExportResult(spec, path, entry.sha256, len(exported.data),
                         path.parent / entry.weights, exported.exporter, checked.seconds,
                         checked.report, exported.fallback_reason, checked.lint, written)
+
+
+def reduced_step(spec: ExportSpec, net: Any, options: Any, say: Progress) -> Any:
+    """The fp16/int8 step of ``spec`` (None for fp32), judged against eager ``net``."""
+    if spec.precision is Precision.FP32:
+        return None
+    from .precision_step import ReducedStep
+    from .runtime import EagerRunner
+    from .runtime.validation import Expected
+
+    return ReducedStep(spec, EagerRunner(net, expected=Expected.from_spec(spec.model)),
+                       options, say)
 
 
 def land(folder: ArtifactFolder, entry: ManifestEntry, files: Mapping[str, bytes], *,

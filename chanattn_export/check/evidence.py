@@ -56,6 +56,13 @@ def compare_stored(entry: ManifestEntry, data: Mapping[str, bytes], tolerance: T
         add(entry.path, f"cannot load: {e}")
         return None
     try:
+        if entry.conversion:  # fp16/int8: their own runners and bounds (check/reduced.py)
+            from .reduced import judge_entry
+
+            idx = [i for i, n in enumerate(ref.names) if n in cases] or range(len(ref.names))
+            return judge_entry(entry, data[entry.path],
+                               [InputCase(ref.names[i], ref.inputs[i]) for i in idx], None,
+                               tolerance, ref.seed, outputs=[ref.outputs[i] for i in idx])
         return judge_stored(runners, ref, tolerance, cases)
     except ChanAttnError as e:
         add(entry.path, f"cannot run: {e}")

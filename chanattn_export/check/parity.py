@@ -186,6 +186,13 @@ class CheckResult:
     nan_mismatch: int
     passed: bool
     nonfinite_reference: int = 0
+    # Reduced precision (check/reduced.py): the output's SQNR in dB and cosine similarity; an
+    # int8 case outside the calibrated input range is measured but not judged; ``why`` names
+    # the measure that failed where the bound is not atol.
+    sqnr_db: float | None = None
+    cosine: float | None = None
+    judged: bool = True
+    why: str = ""
 
 
 @dataclass(frozen=True)
@@ -194,10 +201,12 @@ class ParityReport:
     checks: tuple[CheckResult, ...]
     seed: int = 0
     skipped: tuple[Skip, ...] = ()  # backends not checked, with why; never a failed check
+    gate: dict[str, Any] | None = None  # reduced precision: the measures' bounds and record
 
     @property
     def passed(self) -> bool:
-        return bool(self.checks) and all(c.passed for c in self.checks)
+        return (bool(self.checks) and all(c.passed for c in self.checks)
+                and any(c.judged for c in self.checks))
 
     @property
     def failures(self) -> list[CheckResult]:
@@ -218,12 +227,13 @@ class ParityReport:
             "rtol": self.tolerance.rtol,
             "seed": self.seed,
             "checks": [
-                {**asdict(c), "shape": list(c.shape),
+                {**_plain(asdict(c)), "shape": list(c.shape),
                  "max_abs": _num(c.max_abs), "max_rel": _num(c.max_rel),
                  "needed_atol": _num(c.needed_atol)}
                 for c in self.checks
             ],
             "skipped": [asdict(k) for k in self.skipped],
+            **({"gate": self.gate} if self.gate is not None else {}),
         }
 
     @classmethod
@@ -231,12 +241,14 @@ class ParityReport:
         checks = tuple(
             CheckResult(c["backend"], c["case"], tuple(c["shape"]), _denum(c["max_abs"]),
                         _denum(c["max_rel"]), _denum(c["needed_atol"]), c["nan_mismatch"],
-                        c["passed"])
+                        c["passed"], sqnr_db=_opt(c.get("sqnr_db")), cosine=_opt(c.get("cosine")),
+                        judged=bool(c.get("judged", True)), why=str(c.get("why", "")))
             for c in d.get("checks", [])
         )
         skipped = tuple(Skip(k["backend"], k["reason"], bool(k.get("requested", False)))
                         for k in d.get("skipped", []))
-        return cls(Tolerance(d["atol"], d["rtol"]), checks, d.get("seed", 0), skipped)
+        return cls(Tolerance(d["atol"], d["rtol"]), checks, d.get("seed", 0), skipped,
+                   d.get("gate"))
 
 
 def _num(x: float) -> float | str:
@@ -246,6 +258,20 @@ def _num(x: float) -> float | str:
 
 def _denum(x: float | str) -> float:
     return float(x)
+
+
+def _opt(x: float | str | None) -> float | None:
+    return None if x is None else float(x)
+
+
+def _plain(d: dict[str, Any]) -> dict[str, Any]:
+    """The optional reduced-precision fields only where set (fp32 records stay as they were)."""
+    for k, unset in (("sqnr_db", None), ("cosine", None), ("judged", True), ("why", "")):
+        if d.get(k) == unset:
+            d.pop(k, None)
+        elif isinstance(d.get(k), float):
+            d[k] = _num(d[k])
+    return d
 
 
 def judge(diffs: Iterable[Diff], tolerance: Tolerance, seed: int = 0,

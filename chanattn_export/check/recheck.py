@@ -20,6 +20,7 @@ from ..artifacts.folder import MAX_FILE_BYTES
 from ..errors import ArtifactError, ChanAttnError
 from ..spec import Format, Tolerance
 from .parity import CASES, ParityReport, judge, make_cases, measure_usable
+from .reduced import precision_default, recheck_reduced
 
 ERROR, WARNING = "error", "warning"
 QUICK_CASES = ("random", "large", "saturate")
@@ -122,7 +123,7 @@ def check_entry(folder: ArtifactFolder, entry: ManifestEntry, *, tolerance: Tole
 
 def _stored_tolerance(entry: ManifestEntry, tolerance: Tolerance, out: _Collector) -> None:
     """A tolerance in the manifest looser than the defaults is reported, never used."""
-    default = Tolerance()
+    default = precision_default(entry)
     stored = {k: entry.parity.get(k) for k in ("atol", "rtol")}
     looser = [f"{k} {v:g}" for k, v in stored.items()
               if isinstance(v, int | float) and not isinstance(v, bool)
@@ -194,6 +195,8 @@ def _compare(entry: ManifestEntry, model_data: bytes, weights_data: bytes,
         return None
     if not loaded:
         return None
+    if entry.conversion:  # fp16/int8: their own runners and bounds (check/reduced.py)
+        return recheck_reduced(entry, model_data, net, expected, tolerance, seed, cases, out.add)
     try:
         runners = runners_for(entry.format, model_data, net, expected, devices)
     except ChanAttnError as e:

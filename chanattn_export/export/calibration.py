@@ -18,22 +18,17 @@ import hashlib
 import io
 import json
 import os
-import stat
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from ..errors import InputError, InvalidSpecError
-from ..spec import InputSpec, ModelSpec
+from ..errors import InvalidSpecError
 
 MAX_BYTES = 2 << 30  # all calibration files together
 MAX_FILES = 10_000
-MIN_SAMPLES = 16  # what the default draws; fewer user samples only warn
 PARITY_SOURCE = "parity-generator"
-DEFAULT_CASES = ("random",)
-_SEED0 = 1_000_003  # far from the parity seeds (0 and what users pass)
 WARNING = ("calibrating on the parity generator's random inputs; real data calibrates better "
            "(--calibration PATH: a folder of .npy files or a Polygraphy JSON inputs file)")
 
@@ -69,25 +64,9 @@ def digest(batches: Sequence[np.ndarray]) -> str:
     return h.hexdigest()
 
 
-def default_calibration(model: ModelSpec, inp: InputSpec,
-                        samples: int = MIN_SAMPLES) -> Calibration:
-    """The parity generator's random inputs (every parity batch and size) at fresh seeds,
-    until at least ``samples`` samples."""
-    from ..parity import make_cases
-
-    batches: list[np.ndarray] = []
-    seed = _SEED0
-    while sum(b.shape[0] for b in batches) < samples:
-        batches.extend(c.x for c in make_cases(model, inp, seed, DEFAULT_CASES))
-        seed += 1
-    return Calibration(tuple(batches), PARITY_SOURCE, WARNING)
-
-
-def load_calibration(path: str | os.PathLike[str], model: ModelSpec,
-                     inp: InputSpec, input_name: str = "input") -> Calibration:
-    """The user's calibration data at ``path``, checked against the model's input."""
-    from ..validation import Expected, check_input
-
+def load_calibration(path: str | os.PathLike[str], input_name: str = "input") -> Calibration:
+    """The user's calibration data at ``path`` as float32 batches (the caller checks them
+    against the model's input)."""
     p = Path(path)
     if p.is_dir():
         files = sorted(q for q in p.iterdir() if q.suffix == ".npy")
@@ -101,7 +80,6 @@ def load_calibration(path: str | os.PathLike[str], model: ModelSpec,
         arrays = _polygraphy_json(_read(p, [MAX_BYTES]), input_name)
     else:
         raise InvalidSpecError(f"--calibration {p}: no such file or folder")
-    expected = Expected.from_spec(model, inp)
     batches = []
     for name, a in arrays:
         if a.ndim == 3:
@@ -111,38 +89,23 @@ def load_calibration(path: str | os.PathLike[str], model: ModelSpec,
         a = np.ascontiguousarray(a, dtype=np.float32)
         if not np.isfinite(a).all():
             raise InvalidSpecError(f"--calibration {p}: {name} holds NaN or Inf")
-        try:
-            check_input(a, expected)
-        except InputError as e:
-            raise InvalidSpecError(f"--calibration {p}: {name} does not fit the model: {e}") \
-                from None
         batches.append(a)
     return Calibration(tuple(batches), str(p))
 
 
 def _read(path: Path, budget: list[int]) -> bytes:
-    """A regular file's bytes, at most the remaining ``budget``: a FIFO or a link to a device
-    is refused before it is read (it could block or never end)."""
+    """A regular file's bytes within what is left of the budget (a FIFO or a link to a device
+    is refused before it is read)."""
+    from ..errors import ArtifactError
+    from ..fileio.bounded import read_bounded
+
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
-    except OSError as e:
-        raise InvalidSpecError(f"--calibration {path}: cannot open: {e.strerror}") from None
-    try:
-        st = os.fstat(fd)
-        if not stat.S_ISREG(st.st_mode):
-            raise InvalidSpecError(f"--calibration {path}: not a regular file")
-        if st.st_size > budget[0]:
-            raise InvalidSpecError(f"--calibration {path}: calibration data over "
-                                   f"{MAX_BYTES >> 30} GiB")
-        with os.fdopen(os.dup(fd), "rb") as f:
-            data = f.read(budget[0] + 1)
-        if len(data) > budget[0]:
-            raise InvalidSpecError(f"--calibration {path}: calibration data over "
-                                   f"{MAX_BYTES >> 30} GiB")
-        budget[0] -= len(data)
-        return data
-    finally:
-        os.close(fd)
+        data = read_bounded(path, budget[0], "calibration file")
+    except ArtifactError as e:
+        raise InvalidSpecError(f"--calibration: {e} (calibration data: at most "
+                               f"{MAX_BYTES >> 30} GiB in all)") from None
+    budget[0] -= len(data)
+    return data
 
 
 def _npy(data: bytes, name: str) -> np.ndarray:
@@ -186,5 +149,4 @@ def _polygraphy_json(data: bytes, input_name: str) -> list[tuple[str, np.ndarray
     return out
 
 
-__all__ = ["PARITY_SOURCE", "WARNING", "Calibration", "default_calibration", "digest",
-           "load_calibration"]
+__all__ = ["PARITY_SOURCE", "WARNING", "Calibration", "digest", "load_calibration"]

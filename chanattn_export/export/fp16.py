@@ -31,7 +31,6 @@ SUMMING_OPS = ("ReduceSum", "ReduceMean", "ReduceSumSquare", "ReduceL1", "Reduce
                "LayerNormalization", "InstanceNormalization", "GroupNormalization",
                "MeanVarianceNormalization")
 CONVERTER = "onnxconverter-common"
-RANGE_SEED = 2_000_003
 
 
 def _converter() -> Any:
@@ -67,14 +66,6 @@ def overflow_nodes(data: bytes, batches: Sequence[np.ndarray],
         if worst >= limit:
             out[node.name] = worst
     return out
-
-
-def range_batches(model: Any, inp: Any, batches: Sequence[np.ndarray]) -> list[np.ndarray]:
-    """The calibration batches plus the parity generator's hard cases (at seeds the parity
-    check never uses): a float16 file must stay finite on every input the gate judges."""
-    from ..parity import make_cases
-
-    return [*batches, *(c.x for c in make_cases(model, inp, seed=RANGE_SEED))]
 
 
 def to_fp16(data: bytes, batches: Sequence[np.ndarray], *, fp16_io: bool = False,

@@ -118,9 +118,10 @@ def to_int8(data: bytes, batches: Sequence[np.ndarray], *, recipe: str = DEFAULT
                 if recipe == GATE_FLOAT:
                     exclude = [*gates, *muls, *between]
                 elif recipe == GATE_PINNED:
+                    unit = {"rmin": np.float32(0.0), "rmax": np.float32(1.0)}
                     for n in model.graph.node:
                         if n.name in gates:
-                            overrides[n.output[0]] = [{"rmin": np.float32(0.0), "rmax": np.float32(1.0)}]
+                            overrides[n.output[0]] = [dict(unit)]
                 q.quantize_static(
                     str(pre), str(out), _Reader(batches, input_name),
                     quant_format=q.QuantFormat.QDQ, per_channel=True,
@@ -140,8 +141,24 @@ def to_int8(data: bytes, batches: Sequence[np.ndarray], *, recipe: str = DEFAULT
     record = {"recipe": recipe, "format": "QDQ", "weights": "int8 per-channel",
               "activations": "uint8 per-tensor", "calibrate_method": "MinMax",
               "float_nodes": sorted(exclude), "pinned": sorted(overrides),
-              "gates": gates, "gate_multiplies": muls, "symbolic_shapes": symbolic}
+              "gates": gates, "gate_multiplies": muls, "symbolic_shapes": symbolic,
+              "quantized_ops": quantized_ops(result)}
     return result.SerializeToString(deterministic=True), record
+
+
+def quantized_ops(model: Any) -> dict[str, int]:
+    """Op type -> how many of its nodes read a dequantized tensor and write one that is
+    quantized again: what onnxruntime fuses into an int8 kernel (a float op between a DQ and
+    a float reader, such as a gate kept in float, is not counted)."""
+    dq = {o for n in model.graph.node if n.op_type == "DequantizeLinear" for o in n.output}
+    q_in = {n.input[0] for n in model.graph.node if n.op_type == "QuantizeLinear"}
+    out: dict[str, int] = {}
+    for n in model.graph.node:
+        if n.op_type in ("QuantizeLinear", "DequantizeLinear"):
+            continue
+        if dq & set(n.input) and q_in & set(n.output):
+            out[n.op_type] = out.get(n.op_type, 0) + 1
+    return dict(sorted(out.items()))
 
 
 def _pre_process(pre_process: Any, src: Path, dst: Path) -> bool:

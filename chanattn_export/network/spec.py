@@ -34,8 +34,17 @@ from ..artifacts.evidence import (
 )
 from ..check.evidence import judge_stored
 from ..check.parity import CASES, InputCase, make_cases
+from ..check.reduced import default_tolerance
 from ..errors import ExportError, InputError, InvalidSpecError, first_line
-from ..pipeline import Devices, ExportResult, Progress, entry_for, export_and_judge, land
+from ..pipeline import (
+    Devices,
+    ExportResult,
+    Progress,
+    entry_for,
+    export_and_judge,
+    land,
+    reduced_step,
+)
 from ..spec import (
     DEFAULT_OPSET,
     OUTPUT_NAME,
@@ -45,6 +54,7 @@ from ..spec import (
     InputSpec,
     Layout,
     ModelSpec,
+    Precision,
     Tolerance,
     check_int,
 )
@@ -182,15 +192,19 @@ def export_network(net: nn.Module, fmt: Format | str, *, input_shape: Sequence[i
                    exporter: Exporter | str = Exporter.AUTO,
                    out: str | Any = "artifacts", tolerance: Tolerance | None = None,
                    parity_seed: int = 0, progress: Progress | None = None,
-                   devices: Devices = None, keep_failed: bool = False) -> ExportResult:
+                   devices: Devices = None, keep_failed: bool = False,
+                   precision: Precision | str = Precision.FP32, fp16_io: bool = False,
+                   reduced: Any = None) -> ExportResult:
     """Export ``net`` (a copy, eval mode, CPU), judge it against its eager outputs on the hard
     cases at ``input_shape`` (batch dynamic, channels on ``layout``'s axis), and commit it with
-    its reference file, or keep it out of the folder when it fails (see ``export_artifact``)."""
+    its reference file, or keep it out of the folder when it fails (see ``export_artifact``).
+    ``precision`` fp16/int8: converted and judged against the same stored outputs."""
     from ..runtime import EagerRunner, require_devices, runners_for
     from ..runtime.validation import Expected
 
     say = progress or (lambda _msg: None)
-    spec = network_spec(net, fmt, input_shape, layout, name, dynamic_hw, opset, exporter)
+    spec = replace(network_spec(net, fmt, input_shape, layout, name, dynamic_hw, opset,
+                                exporter), precision=precision, fp16_io=fp16_io)
     require_devices(spec.format, devices)
     net = _prepared(net)
     _check_forward(net, spec)
@@ -205,11 +219,16 @@ def export_network(net: nn.Module, fmt: Format | str, *, input_shape: Sequence[i
     ref = decode_reference(ref_data)  # judged by the file's bytes, exactly as verify will be
     weights_data = _state_bytes(net, spec.model.name)
     tol = tolerance or Tolerance()
-    checked = export_and_judge(
-        spec, lambda: _export(net, spec),
-        lambda data: judge_stored(runners_for(spec.format, data, net, expected, devices), ref,
-                                  tol),
-        tol, parity_seed, say)
+    export, judge_file = (lambda: _export(net, spec)), (lambda data: judge_stored(
+        runners_for(spec.format, data, net, expected, devices), ref, tol))
+    step = reduced_step(spec, net, reduced, say)
+    if step is not None:  # fp16/int8: judged against the same stored outputs
+        tol = tolerance or default_tolerance(spec.precision)
+        export = lambda: step.export(_export(net, spec))  # noqa: E731
+        judge_file = lambda data: step.judge(  # noqa: E731
+            data, [InputCase(n, x) for n, x in zip(ref.names, ref.inputs, strict=True)],
+            tolerance, parity_seed, outputs=ref.outputs)
+    checked = export_and_judge(spec, export, judge_file, tol, parity_seed, say)
     exported = checked.exported
     r_sha = sha256_bytes(ref_data)
     r_rel = reference_name(spec.model.stem, r_sha)
@@ -217,6 +236,7 @@ def export_network(net: nn.Module, fmt: Format | str, *, input_shape: Sequence[i
     entry = replace(entry, files=(*entry.files, FileRecord(r_rel, r_sha, REFERENCE,
                                                            len(ref_data))),
                     outputs=(_output_record(ref),), source=USER, reference=r_rel)
+    entry = step.annotate(entry) if step is not None else entry
     files = {spec.filename: exported.data, entry.weights: weights_data, r_rel: ref_data}
     path, written = land(folder, entry, files, keep_failed=keep_failed)
     return ExportResult(spec, path, entry.sha256, len(exported.data), path.parent / entry.weights,

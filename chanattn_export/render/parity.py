@@ -15,13 +15,19 @@ def _where(c: CheckResult) -> str:
 
 def parity_rows(artifact: str, report: ParityReport) -> list[list[str]]:
     rows = []
+    by_sqnr = (report.gate or {}).get("bound") == "sqnr"  # int8: judged by SQNR, not atol
     for backend in report.backends():
         checks = [c for c in report.checks if c.backend == backend]
         worst = report.worst(backend)
+        bound = _fmt(worst.needed_atol)
+        if by_sqnr:
+            judged = [c for c in checks if c.judged and c.sqnr_db is not None] or checks
+            worst = min(judged, key=lambda c: (c.passed, c.sqnr_db or 0.0))
+            bound = f"SQNR {worst.sqnr_db:.1f}dB" if worst.sqnr_db is not None else "-"
         ok = all(c.passed for c in checks)
         rows.append([
             artifact, backend, str(len(checks)), _fmt(max(c.max_abs for c in checks)),
-            _fmt(max(c.max_rel for c in checks)), _fmt(worst.needed_atol), _where(worst),
+            _fmt(max(c.max_rel for c in checks)), bound, _where(worst),
             "PASS" if ok else "FAIL",
         ])
     return rows
@@ -47,6 +53,10 @@ def failure_lines(artifact: str, report: ParityReport) -> list[str]:
     tol = report.tolerance
     lines = []
     for c in report.failures:
+        if c.why:  # a reduced-precision measure (int8 SQNR, cosine, top-1)
+            lines.append(f"FAIL {artifact}: backend={c.backend} input={c.case} "
+                         f"shape={'x'.join(map(str, c.shape))}: {c.why}")
+            continue
         extra = f", {c.nan_mismatch} NaN mismatches" if c.nan_mismatch else ""
         lines.append(
             f"FAIL {artifact}: backend={c.backend} batch={c.shape[0] if c.shape else '?'} "

@@ -19,8 +19,8 @@ from typing import Any
 import numpy as np
 
 from ..spec import Precision
-from ..validation import Expected, check_input
 from .runners import OrtRunner, run_error
+from .validation import Expected, check_input
 
 REFERENCE_FP16 = "onnx-reference-fp16"
 
