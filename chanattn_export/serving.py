@@ -69,14 +69,16 @@ class ServedModel:
     provider: str  # what onnxruntime actually runs on, e.g. "CPUExecutionProvider"
     fallback_reason: str | None  # why an earlier device of ``providers`` was not used
     session: Any = field(repr=False)
+    precision: str = "fp32"  # fp16 / int8 files: how they were made is in the manifest
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "_expected", Expected(self.input.layout, self.input.dims))
 
     def run(self, x: np.ndarray) -> np.ndarray:
-        """The model's output for ``x``; a tensor the model cannot take raises InputError."""
+        """The model's output for ``x``; a tensor the model cannot take raises InputError
+        (an fp16 file with float16 I/O takes float16, every other file float32)."""
         try:
-            check_input(x, self._expected)
+            check_input(x, self._expected, dtypes=(np.dtype(self.input.dtype),))
         except InputError as e:
             raise InputError(f"{e}; {self.path.name} takes {self.input}") from None
         return self.session.run([self.output.name], {self.input.name: x})[0]
@@ -107,15 +109,17 @@ def load_artifact(folder: str | os.PathLike[str], model: str | None = None,
     session, provider, fallback = _session(data, _devices(providers), path)
     got = session.get_inputs()[0]
     inp, out, layout = entry.inputs[0], entry.outputs[0], entry.model.layout
-    if got.name != inp["name"] or len(got.shape) != len(inp["dims"]):
-        raise ArtifactError(f"{path}: the graph's input {got.name} {got.shape} is not the "
-                            f"manifest's {inp['name']} {inp['dims']}")
+    dtype = inp.get("dtype", "float32")
+    if got.name != inp["name"] or len(got.shape) != len(inp["dims"]) \
+            or got.type != f"tensor({'float' if dtype == 'float32' else dtype})":
+        raise ArtifactError(f"{path}: the graph's input {got.name} {got.shape} {got.type} is "
+                            f"not the manifest's {inp['name']} {inp['dims']} {dtype}")
     return ServedModel(
         path=path, sha256=entry.sha256,
-        input=TensorInfo(inp["name"], tuple(inp["dims"]), inp.get("dtype", "float32"), layout),
+        input=TensorInfo(inp["name"], tuple(inp["dims"]), dtype, layout),
         output=TensorInfo(out["name"], tuple(out["dims"]), out.get("dtype", "float32"), layout),
         parity=_verdict(entry.parity), provider=provider, fallback_reason=fallback,
-        session=session)
+        session=session, precision=str(entry.conversion.get("precision", "fp32")))
 
 
 def select_entry(folder: ArtifactFolder, model: str | None) -> ManifestEntry:

@@ -104,15 +104,23 @@ def _manifest_record(folder: Path, e: dict[str, Any]) -> dict[str, Any]:
     checks = parity.get("checks") or []
     worst = max(checks, key=lambda c: (not c.get("passed"), float(c.get("needed_atol", 0)),
                                        float(c.get("max_abs", 0))), default=None)
+    gate = parity.get("gate") if isinstance(parity.get("gate"), dict) else None
+    if gate and gate.get("bound") == "sqnr":  # int8: the worst is the lowest judged SQNR
+        judged = [c for c in checks if c.get("judged", True) and "sqnr_db" in c]
+        worst = min(judged, key=lambda c: (bool(c.get("passed")), float(c["sqnr_db"])),
+                    default=worst)
     return {
         "status": e.get("status"), "sha256": e.get("sha256"), "format": e.get("format"),
         "exporter": e.get("exporter"), "opset": e.get("opset"),
         "fallback_reason": e.get("fallback_reason"), "model": e.get("model"),
         "input": e.get("input"), "inputs": e.get("inputs"), "outputs": e.get("outputs"),
         "parity": {"passed": parity.get("passed"), "atol": parity.get("atol"),
-                   "rtol": parity.get("rtol"), "checks": len(checks), "worst": worst},
+                   "rtol": parity.get("rtol"), "checks": len(checks), "worst": worst,
+                   "gate": gate},
         "files": files, "versions": e.get("versions"), "lint": e.get("lint"),
         "source": e.get("source", "registry"), "reference": e.get("reference"),
+        "precision": (e.get("conversion") or {}).get("precision", "fp32"),
+        "conversion": e.get("conversion"),
     }
 
 

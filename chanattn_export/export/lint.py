@@ -275,7 +275,9 @@ def _unseen_shape_run(data: bytes, model: Any,
     opts.log_severity_level = quiet.log_severity_level = 4  # the failure is reported here
     try:
         sess = ort.InferenceSession(data, sess_options=opts, providers=["CPUExecutionProvider"])
-        x = np.random.default_rng(0).standard_normal(shape).astype(np.float32)
+        half = model.graph.input[0].type.tensor_type.elem_type == 10  # FLOAT16: fp16 I/O
+        x = np.random.default_rng(0).standard_normal(shape).astype(
+            np.float16 if half else np.float32)
         ys = sess.run(None, {sess.get_inputs()[0].name: x}, quiet)
     except Exception as e:
         return [LintProblem("unseen-shape", f"fails at input shape {shape} (dynamic dims at "
