@@ -171,4 +171,16 @@ def _num(v: float) -> float | str:
     return float(f"{v:.6g}") if np.isfinite(v) else str(v)
 
 
-__all__ = ["ReducedOptions", "ReducedStep", "calibration_for", "default_calibration"]
+
+
+
+def reduced_file(spec: ExportSpec, net: Any, fp32: bytes) -> bytes:
+    """The fp16 or int8 file an export of ``spec`` would write (default calibration; the int8
+    recipe chosen against eager ``net``), unjudged: what ``bench`` times."""
+    from .runtime import EagerRunner
+
+    return ReducedStep(spec, EagerRunner(net)).export(Exported(fp32, "dynamo")).data
+
+
+__all__ = ["ReducedOptions", "ReducedStep", "calibration_for", "default_calibration",
+           "reduced_file"]

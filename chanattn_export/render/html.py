@@ -150,10 +150,10 @@ def _bench_rows(results: Sequence[BenchResult]) -> tuple[list[list[Any]], list[s
     for r in results:
         if r.error or r.skipped:
             what = "failed" if r.error else "skipped"
-            notes.append(f"{what} {r.model} {r.backend} {r.device} batch {r.batch_size}: "
+            notes.append(f"{what} {r.model} {r.label} {r.device} batch {r.batch_size}: "
                          f"{r.error or r.skipped}")
             continue
-        rows.append([r.model, r.backend, r.device, r.dtype, r.batch_size, r.threads,
+        rows.append([r.model, r.label, r.device, r.dtype, r.batch_size, r.threads,
                      ms(r.median_ms), ms(r.iqr_ms), ms(r.p90_ms), ms(r.p99_ms),
                      num(r.images_per_s, ",.0f"), num(r.gb_per_s, ".1f"),
                      num(r.x_floor, ".2f")])
