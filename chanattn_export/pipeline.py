@@ -98,6 +98,7 @@ def export_artifact(spec: ExportSpec, out: str | os.PathLike[str] = "artifacts",
     require_devices(spec.format, devices)  # an absent GPU that was asked for: before any work
     folder = ArtifactFolder(out)
     net = build_model(spec.model, weights, seed)  # bad weights: fail before creating anything
+    reduced = prepared_reduced(spec, reduced)  # bad calibration data too
     folder.ensure()  # a read-only folder fails before the export work
     weights_data = state_dict_bytes(net, {"model": spec.model.name})
     # The eager reference is rebuilt from the stored bytes, exactly as `parity DIR` will.
@@ -120,6 +121,15 @@ def export_artifact(spec: ExportSpec, out: str | os.PathLike[str] = "artifacts",
     return ExportResult(spec, path, entry.sha256, len(exported.data),
                         path.parent / entry.weights, exported.exporter, checked.seconds,
                         checked.report, exported.fallback_reason, checked.lint, written)
+
+
+def prepared_reduced(spec: ExportSpec, options: Any) -> Any:
+    """The fp16/int8 options with their calibration data loaded and checked (None: fp32)."""
+    if spec.precision is Precision.FP32:
+        return None
+    from .precision_step import prepared
+
+    return prepared(spec, options)
 
 
 def reduced_step(spec: ExportSpec, net: Any, options: Any, say: Progress) -> Any:

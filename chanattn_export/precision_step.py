@@ -35,9 +35,18 @@ CALIBRATION_CASES = ("random", "constant", "negative")  # the in-range parity in
 class ReducedOptions:
     """How to make and judge an fp16 or int8 file (the CLI's --calibration, --int8-recipe)."""
 
-    calibration: str | os.PathLike[str] | None = None
+    calibration: str | os.PathLike[str] | Calibration | None = None
     recipe: str = AUTO
     gate: Int8Gate = field(default_factory=Int8Gate)
+
+
+def prepared(spec: ExportSpec, options: ReducedOptions | None) -> ReducedOptions | None:
+    """``options`` with the calibration data loaded and checked: bad data fails here, before
+    the export creates anything (None for an fp32 ``spec``)."""
+    if spec.precision is Precision.FP32:
+        return None
+    opts = options or ReducedOptions()
+    return replace(opts, calibration=calibration_for(spec, opts.calibration))
 
 
 def default_calibration(spec: ExportSpec, samples: int = MIN_SAMPLES) -> Calibration:
@@ -51,9 +60,12 @@ def default_calibration(spec: ExportSpec, samples: int = MIN_SAMPLES) -> Calibra
     return Calibration(tuple(batches), PARITY_SOURCE, WARNING)
 
 
-def calibration_for(spec: ExportSpec, path: str | os.PathLike[str] | None) -> Calibration:
+def calibration_for(spec: ExportSpec,
+                    path: str | os.PathLike[str] | Calibration | None) -> Calibration:
     """The user's data at ``path`` (each array checked against the model's input) or the
-    default."""
+    default; a :class:`Calibration` already loaded is returned as it is."""
+    if isinstance(path, Calibration):
+        return path
     if path is None:
         return default_calibration(spec)
     from .errors import InputError, InvalidSpecError

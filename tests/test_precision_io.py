@@ -23,8 +23,10 @@ def _cli(*argv: str, cwd=None) -> subprocess.CompletedProcess:
 
 # -- calibration files ------------------------------------------------------------------------
 def _batches() -> list[np.ndarray]:
+    """Data like the cases the int8 gate judges: noise, a constant and all-negative inputs."""
     rng = np.random.default_rng(3)
-    return [rng.standard_normal((2, 16, 16, 16)).astype(np.float32) for _ in range(3)]
+    x = rng.standard_normal((2, 16, 16, 16))
+    return [a.astype(np.float32) for a in (x, np.full_like(x, 0.75), -np.abs(x) - 0.1)]
 
 
 def test_npy_folder_and_polygraphy_json_give_the_same_data_and_digest(tmp_path) -> None:
