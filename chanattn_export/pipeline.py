@@ -98,7 +98,7 @@ def export_artifact(spec: ExportSpec, out: str | os.PathLike[str] = "artifacts",
     require_devices(spec.format, devices)  # an absent GPU that was asked for: before any work
     folder = ArtifactFolder(out)
     net = build_model(spec.model, weights, seed)  # bad weights: fail before creating anything
-    reduced = prepared_reduced(spec, reduced)  # bad calibration data too
+    reduced = prepared_reduced(spec, reduced, devices)  # bad calibration data too
     folder.ensure()  # a read-only folder fails before the export work
     weights_data = state_dict_bytes(net, {"model": spec.model.name})
     # The eager reference is rebuilt from the stored bytes, exactly as `parity DIR` will.
@@ -123,11 +123,19 @@ def export_artifact(spec: ExportSpec, out: str | os.PathLike[str] = "artifacts",
                         checked.report, exported.fallback_reason, checked.lint, written)
 
 
-def prepared_reduced(spec: ExportSpec, options: Any) -> Any:
-    """The fp16/int8 options with their calibration data loaded and checked (None: fp32)."""
+def prepared_reduced(spec: ExportSpec, options: Any, devices: Devices = None) -> Any:
+    """The fp16/int8 options with their calibration data loaded and checked (None: fp32).
+    Their gate runs on the CPU: a GPU asked for by name is refused rather than skipped."""
     if spec.precision is Precision.FP32:
         return None
+    from .errors import InvalidSpecError
     from .precision_step import prepared
+    from .runtime import parse_devices
+    from .spec import Device
+
+    if Device.CUDA in (parse_devices(devices) or ()):
+        raise InvalidSpecError(f"{spec.precision} files are judged on the CPU only (onnxruntime "
+                               "and the float16 reference); drop --devices cuda")
 
     return prepared(spec, options)
 

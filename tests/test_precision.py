@@ -174,3 +174,15 @@ def test_every_block_exports_at_int8_or_is_refused_with_its_measure(model, tmp_p
     if not res.passed:
         assert res.parity.failures and all(c.why for c in res.parity.failures)
     assert res.written == res.passed
+
+
+def test_converter_failures_are_one_line_toolkit_errors() -> None:
+    from chanattn_export.errors import ExportError, InvalidSpecError
+    from chanattn_export.export.int8 import to_int8
+
+    x = np.zeros((1, 16, 4, 4), np.float32)
+    with pytest.raises(ExportError, match="int8 quantization failed: ") as e:
+        to_int8(b"not an onnx file", [x], recipe="quantize")
+    assert "\n" not in str(e.value)
+    with pytest.raises(InvalidSpecError, match="recipe must be one of"):
+        to_int8(b"", [x], recipe="int4")

@@ -134,7 +134,7 @@ def to_int8(data: bytes, batches: Sequence[np.ndarray], *, recipe: str = DEFAULT
         except (ExportError, MissingDependencyError):
             raise
         except Exception as e:  # the quantizer raises many types
-            from ._quiet import first_line
+            from ..errors import first_line
 
             raise ExportError(f"int8 quantization failed: {type(e).__name__}: "
                               f"{first_line(e)}") from None

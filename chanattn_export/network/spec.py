@@ -213,7 +213,7 @@ def export_network(net: nn.Module, fmt: Format | str, *, input_shape: Sequence[i
     cases = make_cases(spec.model, spec.input, parity_seed, CASES)
     say(f"running {spec.model.name} eagerly on {len(cases)} parity inputs ...")
     outputs = _eager_outputs(EagerRunner(net, expected=expected), cases, spec.input)
-    reduced = prepared_reduced(spec, reduced)  # bad calibration data: before any file
+    reduced = prepared_reduced(spec, reduced, devices)  # bad calibration data: before any file
     folder = ArtifactFolder(out)
     folder.ensure()  # after every check of the network, before the export work
     ref_data = encode_reference([c.name for c in cases], [c.x for c in cases], outputs,
