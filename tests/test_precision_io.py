@@ -192,3 +192,26 @@ def test_bench_plans_precisions_for_onnxruntime_only_and_labels_them() -> None:
     assert r.label == "onnxruntime:int8" and r.key[1] == "onnxruntime:int8"
     old = BenchResult.from_dict({k: v for k, v in r.to_dict().items() if k != "precision"})
     assert old.precision == "fp32" and old.label == "onnxruntime"
+
+
+def test_int8_tables_show_sqnr_of_judged_cases_and_fail_lines_name_the_measure() -> None:
+    from chanattn_export.check.parity import compare
+    from chanattn_export.check.reduced import judge_reduced
+    from chanattn_export.render.parity import failure_lines, parity_table
+    from chanattn_export.spec import Precision
+
+    rng = np.random.default_rng(0)
+    e = rng.standard_normal((2, 4, 3, 3)).astype(np.float32)
+    good = e + 0.001 * rng.standard_normal(e.shape).astype(np.float32)  # ~60 dB
+    bad = e + 0.1 * rng.standard_normal(e.shape).astype(np.float32)  # ~20 dB
+    xs = [e, e * 100]  # the second lies outside the calibrated range
+    diffs = [compare("onnxruntime-cpu", "random", e, good), compare("onnxruntime-cpu",
+                                                                      "large", e, bad)]
+    rep = judge_reduced(Precision.INT8, diffs, xs, input_range=(-5.0, 5.0))
+    assert rep.passed and [c.judged for c in rep.checks] == [True, False]
+    row = parity_table([("m-int8.onnx", rep)]).splitlines()[2]
+    assert "SQNR 59.6dB" in row and "random 2x4x3x3" in row and row.endswith("PASS")
+    rep = judge_reduced(Precision.INT8, diffs[::-1], xs[:1] * 2, input_range=(-5.0, 5.0))
+    assert not rep.passed
+    (line,) = failure_lines("m-int8.onnx", rep)
+    assert "input=large" in line and "dB < 30 dB" in line

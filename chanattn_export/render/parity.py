@@ -20,14 +20,15 @@ def parity_rows(artifact: str, report: ParityReport) -> list[list[str]]:
         checks = [c for c in report.checks if c.backend == backend]
         worst = report.worst(backend)
         bound = _fmt(worst.needed_atol)
-        if by_sqnr:
-            judged = [c for c in checks if c.judged and c.sqnr_db is not None] or checks
-            worst = min(judged, key=lambda c: (c.passed, c.sqnr_db or 0.0))
+        shown = checks
+        if by_sqnr:  # the judged cases (those inside the calibrated range) make the row
+            shown = [c for c in checks if c.judged and c.sqnr_db is not None] or checks
+            worst = min(shown, key=lambda c: (c.passed, c.sqnr_db or 0.0))
             bound = f"SQNR {worst.sqnr_db:.1f}dB" if worst.sqnr_db is not None else "-"
         ok = all(c.passed for c in checks)
         rows.append([
-            artifact, backend, str(len(checks)), _fmt(max(c.max_abs for c in checks)),
-            _fmt(max(c.max_rel for c in checks)), bound, _where(worst),
+            artifact, backend, str(len(checks)), _fmt(max(c.max_abs for c in shown)),
+            _fmt(max(c.max_rel for c in shown)), bound, _where(worst),
             "PASS" if ok else "FAIL",
         ])
     return rows
