@@ -215,3 +215,19 @@ def test_int8_tables_show_sqnr_of_judged_cases_and_fail_lines_name_the_measure()
     assert not rep.passed
     (line,) = failure_lines("m-int8.onnx", rep)
     assert "input=large" in line and "dB < 30 dB" in line
+
+
+def test_a_deployment_host_verifies_fp16_and_int8_and_says_what_it_could_not_run(
+        tmp_path_factory) -> None:
+    """numpy + onnxruntime only (no torch, no onnx): both files are judged against their stored
+    evidence through onnxruntime; the float16 reference, which needs onnx, is named as not run."""
+    from torchless import make_world_readable_base, run_torchless
+
+    base = make_world_readable_base(tmp_path_factory.mktemp("host"))
+    tiny = {"channels": 8, "height": 8, "width": 8}
+    api.export_onnx("eca", precision="fp16", out=base / "art", **tiny)
+    api.export_onnx("eca", precision="int8", out=base / "art", **tiny)
+    p = run_torchless(["-m", "chanattn_export", "verify", "art"], base)
+    assert p.returncode == 0, p.stdout + p.stderr[-2000:]
+    assert "onnx-reference-fp16 not run: it needs onnx" in p.stdout
+    assert "error" not in p.stdout.lower().replace("no errors", "")

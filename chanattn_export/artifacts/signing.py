@@ -24,7 +24,6 @@ from .manifest import MANIFEST
 
 SIGNATURE = "signature.json"
 PAYLOAD_FORMAT = "chanattn_export-folder-signature"
-MAX_SIGNATURE_BYTES = 1 << 22
 MAX_HASHED_BYTES = 1 << 32
 
 
@@ -124,33 +123,48 @@ def sign_folder(root: Path, key_path: Path) -> Path:
 def check_signature(root: Path, public_key: Path) -> list[str]:
     """Problems (one line each, relative path first) of ``root`` against its signature and the
     public key; empty when every file is exactly what the key's holder signed."""
+    return signed_digests(root, public_key)[0]
+
+
+def signed_digests(root: Path, public_key: Path) -> tuple[list[str], dict[str, str] | None]:
+    """``(problems, digests)``: the problems of :func:`check_signature`, and the sha256 of every
+    file as the key's holder signed it (None when the signature itself does not verify).
+
+    A reader that then loads a file must check *the bytes it loads* against these digests: a
+    file swapped after this hashing pass would otherwise run unsigned (``check.files``)."""
     key = _read_key(public_key, private=False)
     from cryptography.exceptions import InvalidSignature
 
+    from ..fileio.bounded import SIGNATURE_MAX_BYTES, read_bounded
+
     path = root / SIGNATURE
+    if not path.exists() and not path.is_symlink():
+        return [f"{SIGNATURE}: missing: the folder is not signed (sign DIR --key KEY)"], None
     try:
-        if path.stat().st_size > MAX_SIGNATURE_BYTES:
-            return [f"{SIGNATURE}: larger than any signature this toolkit writes"]
-        doc = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        return [f"{SIGNATURE}: missing: the folder is not signed (sign DIR --key KEY)"]
-    except (OSError, ValueError, RecursionError) as e:
-        first = str(e).splitlines()[0] if str(e) else repr(e)  # (!r on the whole expression
-        return [f"{SIGNATURE}: unreadable: {first}"]            # quoted every message)
+        if path.stat().st_size > SIGNATURE_MAX_BYTES:
+            return [f"{SIGNATURE}: larger than any signature this toolkit writes"], None
+        doc = json.loads(read_bounded(path, SIGNATURE_MAX_BYTES, "signature"))
+    except ArtifactError as e:
+        return [f"{SIGNATURE}: {str(e).removeprefix(f'{path}: ')}"], None
+    except OSError as e:
+        return [f"{SIGNATURE}: unreadable: {e.strerror or e}"], None
+    except (ValueError, RecursionError) as e:
+        first = str(e).splitlines()[0] if str(e) else repr(e)
+        return [f"{SIGNATURE}: unreadable: {first}"], None
     if not isinstance(doc, dict) or not isinstance(doc.get("payload"), str) \
             or not isinstance(doc.get("signature"), str):
-        return [f"{SIGNATURE}: not a signature written by this toolkit"]
+        return [f"{SIGNATURE}: not a signature written by this toolkit"], None
     try:
         key.verify(base64.b64decode(doc["signature"], validate=True), doc["payload"].encode())
     except (InvalidSignature, ValueError):
         return [f"{SIGNATURE}: does not verify with {public_key}: signed by another key, or "
-                "the signature or its file list was edited"]
+                "the signature or its file list was edited"], None
     try:
         signed = json.loads(doc["payload"]).get("files", {})
-    except (ValueError, AttributeError):
-        return [f"{SIGNATURE}: its payload is not a file list"]
-    if not isinstance(signed, dict):
-        return [f"{SIGNATURE}: its payload is not a file list"]
+    except (ValueError, AttributeError, RecursionError):
+        return [f"{SIGNATURE}: its payload is not a file list"], None
+    if not isinstance(signed, dict) or not all(isinstance(v, str) for v in signed.values()):
+        return [f"{SIGNATURE}: its payload is not a file list"], None
     from .folder import LOCK_TIMEOUT_S
     from .lock import flocked
 
@@ -162,7 +176,8 @@ def check_signature(root: Path, public_key: Path) -> list[str]:
                  if rel not in now]
     problems += [f"{rel}: added since the folder was signed (not covered by the signature)"
                  for rel in sorted(now) if rel not in signed]
-    return problems
+    return problems, dict(signed)
 
 
-__all__ = ["SIGNATURE", "check_signature", "folder_digests", "generate_key", "sign_folder"]
+__all__ = ["SIGNATURE", "check_signature", "folder_digests", "generate_key", "sign_folder",
+           "signed_digests"]

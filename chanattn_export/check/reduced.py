@@ -21,7 +21,7 @@ import numpy as np
 
 from ..spec import Precision, Tolerance
 from .measures import clipped_fraction, cosine, sqnr_db
-from .parity import CheckResult, Diff, ParityReport, Skip, judge
+from .parity import EAGER, CheckResult, Diff, ParityReport, Skip, judge
 
 FP16_TOLERANCE = Tolerance(atol=3e-2, rtol=1e-2)
 INT8_DISPLAY = Tolerance(atol=1.0, rtol=0.0)  # int8 is judged by SQNR; atol is only shown
@@ -59,13 +59,13 @@ def judge_reduced(precision: Precision, diffs: Sequence[Diff], inputs: Sequence[
                   skipped: Sequence[Skip] = (), gate: Int8Gate | None = None,
                   input_range: tuple[float, float] | None = None,
                   top1: tuple[float, int, int] | None = None,
-                  record: dict[str, Any] | None = None) -> ParityReport:
+                  record: dict[str, Any] | None = None, reference: str = EAGER) -> ParityReport:
     """The verdict on ``diffs`` (every runner over the cases whose inputs are ``inputs``, in
     order). ``top1``: (agreement, samples, classes) on the calibration data; ``record`` is
     added to the report's gate record (the conversion's facts)."""
     tol = tolerance or default_tolerance(precision)
     if precision is not Precision.INT8:
-        base = judge(diffs, tol, seed, skipped)
+        base = judge(diffs, tol, seed, skipped, reference)
         checks = tuple(replace(c, sqnr_db=s, cosine=k)
                        for c, (s, k) in zip(base.checks, map(_measures, diffs), strict=True))
         info = {"precision": str(precision), "bound": "elementwise", **(record or {})}
@@ -84,7 +84,8 @@ def judge_reduced(precision: Precision, diffs: Sequence[Diff], inputs: Sequence[
                    f"[{input_range[0]:.3g}, {input_range[1]:.3g}]")  # type: ignore[index]
         checks.append(CheckResult(
             d.backend, d.case, d.shape, d.max_abs, d.max_rel, d.needed_atol(tol.rtol),
-            d.nan_mismatch, not judged or not why, d.nonfinite_reference, s, k, judged, why))
+            d.nan_mismatch, not judged or not why, d.nonfinite_reference, reference,
+            sqnr_db=s, cosine=k, judged=judged, why=why))
     info: dict[str, Any] = {"precision": str(precision), "bound": "sqnr", **g.to_dict(),
                             **({"input_range": list(input_range)} if input_range else {}),
                             **(record or {})}
@@ -113,31 +114,6 @@ def _int8_failure(d: Diff, s: float | None, k: float | None, g: Int8Gate) -> str
     return ""
 
 
-__all__ = ["FP16_TOLERANCE", "Int8Gate", "default_tolerance", "judge_reduced"]
-
-
-def judge_entry(entry: Any, data: bytes, cases: Sequence[Any], reference: Any,
-                tolerance: Tolerance, seed: int,
-                outputs: Sequence[np.ndarray] | None = None) -> ParityReport:
-    """``parity DIR`` / ``verify`` of an fp16 or int8 entry: its file on the CPU runners of its
-    precision, against ``reference`` (the eager block) or the stored ``outputs`` (a network).
-    The fp32 default tolerance means none was asked for: the precision's own applies."""
-    from ..artifacts.conversion import input_range_of, precision_of
-    from ..runtime.reduced import reduced_runners
-    from ..runtime.validation import Expected
-    from .parity import measure_usable
-
-    precision = precision_of(entry.conversion)
-    tol = default_tolerance(precision) if tolerance == Tolerance() else tolerance
-    expected = Expected.from_spec(entry.model, entry.input)
-    runners = reduced_runners(precision, data, expected)
-    diffs, skips = measure_usable(reference, runners, cases, outputs=outputs)
-    recipe = (entry.conversion.get("recipe") or {}).get("recipe")
-    return judge_reduced(precision, diffs, [c.x for c in cases], tol, seed=seed,
-                         skipped=skips, input_range=input_range_of(entry.conversion),
-                         record={"recipe": recipe})
-
-
 def precision_default(entry: Any) -> Tolerance:
     """The default bound of an entry's precision (fp32 for an entry without a conversion)."""
     from ..artifacts.conversion import precision_of
@@ -145,18 +121,51 @@ def precision_default(entry: Any) -> Tolerance:
     return default_tolerance(precision_of(entry.conversion))
 
 
-def recheck_reduced(entry: Any, data: bytes, net: Any, expected: Any, tolerance: Tolerance,
-                    seed: int, cases: Sequence[str], add: Any) -> ParityReport | None:
-    """:func:`judge_entry` of a registered block rebuilt from its weights; a failure to run
-    goes to ``add(path, message)``."""
+def recheck_reduced(entry: Any, data: bytes, net: Any, ref: Any, tolerance: Tolerance,
+                    cases: Sequence[str], fresh_seed: int, add: Any) -> ParityReport | None:
+    """``parity DIR`` / ``verify`` of an fp16 or int8 entry: its file on the CPU runners of its
+    precision, against its stored evidence ``ref`` and, where ``net`` (the block rebuilt from
+    its weights) is given, at fresh inputs (``fresh_seed``). The fp32 default tolerance means
+    none was asked for: the precision's own applies. A failure goes to ``add(path, msg)``."""
+    from ..artifacts.conversion import input_range_of, precision_of
     from ..errors import ChanAttnError
     from ..runtime import EagerRunner
-    from .parity import make_cases
+    from ..runtime.reduced import REFERENCE_FP16, reduced_runners, reference_missing
+    from ..runtime.validation import Expected
+    from .parity import STORED, InputCase, make_cases, measure_usable, merge
 
+    precision = precision_of(entry.conversion)
+    tol = default_tolerance(precision) if tolerance == Tolerance() else tolerance
+    expected = Expected.from_spec(entry.model, entry.input)
     try:
-        inputs = make_cases(entry.model, entry.input, seed, cases)
-        return judge_entry(entry, data, inputs, EagerRunner(net, expected=expected), tolerance,
-                           seed)
+        runners = reduced_runners(precision, data, expected)
+    except ChanAttnError as e:
+        add(entry.path, f"cannot load: {e}")
+        return None
+    kw = {"input_range": input_range_of(entry.conversion),
+          "record": {"recipe": (entry.conversion.get("recipe") or {}).get("recipe")}}
+    missing = reference_missing() if precision is Precision.FP16 else None
+    host = [Skip(REFERENCE_FP16, missing)] if missing else []  # a deployment host: said
+    try:
+        report = None
+        if ref is not None:
+            idx = [i for i, n in enumerate(ref.names) if n in cases] or range(len(ref.names))
+            inputs = [InputCase(ref.names[i], ref.inputs[i]) for i in idx]
+            diffs, skips = measure_usable(None, runners, inputs,
+                                          outputs=[ref.outputs[i] for i in idx])
+            report = judge_reduced(precision, diffs, [c.x for c in inputs], tol, seed=ref.seed,
+                                   skipped=[*skips, *host], reference=STORED, **kw)
+        if net is not None:
+            inputs = make_cases(entry.model, entry.input, fresh_seed, cases)
+            diffs, skips = measure_usable(EagerRunner(net, expected=expected), runners, inputs)
+            fresh = judge_reduced(precision, diffs, [c.x for c in inputs], tol, seed=fresh_seed,
+                                  skipped=[*skips, *host], **kw)
+            report = fresh if report is None else merge(report, fresh)
+        return report
     except ChanAttnError as e:
         add(entry.path, f"cannot run: {e}")
         return None
+
+
+__all__ = ["FP16_TOLERANCE", "Int8Gate", "default_tolerance", "judge_reduced",
+           "precision_default", "recheck_reduced"]

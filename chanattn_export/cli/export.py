@@ -120,11 +120,12 @@ def add_parsers(sub: Any) -> None:
         reference_option(p)
         p.add_argument("--hidden", type=int, default=None, help="hidden (bottleneck) width "
                        "(default: from --ratio and --preset, or the --weights file's shapes)")
-        p.set_defaults(func=cmd_export(fmt))
+        p.set_defaults(func=cmd_export(fmt), needs_torch=True)
     p = sub.add_parser("all", parents=[common], help="both formats for every model and layout")
     precision_options(p)
     p.add_argument("--models", metavar="A,B", help="comma-separated models (default: all)")
     # every registered model: no --weights, no network
-    p.set_defaults(func=cmd_all, weights=None, hidden=None, input_shape=None, name=None)
+    p.set_defaults(func=cmd_all, weights=None, hidden=None, input_shape=None, name=None,
+                   needs_torch=True)
     p = sub.add_parser("list", help="list the registered models")
-    p.set_defaults(func=cmd_list)
+    p.set_defaults(func=cmd_list, needs_torch=True)

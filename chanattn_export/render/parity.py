@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from ..check.parity import CheckResult, ParityReport
+from ..check.parity import EAGER, CheckResult, ParityReport
 from .text import sci as _fmt
 from .text import table
 
@@ -14,20 +14,23 @@ def _where(c: CheckResult) -> str:
 
 
 def parity_rows(artifact: str, report: ParityReport) -> list[list[str]]:
+    """One row per backend and reference: the stored evidence's checks apart from the eager
+    module's (at export, or rebuilt from the weights by ``parity DIR``)."""
     rows = []
     by_sqnr = (report.gate or {}).get("bound") == "sqnr"  # int8: judged by SQNR, not atol
-    for backend in report.backends():
-        checks = [c for c in report.checks if c.backend == backend]
-        worst = report.worst(backend)
-        bound = _fmt(worst.needed_atol)
-        shown = checks
+    groups = dict.fromkeys((c.backend, c.reference) for c in report.checks)
+    for backend, ref in groups:
+        checks = [c for c in report.checks if (c.backend, c.reference) == (backend, ref)]
+        worst = max(checks, key=lambda c: (not c.passed, c.needed_atol, c.max_abs))
+        bound, shown = _fmt(worst.needed_atol), checks
         if by_sqnr:  # the judged cases (those inside the calibrated range) make the row
             shown = [c for c in checks if c.judged and c.sqnr_db is not None] or checks
             worst = min(shown, key=lambda c: (c.passed, c.sqnr_db or 0.0))
             bound = f"SQNR {worst.sqnr_db:.1f}dB" if worst.sqnr_db is not None else "-"
         ok = all(c.passed for c in checks)
+        label = backend if ref == EAGER else f"{backend} vs {ref}"
         rows.append([
-            artifact, backend, str(len(checks)), _fmt(max(c.max_abs for c in shown)),
+            artifact, label, str(len(checks)), _fmt(max(c.max_abs for c in shown)),
             _fmt(max(c.max_rel for c in shown)), bound, _where(worst),
             "PASS" if ok else "FAIL",
         ])

@@ -121,15 +121,26 @@ class IoCastRunner:
         return np.asarray(y, dtype=np.float32)
 
 
+def reference_missing() -> str | None:
+    """Why the float16 reference cannot run here (a deployment host without onnx), or None."""
+    try:
+        import onnx.reference  # noqa: F401
+    except ImportError:
+        return (f"{REFERENCE_FP16} not run: it needs onnx (pip install onnx); onnxruntime's "
+                "CPU provider alone computes most float16 ops in float32")
+    return None
+
+
 def reduced_runners(precision: Precision, data: bytes, expected: Expected) -> list[Any]:
     """The CPU runners that judge a ``precision`` file: onnxruntime (what serves it), plus
-    the float16 reference for fp16 files."""
+    the float16 reference for fp16 files where onnx is installed (:func:`reference_missing`)."""
     ort_runner = OrtRunner(data, expected=expected)
-    fp16_io = _input_dtype(data) == np.float16
+    fp16_io = ort_runner.session.get_inputs()[0].type == "tensor(float16)"
     runners: list[Any] = [IoCastRunner(ort_runner) if fp16_io else ort_runner]
-    if precision is Precision.FP16:
+    if precision is Precision.FP16 and reference_missing() is None:
         runners.append(Fp16ReferenceRunner(data, expected))
     return runners
 
 
-__all__ = ["REFERENCE_FP16", "Fp16ReferenceRunner", "IoCastRunner", "reduced_runners"]
+__all__ = ["REFERENCE_FP16", "Fp16ReferenceRunner", "IoCastRunner", "reduced_runners",
+           "reference_missing"]
