@@ -186,6 +186,25 @@ def _num(v: float) -> float | str:
 
 
 
+def step_for(spec: ExportSpec, net: Any, options: ReducedOptions | None, devices: Any,
+             say: Callable[[str], None]) -> ReducedStep | None:
+    """The fp16/int8 step of ``spec`` (None for fp32), its calibration data loaded and
+    checked now, before any file is written. Its gate runs on the CPU: a GPU asked for by
+    name is refused rather than skipped."""
+    if spec.precision is Precision.FP32:
+        return None
+    from .errors import InvalidSpecError
+    from .runtime import EagerRunner, parse_devices
+    from .runtime.validation import Expected
+    from .spec import Device
+
+    if Device.CUDA in (parse_devices(devices) or ()):
+        raise InvalidSpecError(f"{spec.precision} files are judged on the CPU only (onnxruntime "
+                               "and the float16 reference); drop --devices cuda")
+    return ReducedStep(spec, EagerRunner(net, expected=Expected.from_spec(spec.model)),
+                       prepared(spec, options), say)
+
+
 def reduced_file(spec: ExportSpec, net: Any, fp32: bytes) -> bytes:
     """The fp16 or int8 file an export of ``spec`` would write (default calibration; the int8
     recipe chosen against eager ``net``), unjudged: what ``bench`` times."""
@@ -195,4 +214,4 @@ def reduced_file(spec: ExportSpec, net: Any, fp32: bytes) -> bytes:
 
 
 __all__ = ["ReducedOptions", "ReducedStep", "calibration_for", "default_calibration",
-           "reduced_file"]
+           "reduced_file", "step_for"]
