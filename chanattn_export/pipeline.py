@@ -26,15 +26,9 @@ from .artifacts.evidence import (
     select_evidence,
 )
 from .artifacts.outdir import leaves_no_empty_folder
+from .check.cases import check_input_size, make_cases
 from .check.localize_failure import FailureLocalization, localize_entry, localize_failure
-from .check.parity import (
-    InputCase,
-    ParityReport,
-    check_input_size,
-    judge,
-    make_cases,
-    measure_usable,
-)
+from .check.parity import InputCase, ParityReport, judge, measure_usable
 from .check.recheck import EntryCheck, check_entry
 from .check.settings import CheckSettings, Devices
 from .check.summary import record_parity
@@ -44,6 +38,7 @@ from .export import Exported
 from .export.foreign import cannot_exit
 from .export.lint import LintProblem
 from .export.subject import Subject, block_subject
+from .precision_step import step_for
 from .spec import OUTPUT_NAME, ExportSpec, Format, Tolerance
 
 Progress = Callable[[str], None]
@@ -79,10 +74,11 @@ class ExportResult:
                               "the artifact is marked failed")
         if not self.passed:
             c = self.parity.failures[0]
+            why = c.why or (f"needs atol {c.needed_atol:.3g}, allowed "
+                            f"{self.parity.tolerance.atol:g}")
             raise ParityError(
                 f"{self.path.name} fails parity on {c.backend} (case {c.case}, shape "
-                f"{list(c.shape)}): needs atol {c.needed_atol:.3g}, allowed "
-                f"{self.parity.tolerance.atol:g}; the artifact is marked failed")
+                f"{list(c.shape)}): {why}; the artifact is marked failed")
         return self
 
 
@@ -90,22 +86,27 @@ def export_artifact(spec: ExportSpec, out: str | os.PathLike[str] = "artifacts",
                     weights: str | os.PathLike[str] | None = None, seed: int = 0,
                     tolerance: Tolerance | None = None, parity_seed: int = 0,
                     progress: Progress | None = None, devices: Devices = None,
-                    keep_failed: bool = False) -> ExportResult:
-    """A registered block (``spec``, weights from a file or ``seed``) down the export road."""
+                    keep_failed: bool = False, reduced: Any = None) -> ExportResult:
+    """A registered block (``spec``, weights from a file or ``seed``) down the export road;
+    ``reduced``: the fp16/int8 options (:class:`~.precision_step.ReducedOptions`)."""
+    from .check.reduced import default_tolerance
     from .runtime import require_devices
 
     require_devices(spec.format, devices)  # an absent GPU that was asked for: before any work
-    settings = CheckSettings(tolerance or Tolerance(), parity_seed, devices)
+    settings = CheckSettings(tolerance or default_tolerance(spec.precision), parity_seed,
+                             devices)
     return export_subject(block_subject(spec, weights, seed), out, settings,
-                          progress=progress, keep_failed=keep_failed)
+                          progress=progress, keep_failed=keep_failed, reduced=reduced)
 
 
 @leaves_no_empty_folder("out")
 @cannot_exit
 def export_subject(subject: Subject, out: str | os.PathLike[str] = "artifacts",
                    settings: CheckSettings | None = None, *, progress: Progress | None = None,
-                   keep_failed: bool = False) -> ExportResult:
+                   keep_failed: bool = False, reduced: Any = None) -> ExportResult:
     """Export, lint and judge ``subject`` on every parity case, keep its evidence, and commit it.
+    ``subject.spec.precision`` fp16/int8: the file is converted and judged at that precision's
+    bounds against the same eager outputs (:mod:`.precision_step`; ``reduced``: its options).
 
     A failed artifact never lands beside the passing ones: it is not written (the folder, and
     any earlier passing artifact of that name, stay as they were), or with ``keep_failed`` it
@@ -123,19 +124,23 @@ def export_subject(subject: Subject, out: str | os.PathLike[str] = "artifacts",
     cases = make_cases(spec.model, spec.input, settings.seed)
     say(f"running {spec.model.name} eagerly on {len(cases)} parity inputs ...")
     outputs = _eager_outputs(EagerRunner(net, expected=expected), cases, spec, subject.source)
+    step = step_for(spec, net, reduced, settings.devices, say)  # fp16/int8: calibration now
     folder = ArtifactFolder(out)
     folder.ensure()  # every check of the subject passed: now the export work
     evidence = _evidence(spec, cases, outputs, settings.seed)
     say(f"exporting {spec.filename} ...")
     t0 = time.perf_counter()
-    exported = subject.export()
+    exported = subject.export() if step is None else step.export(subject.export())
     seconds = time.perf_counter() - t0
     lint = lint_export(spec, exported.data)
     say(f"checking parity of {spec.filename} ...")
     try:
-        runners = runners_for(spec.format, exported.data, net, expected, settings.devices)
-        diffs, skips = measure_usable(None, runners, cases, outputs=outputs)
-        report = judge(diffs, settings.tolerance, settings.seed, skips)
+        if step is not None:
+            report = step.judge(exported.data, cases, settings.tolerance, settings.seed, outputs)
+        else:
+            runners = runners_for(spec.format, exported.data, net, expected, settings.devices)
+            diffs, skips = measure_usable(None, runners, cases, outputs=outputs)
+            report = judge(diffs, settings.tolerance, settings.seed, skips)
     except ChanAttnError:
         if not lint:
             raise
@@ -143,9 +148,13 @@ def export_subject(subject: Subject, out: str | os.PathLike[str] = "artifacts",
     localized = None
     if report.failures:  # for the record: the first node where the file leaves eager
         say(f"localising the first failure of {spec.filename} ...")
+        why_not = None if step is None else (
+            f"not for {spec.precision} files yet: their graph is the converted one, and the "
+            "float16 reference that catches overflow is not what localisation runs")
         localized = localize_failure(net, spec.format, exported.data, report, cases,
-                                     settings.tolerance)
+                                     settings.tolerance, why_not)
     entry = entry_for(subject, exported, report, lint, evidence, outputs, cases, localized)
+    entry = step.annotate(entry) if step is not None else entry
     evidence_rel = str(entry.reference)
     files = {spec.filename: exported.data, entry.weights: subject.weights, evidence_rel: evidence}
     path, written = land(folder, entry, files, keep_failed=keep_failed)

@@ -72,16 +72,18 @@ class ServedModel:
     provider: str  # what onnxruntime actually runs on, e.g. "CPUExecutionProvider"
     fallback_reason: str | None  # why an earlier device of ``providers`` was not used
     session: Any = field(repr=False)
+    precision: str = "fp32"  # fp16 / int8 files: how they were made is in the manifest
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "_expected", Expected(self.input.layout, self.input.dims))
 
     def run(self, x: np.ndarray) -> np.ndarray:
-        """The model's output for ``x``; a tensor the model cannot take raises InputError, and
-        so does one too large for this host's memory. Nothing but the package's exceptions
-        leaves: a server catching ``ChanAttnError`` sees every refusal."""
+        """The model's output for ``x``; a tensor the model cannot take raises InputError
+        (an fp16 file with float16 I/O takes float16, every other file float32), and so does
+        one too large for this host's memory. Nothing but the package's exceptions leaves: a
+        server catching ``ChanAttnError`` sees every refusal."""
         try:
-            check_input(x, self._expected)
+            check_input(x, self._expected, dtypes=(np.dtype(self.input.dtype),))
         except InputError as e:
             raise InputError(f"{e}; {self.path.name} takes {self.input}") from None
         try:
@@ -131,7 +133,8 @@ def load_artifact(folder: str | os.PathLike[str], model: str | None = None,
         path=path, sha256=entry.sha256, input=served_in, output=served_out,
         parity=ParityVerdict(True, _nan(verdict.atol), _nan(verdict.rtol), verdict.checks,
                              verdict.worst),
-        provider=provider, fallback_reason=fallback, session=session)
+        provider=provider, fallback_reason=fallback, session=session,
+        precision=str(entry.conversion.get("precision", "fp32")))
 
 
 def _fields(entry: ManifestEntry, path: Path) -> tuple[TensorRecord, TensorRecord,
@@ -143,9 +146,9 @@ def _fields(entry: ManifestEntry, path: Path) -> tuple[TensorRecord, TensorRecor
         verdict = parity_summary(entry.parity)
     except ArtifactError as e:
         raise ArtifactError(f"{path}: manifest field {e}") from None
-    if inp.dtype != "float32":
+    if inp.dtype not in ("float32", "float16"):
         raise ArtifactError(f"{path}: manifest field inputs[0].dtype is {inp.dtype!r}; "
-                            "serving takes float32 inputs")
+                            "serving takes float32 inputs (float16 for an fp16 I/O file)")
     if verdict.passed is False:
         raise ArtifactError(f"{path}: the manifest's status says passed but its parity record "
                             "says failed; refusing to serve a contradictory artifact")

@@ -25,8 +25,10 @@ TEST_FILE = "benchmarks/test_throughput.py"
 
 
 def case_id(r: BenchResult) -> str:
-    """The suite's parametrize id (``eca-onnxruntime-cpu-b8``), dtype added when not float32."""
-    tail = "" if r.dtype == "float32" else f"-{r.dtype}"
+    """The suite's parametrize id (``eca-onnxruntime-cpu-b8``), dtype added when not float32
+    and the file's precision when not fp32."""
+    tail = ("" if r.dtype == "float32" else f"-{r.dtype}") + \
+        ("" if r.precision == "fp32" else f"-{r.precision}")
     return f"{r.model}-{r.backend}-{r.device}-b{r.batch_size}{tail}"
 
 

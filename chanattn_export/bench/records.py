@@ -72,11 +72,17 @@ class BenchResult:
     error: str | None = None
     stretch_medians_ms: list[float] = field(default_factory=list)
     samples_ms: list[float] = field(default_factory=list)
+    precision: str = "fp32"  # the onnxruntime file's: fp32, fp16 or int8 (older files: fp32)
+
+    @property
+    def label(self) -> str:
+        """The backend, with the file's precision where it is not fp32 (onnxruntime:int8)."""
+        return self.backend if self.precision == "fp32" else f"{self.backend}:{self.precision}"
 
     @property
     def key(self) -> tuple[str, str, str, str, int]:
         """What makes two records the same case across runs (threads are shown, not matched)."""
-        return (self.model, self.backend, self.device, self.dtype, self.batch_size)
+        return (self.model, self.label, self.device, self.dtype, self.batch_size)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -48,8 +48,10 @@ try:
     opts.log_severity_level = quiet.log_severity_level = 4
     opts.intra_op_num_threads = opts.inter_op_num_threads = 1
     sess = ort.InferenceSession(data, sess_options=opts, providers=["CPUExecutionProvider"])
-    x = np.random.default_rng(0).standard_normal(head["shape"]).astype(np.float32)
-    ys = sess.run(None, {sess.get_inputs()[0].name: x}, quiet)
+    arg = sess.get_inputs()[0]
+    dtype = np.float16 if arg.type == "tensor(float16)" else np.float32  # fp16 I/O files
+    x = np.random.default_rng(0).standard_normal(head["shape"]).astype(dtype)
+    ys = sess.run(None, {arg.name: x}, quiet)
     print(json.dumps({"outputs": [list(y.shape) for y in ys]}))
 except MemoryError:
     print(json.dumps({"error": "MemoryError", "memory": True}))

@@ -149,6 +149,9 @@ def _manifest_record(folder: Path, e: dict[str, Any], rel: str,
         "parity": _parity(e.get("parity")), "files": files, "versions": e.get("versions"),
         "lint": e.get("lint"), "source": e.get("source", "registry"),
         "reference": e.get("reference"),
+        "precision": (e.get("conversion") or {}).get("precision", "fp32")
+        if isinstance(e.get("conversion"), dict) else "fp32",
+        "conversion": e.get("conversion"),
     }
 
 
@@ -159,8 +162,17 @@ def _parity(parity: object) -> dict[str, Any]:
     except ArtifactError as e:
         return {"passed": None, "atol": None, "rtol": None, "checks": 0, "worst": None,
                 "error": f"unreadable parity record: {e}"}
+    gate = parity.get("gate") if isinstance(parity, dict) else None
+    gate = gate if isinstance(gate, dict) else None
+    worst = p.worst
+    if gate and gate.get("bound") == "sqnr":  # int8: the worst is the lowest judged SQNR
+        judged = [c for c in parity.get("checks") or []  # type: ignore[union-attr]
+                  if isinstance(c, dict) and c.get("judged", True)
+                  and isinstance(c.get("sqnr_db"), int | float)]
+        worst = min(judged, key=lambda c: (bool(c.get("passed")), float(c["sqnr_db"])),
+                    default=worst)
     return {"passed": p.passed, "atol": p.atol, "rtol": p.rtol, "checks": p.checks,
-            "worst": p.worst}
+            "worst": worst, "gate": gate}
 
 
 __all__ = ["SCHEMA", "inspect_path", "signature_state"]

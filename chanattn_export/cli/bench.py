@@ -61,7 +61,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
         batch_sizes=args.batch_sizes, threads=args.threads, dtype=args.dtype,
         warmup=args.warmup, repeats=args.repeats, stretches=args.stretches,
         quick=args.quick,
-        rotate_inputs=args.rotate_inputs, include_transfer=args.include_transfer)
+        rotate_inputs=args.rotate_inputs, include_transfer=args.include_transfer,
+        precisions=args.precisions)
     session.check_output_deps(not args.no_plot)
     from ..render.progress import Progress, Silent
 
@@ -76,7 +77,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
     with bar:
         res = session.run(cfg, say=note, on_result=lambda r: bar.step(
-            f"{r.model} {r.backend} {r.device} batch {r.batch_size}"))
+            f"{r.model} {r.label} {r.device} batch {r.batch_size}"))
     paths = session.write(res, args.out, plot=not args.no_plot)
     print(results_table(res.results))
     print(run_footer(cfg, res.bandwidth))
@@ -98,6 +99,8 @@ def _bench_parser(sub: Any) -> None:
                    help="threads for torch and onnxruntime alike (default: all cores)")
     p.add_argument("--dtype", choices=["float32", "float16"], default="float32",
                    help="float16 runs on CUDA only (default float32)")
+    p.add_argument("--precisions", default=None, help="comma-separated onnxruntime file "
+                   "precisions: fp32,fp16,int8 (default fp32; others run fp32 only)")
     p.add_argument("--warmup", type=int, default=None, help="discarded calls per case")
     p.add_argument("--repeats", type=int, default=None, help="timed calls per case (>= 3)")
     p.add_argument("--stretches", type=int, default=None,

@@ -9,7 +9,7 @@ from typing import Any
 
 from ..spec import Format, Layout
 from .common import EXIT_FAILED, EXIT_OK, print_parity, progress, save_reference_from_args, say
-from .options import model_options, network_options, reference_option
+from .options import model_options, network_options, precision_options, reference_option
 
 DEFAULT_MODEL = "cbam-channel"
 
@@ -25,7 +25,9 @@ def _export(fmt: Format, args: argparse.Namespace, model: object, layout: str,
                   devices=args.devices, keep_failed=args.keep_failed,
                   input_shape=args.input_shape, name=args.name)
     if fmt is Format.ONNX:
-        return api.export_onnx(model, opset=args.opset, exporter=args.exporter, **common)
+        return api.export_onnx(model, opset=args.opset, exporter=args.exporter,
+                               precision=args.precision, calibration=args.calibration,
+                               fp16_io=args.fp16_io, int8_recipe=args.int8_recipe, **common)
     export = api.export_pt2 if fmt is Format.PT2 else api.export_torchscript
     return export(model, **common)
 
@@ -71,7 +73,9 @@ def cmd_all(args: argparse.Namespace) -> int:
     infos = [get_model_info(n.strip()) for n in args.models.split(",")] if args.models \
         else [i for i in list_models() if args.preset == "default" or args.preset in i.presets]
     items, ok_lint = [], True
-    formats = (Format.ONNX, Format.TORCHSCRIPT)  # .pt2: the `pt2` command
+    formats: tuple[Format, ...] = (Format.ONNX, Format.TORCHSCRIPT)  # .pt2: the `pt2` command
+    if args.precision != "fp32":  # fp16/int8 are ONNX files; TorchScript stays fp32
+        formats = (Format.ONNX,)
     with progress(len(infos) * len(Layout) * len(formats)) as bar:
         for info in infos:
             for layout in Layout:
@@ -118,6 +122,8 @@ def add_parsers(sub: Any) -> None:
                        (Format.TORCHSCRIPT, "export one model to TorchScript and check parity"),
                        (Format.PT2, "export one model as a torch.export program (.pt2)")):
         p = sub.add_parser(fmt.value, parents=[common], help=help_, description=help_)
+        if fmt is Format.ONNX:
+            precision_options(p)
         p.add_argument("--model", default=None,
                        help=f"registered model (see: list; default {DEFAULT_MODEL})")
         network_options(p)
@@ -128,6 +134,7 @@ def add_parsers(sub: Any) -> None:
                        "(default: from --ratio and --preset, or the --weights file's shapes)")
         p.set_defaults(func=cmd_export(fmt), needs_torch=True)
     p = sub.add_parser("all", parents=[common], help="both formats for every model and layout")
+    precision_options(p)
     p.add_argument("--models", metavar="A,B", help="comma-separated models (default: all)")
     # every registered model: no --weights, no network
     p.set_defaults(func=cmd_all, weights=None, hidden=None, input_shape=None, name=None,

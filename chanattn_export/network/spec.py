@@ -19,7 +19,7 @@ import torch
 from torch import nn
 
 from ..artifacts.evidence import USER
-from ..check.parity import check_input_size
+from ..check.cases import check_input_size
 from ..errors import ExportError, InvalidSpecError, first_line
 from ..export.foreign import cannot_exit
 from ..export.subject import Subject

@@ -28,7 +28,7 @@ def ratio(x: float) -> str:
 
 
 def _case(r: BenchResult) -> str:
-    return f"{r.model} {r.backend} {r.device} batch {r.batch_size}"
+    return f"{r.model} {r.label} {r.device} batch {r.batch_size}"
 
 
 def results_table(results: Sequence[BenchResult]) -> str:
@@ -41,7 +41,7 @@ def results_table(results: Sequence[BenchResult]) -> str:
         if r.skipped:
             notes.append(f"skipped {_case(r)}: {r.skipped}")
             continue
-        rows.append([r.model, r.backend, r.device, r.dtype, str(r.batch_size), str(r.threads),
+        rows.append([r.model, r.label, r.device, r.dtype, str(r.batch_size), str(r.threads),
                      ms(r.median_ms), ms(r.iqr_ms), ms(r.p90_ms), ms(r.p99_ms),
                      num(r.images_per_s, ",.0f"), num(r.gb_per_s, ".1f"),
                      num(r.x_floor, ".2f"), num(r.x_copy, ".2f")])

@@ -66,6 +66,7 @@ def _artifact(a: dict[str, Any], ran: float | None = None) -> list[str]:
         how = (m["exporter"] or "?") + (f", opset {m['opset']}" if m["opset"] is not None
                                         else "")
         out.append(_row("exporter", how))
+        out.append(_row("precision", _precision(m)))
         if m.get("fallback_reason"):
             out.append(_row("fallback", m["fallback_reason"]))
         out.append(_row("parity", _parity(m["parity"])))
@@ -102,6 +103,29 @@ def _artifact(a: dict[str, Any], ran: float | None = None) -> list[str]:
     return out
 
 
+def _precision(m: dict[str, Any]) -> str:
+    """fp32, or e.g. ``int8 (onnxruntime.quantization 1.32.0, recipe gate-float, calibration
+    parity-generator sha256 1a2b3c4d..., worst SQNR 41.2 dB)``."""
+    conv = m.get("conversion") or {}
+    if not conv:
+        return str(m.get("precision") or "fp32")
+    recipe = conv.get("recipe") or {}
+    cal = conv.get("calibration") or {}
+    meas = conv.get("measures") or {}
+    parts = [f"{conv.get('tool')} {conv.get('tool_version')}"]
+    if recipe.get("recipe"):
+        parts.append(f"recipe {recipe['recipe']}")
+    if recipe.get("io"):
+        parts.append(f"{recipe['io']} I/O")
+    if cal:
+        parts.append(f"calibration {cal.get('source')} sha256 {str(cal.get('sha256'))[:12]}...")
+    if meas.get("worst_sqnr_db") is not None:
+        parts.append(f"worst SQNR {float(meas['worst_sqnr_db']):.1f} dB")
+    if meas.get("top1_agreement") is not None:
+        parts.append(f"top-1 {float(meas['top1_agreement']):.1%}")
+    return f"{conv.get('precision')} ({', '.join(parts)})"
+
+
 def _match(a: dict[str, Any], m: dict[str, Any] | None) -> str:
     if not m:
         return ""
@@ -114,7 +138,14 @@ def _parity(p: dict[str, Any]) -> str:
         return p["error"]
     verdict = {True: "PASS", False: "FAIL"}.get(p["passed"], "unknown")
     text = f"{verdict}, {p['checks']} checks at atol {p['atol']} rtol {p['rtol']}"
-    w = p.get("worst")
+    w, gate = p.get("worst"), p.get("gate") or {}
+    if gate.get("bound") == "sqnr":  # int8
+        text = (f"{verdict}, {p['checks']} checks at SQNR >= {gate.get('min_sqnr_db')} dB, "
+                f"cosine >= {gate.get('min_cosine')}")
+        if w and "sqnr_db" in w:
+            shape = "x".join(str(d) for d in w["shape"])
+            return text + f"; worst {w['backend']} {w['case']} {shape}: SQNR " \
+                          f"{float(w['sqnr_db']):.1f} dB"
     if w:
         shape = "x".join(str(d) for d in w["shape"])
         text += (f"; worst {w['backend']} {w['case']} {shape}: max_abs {sci(float(w['max_abs']))}"
