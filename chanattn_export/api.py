@@ -80,7 +80,7 @@ def _reduced(args: dict[str, Any]) -> Any:
         if args.get("calibration") is not None or args.get("fp16_io"):
             raise InvalidSpecError("calibration= and fp16_io= are for precision fp16/int8")
         return None
-    from .precision_step import ReducedOptions
+    from .pipeline.precision import ReducedOptions
 
     return ReducedOptions(args.get("calibration"), args.get("int8_recipe") or "auto")
 

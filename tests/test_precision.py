@@ -142,7 +142,7 @@ def test_int8_export_is_quantized_judged_by_sqnr_and_records_its_recipe(tmp_path
 
 def test_an_int8_file_below_the_gate_is_refused_naming_the_measure(tmp_path) -> None:
     from chanattn_export.pipeline import export_artifact
-    from chanattn_export.precision_step import ReducedOptions
+    from chanattn_export.pipeline.precision import ReducedOptions
 
     spec = api.make_export_spec("se", channels=64, precision="int8")
     res = export_artifact(spec, tmp_path, reduced=ReducedOptions(gate=Int8Gate(200.0)))

@@ -79,7 +79,7 @@ class ModelArtifacts:
         key = fmt.value if precision is Precision.FP32 else f"{fmt.value}-{precision}"
         if key not in self._files:
             from ..export import export_bytes
-            from ..precision_step import reduced_file
+            from ..pipeline.precision import reduced_file
 
             spec = ExportSpec(model=self.spec, format=fmt, precision=precision, input=InputSpec(
                 batch=2, height=self.height, width=self.width))

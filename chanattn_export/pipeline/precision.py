@@ -16,15 +16,15 @@ from typing import Any
 
 import numpy as np
 
-from .artifacts import ManifestEntry
-from .check.cases import make_cases
-from .check.measures import is_class_output, sqnr_db, top1_agreement
-from .check.parity import InputCase, ParityReport, measure_usable
-from .check.reduced import Int8Gate, default_tolerance, judge_reduced
-from .export import Exported
-from .export.calibration import PARITY_SOURCE, WARNING, Calibration, load_calibration
-from .export.precision import AUTO, Converted, convert, input_range
-from .spec import ExportSpec, Precision, Tolerance
+from ..artifacts import ManifestEntry
+from ..check.cases import make_cases
+from ..check.measures import is_class_output, sqnr_db, top1_agreement
+from ..check.parity import InputCase, ParityReport, measure_usable
+from ..check.reduced import Int8Gate, default_tolerance, judge_reduced
+from ..export import Exported
+from ..export.calibration import PARITY_SOURCE, WARNING, Calibration, load_calibration
+from ..export.precision import AUTO, Converted, convert, input_range
+from ..spec import ExportSpec, Precision, Tolerance
 
 CALIBRATION_SEED = 1_000_003  # far from the parity seeds (0, and what users pass)
 RANGE_SEED = 2_000_003
@@ -69,8 +69,8 @@ def calibration_for(spec: ExportSpec,
         return path
     if path is None:
         return default_calibration(spec)
-    from .errors import InputError, InvalidSpecError
-    from .runtime.validation import Expected, check_input
+    from ..errors import InputError, InvalidSpecError
+    from ..runtime.validation import Expected, check_input
 
     cal = load_calibration(path)
     expected = Expected.from_spec(spec.model, spec.input)
@@ -109,7 +109,7 @@ class ReducedStep:
         return self._calib_fp32
 
     def _run(self, data: bytes) -> list[np.ndarray]:
-        from .runtime.reduced import reduced_runners
+        from ..runtime.reduced import reduced_runners
 
         ort_runner = reduced_runners(self.spec.precision, data, None)[0]
         return [ort_runner.infer(b) for b in self.calibration.batches]
@@ -132,8 +132,8 @@ class ReducedStep:
               seed: int, outputs: Sequence[np.ndarray] | None = None) -> ParityReport:
         """The file against the eager outputs (``outputs``, or the eager model run on
         ``cases``), plus top-1 on the calibration data for a class output."""
-        from .runtime.reduced import reduced_runners
-        from .runtime.validation import Expected
+        from ..runtime.reduced import reduced_runners
+        from ..runtime.validation import Expected
 
         spec = self.spec
         expected = Expected.from_spec(spec.model, spec.input)
@@ -194,10 +194,10 @@ def step_for(spec: ExportSpec, net: Any, options: ReducedOptions | None, devices
     name is refused rather than skipped."""
     if spec.precision is Precision.FP32:
         return None
-    from .errors import InvalidSpecError
-    from .runtime import EagerRunner, parse_devices
-    from .runtime.validation import Expected
-    from .spec import Device
+    from ..errors import InvalidSpecError
+    from ..runtime import EagerRunner, parse_devices
+    from ..runtime.validation import Expected
+    from ..spec import Device
 
     if Device.CUDA in (parse_devices(devices) or ()):
         raise InvalidSpecError(f"{spec.precision} files are judged on the CPU only (onnxruntime "
@@ -209,7 +209,7 @@ def step_for(spec: ExportSpec, net: Any, options: ReducedOptions | None, devices
 def reduced_file(spec: ExportSpec, net: Any, fp32: bytes) -> bytes:
     """The fp16 or int8 file an export of ``spec`` would write (default calibration; the int8
     recipe chosen against eager ``net``), unjudged: what ``bench`` times."""
-    from .runtime import EagerRunner
+    from ..runtime import EagerRunner
 
     return ReducedStep(spec, EagerRunner(net)).export(Exported(fp32, "dynamo")).data
 

@@ -16,8 +16,8 @@ from typing import Any
 
 import numpy as np
 
-from .artifacts import FAILED_DIR, ArtifactFolder, FileRecord, ManifestEntry, sha256_bytes
-from .artifacts.evidence import (
+from ..artifacts import FAILED_DIR, ArtifactFolder, FileRecord, ManifestEntry, sha256_bytes
+from ..artifacts.evidence import (
     REFERENCE,
     USER,
     decode_reference,
@@ -25,21 +25,21 @@ from .artifacts.evidence import (
     reference_name,
     select_evidence,
 )
-from .artifacts.outdir import leaves_no_empty_folder
-from .check.cases import check_input_size, make_cases
-from .check.localize_failure import FailureLocalization, localize_entry, localize_failure
-from .check.parity import InputCase, ParityReport, judge, measure_usable
-from .check.recheck import EntryCheck, check_entry
-from .check.settings import CheckSettings, Devices
-from .check.summary import record_parity
-from .environment import versions
-from .errors import ArtifactError, ChanAttnError, InputError, InvalidSpecError, ParityError
-from .export import Exported
-from .export.foreign import cannot_exit
-from .export.lint import LintProblem
-from .export.subject import Subject, block_subject
-from .precision_step import step_for
-from .spec import OUTPUT_NAME, ExportSpec, Format, Tolerance
+from ..artifacts.outdir import leaves_no_empty_folder
+from ..check.cases import check_input_size, make_cases
+from ..check.localize_failure import FailureLocalization, localize_entry, localize_failure
+from ..check.parity import InputCase, ParityReport, judge, measure_usable
+from ..check.recheck import EntryCheck, check_entry
+from ..check.settings import CheckSettings, Devices
+from ..check.summary import record_parity
+from ..environment import versions
+from ..errors import ArtifactError, ChanAttnError, InputError, InvalidSpecError, ParityError
+from ..export import Exported
+from ..export.foreign import cannot_exit
+from ..export.lint import LintProblem
+from ..export.subject import Subject, block_subject
+from ..spec import OUTPUT_NAME, ExportSpec, Format, Tolerance
+from .precision import step_for
 
 Progress = Callable[[str], None]
 
@@ -88,9 +88,9 @@ def export_artifact(spec: ExportSpec, out: str | os.PathLike[str] = "artifacts",
                     progress: Progress | None = None, devices: Devices = None,
                     keep_failed: bool = False, reduced: Any = None) -> ExportResult:
     """A registered block (``spec``, weights from a file or ``seed``) down the export road;
-    ``reduced``: the fp16/int8 options (:class:`~.precision_step.ReducedOptions`)."""
-    from .check.reduced import default_tolerance
-    from .runtime import require_devices
+    ``reduced``: the fp16/int8 options (:class:`~.precision.ReducedOptions`)."""
+    from ..check.reduced import default_tolerance
+    from ..runtime import require_devices
 
     require_devices(spec.format, devices)  # an absent GPU that was asked for: before any work
     settings = CheckSettings(tolerance or default_tolerance(spec.precision), parity_seed,
@@ -106,14 +106,14 @@ def export_subject(subject: Subject, out: str | os.PathLike[str] = "artifacts",
                    keep_failed: bool = False, reduced: Any = None) -> ExportResult:
     """Export, lint and judge ``subject`` on every parity case, keep its evidence, and commit it.
     ``subject.spec.precision`` fp16/int8: the file is converted and judged at that precision's
-    bounds against the same eager outputs (:mod:`.precision_step`; ``reduced``: its options).
+    bounds against the same eager outputs (:mod:`.precision`; ``reduced``: its options).
 
     A failed artifact never lands beside the passing ones: it is not written (the folder, and
     any earlier passing artifact of that name, stay as they were), or with ``keep_failed`` it
     is written under ``DIR/failed/`` with its manifest record, outside ``manifest.json``.
     """
-    from .runtime import EagerRunner, require_devices, runners_for
-    from .runtime.validation import Expected
+    from ..runtime import EagerRunner, require_devices, runners_for
+    from ..runtime.validation import Expected
 
     say = progress or (lambda _msg: None)
     settings = settings or CheckSettings()
@@ -196,8 +196,8 @@ def land(folder: ArtifactFolder, entry: ManifestEntry, files: Mapping[str, bytes
          keep_failed: bool) -> tuple[Path, bool]:
     """Commit a passing entry with its files; keep a failed one under ``DIR/failed/`` when
     asked, else write nothing. Returns the model file's path and whether it was written."""
-    from .artifacts.commit import commit
-    from .artifacts.commit import keep_failed as write_failed
+    from ..artifacts.commit import commit
+    from ..artifacts.commit import keep_failed as write_failed
 
     if entry.passed:
         commit(folder, entry, dict(files))
@@ -249,7 +249,7 @@ def lint_export(spec: ExportSpec, data: bytes) -> tuple[LintProblem, ...]:
     """Graph lint of an ONNX export: a problem fails the export like a parity failure."""
     if spec.format is not Format.ONNX:
         return ()
-    from .export.lint import lint_onnx
+    from ..export.lint import lint_onnx
 
     return tuple(lint_onnx(data))
 
@@ -263,7 +263,7 @@ def recheck_folder(out: str | os.PathLike[str], *, tolerance: Tolerance | None =
     never at a tolerance read from the manifest. TorchScript files are programs: they are
     loaded only with ``trust_torchscript``; otherwise their checks say ``skipped``.
     ``localize``: each failed entry's first failure is localised (``EntryCheck.localized``)."""
-    from .runtime import require_devices
+    from ..runtime import require_devices
 
     say = progress or (lambda _msg: None)
     settings = CheckSettings(tolerance or Tolerance(), seed, devices)
