@@ -16,6 +16,7 @@ from typing import Any
 
 from ..errors import ArtifactError, InvalidSpecError
 from ..spec import INPUT_NAME, OUTPUT_NAME, Format, InputSpec, ModelSpec
+from .conversion import conversion_field, rewrites_field
 from .evidence import REGISTRY, source_fields
 
 MANIFEST = "manifest.json"
@@ -93,6 +94,7 @@ class ManifestEntry:
     fallback_reason: str | None = None
     source: str = REGISTRY  # "user": a user's network, which cannot be rebuilt from weights
     reference: str | None = None  # the evidence file (parity inputs and eager outputs)
+    conversion: dict[str, Any] = field(default_factory=dict)  # fp16/int8 (conversion.py)
     rewrites: tuple[str, ...] = ()  # graph rewrites the file carries (docs/runtimes.md)
 
     @property
@@ -130,6 +132,7 @@ class ManifestEntry:
             "parity": self.parity,
             **({"source": self.source} if self.source != REGISTRY else {}),
             **({"reference": self.reference} if self.reference is not None else {}),
+            **({"conversion": self.conversion} if self.conversion else {}),
             **({"rewrites": list(self.rewrites)} if self.rewrites else {}),
         }
 
@@ -189,9 +192,6 @@ class ManifestEntry:
             raise ArtifactError(f"{where}: 'parity' and 'versions' must be objects")
         if fallback is not None and not isinstance(fallback, str):
             raise ArtifactError(f"{where}: 'fallback_reason' must be a string or null")
-        rewrites = d.get("rewrites", [])  # optional: older manifests carry none
-        if not isinstance(rewrites, list) or not all(isinstance(r, str) for r in rewrites):
-            raise ArtifactError(f"{where}: 'rewrites' must be a list of names")
         return cls(
             path=path, sha256=sha, format=fmt, model=model, input=inp, files=files,
             weights=weights, status=status, exporter=str(d.get("exporter", "")), opset=opset,
@@ -199,7 +199,7 @@ class ManifestEntry:
             outputs=_records(d.get("outputs", []), where, "outputs"),
             versions={str(k): str(v) for k, v in versions.items()}, parity=dict(parity),
             fallback_reason=fallback, source=source, reference=reference,
-            rewrites=tuple(rewrites),
+            conversion=conversion_field(d, where), rewrites=rewrites_field(d, where),
         )
 
     @classmethod
@@ -208,7 +208,7 @@ class ManifestEntry:
                exporter: str, opset: int | None, versions: Mapping[str, str],
                parity: Mapping[str, Any], passed: bool,
                fallback_reason: str | None = None,
-               weights_size: int | None = None, rewrites: Iterable[str] = ()) -> ManifestEntry:
+               weights_size: int | None = None) -> ManifestEntry:
         """A new entry for a freshly exported file (what ``export`` records)."""
         in_dims = inp.dims(model.layout, model.channels)
         out_dims: list[int | str] = list(in_dims)
@@ -226,7 +226,6 @@ class ManifestEntry:
             outputs=({"name": OUTPUT_NAME, "dtype": "float32", "dims": out_dims,
                       "kind": output_kind},),
             versions=dict(versions), parity=dict(parity), fallback_reason=fallback_reason,
-            rewrites=tuple(rewrites),
         )
 
 

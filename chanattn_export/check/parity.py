@@ -1,7 +1,8 @@
 """Parity: measure how far each backend is from eager PyTorch, then judge against tolerances.
 
-Measuring and judging are separate so a report can be re-judged at other tolerances, and a
-failure can say which tolerance would have passed (``needed_atol``).
+The inputs come from :mod:`.cases`. Measuring and judging are separate so a report can be
+re-judged at other tolerances, and a failure can say which tolerance would have passed
+(``needed_atol``).
 """
 
 from __future__ import annotations
@@ -12,74 +13,12 @@ from typing import Any
 
 import numpy as np
 
-from ..spec import InputSpec, Layout, ModelSpec, Tolerance
+from ..spec import Tolerance
+from .cases import InputCase
 
-CASES = ("random", "large", "constant", "negative", "saturate")
 # What a check compared against: the eager module's outputs (at export, or rebuilt from the
 # weights file), or the outputs stored in the artifact's evidence file.
 EAGER, STORED = "eager", "stored"
-LARGE = 1e2
-
-
-@dataclass(frozen=True)
-class InputCase:
-    name: str
-    x: np.ndarray
-
-
-def _case(name: str, shape: tuple[int, ...], layout: Layout,
-          rng: np.random.Generator) -> np.ndarray:
-    if name == "random":
-        x = rng.standard_normal(shape)
-    elif name == "large":  # float32 rounding in the pooling sums grows with magnitude
-        x = rng.standard_normal(shape) * LARGE
-    elif name == "constant":  # avg == max: both MLP branches see the same vector
-        x = np.full(shape, 0.75)
-    elif name == "negative":  # max pooling of all-negative data, ReLU cutting everything
-        x = -np.abs(rng.standard_normal(shape)) - 0.1
-    elif name == "saturate":  # per-channel offsets of +-30 push the sigmoid to 0 and 1
-        c_axis = layout.channel_axis
-        offsets = np.where(rng.random(shape[c_axis]) < 0.5, -30.0, 30.0)
-        bshape = [1, 1, 1, 1]
-        bshape[c_axis] = shape[c_axis]
-        x = rng.standard_normal(shape) + offsets.reshape(bshape)
-    else:
-        raise ValueError(f"unknown parity case {name!r}")
-    return np.ascontiguousarray(x, dtype=np.float32)
-
-
-def parity_batches(inp: InputSpec) -> list[int]:
-    """Batch 1, the traced batch and one never traced (3, or 5 when 3 was traced)."""
-    untraced = 3 if inp.trace_batch != 3 else 5
-    batches = [1, inp.trace_batch] + ([untraced] if inp.dynamic_batch else [])
-    if not inp.dynamic_batch:
-        batches = [inp.batch]
-    return sorted(set(batches))
-
-
-def parity_sizes(inp: InputSpec, smallest: bool = True) -> list[tuple[int, int]]:
-    """The export H x W, plus another one when H and W are dynamic, and then (``smallest``) the
-    smallest they accept, 1 x 1: a graph valid only for larger maps (a pooling window wider
-    than the axis) is wrong there in some runtime (docs/runtimes.md)."""
-    sizes = [(inp.height, inp.width)]
-    if inp.dynamic_hw:
-        sizes.append((max(1, inp.height // 2 + 3), inp.width + 7))
-        if smallest and (1, 1) not in sizes:
-            sizes.append((1, 1))
-    return sizes
-
-
-def make_cases(model: ModelSpec, inp: InputSpec, seed: int = 0,
-               cases: Sequence[str] = CASES, smallest: bool = True) -> list[InputCase]:
-    """Deterministic inputs for every case x batch x size (fresh: never the traced example).
-    ``smallest=False``: no 1 x 1 size (a user's network decides what it accepts)."""
-    rng = np.random.default_rng(seed)
-    out = []
-    for h, w in parity_sizes(inp, smallest):
-        for n in parity_batches(inp):
-            shape = inp.shape(model.layout, model.channels, batch=n, height=h, width=w)
-            out.extend(InputCase(name, _case(name, shape, model.layout, rng)) for name in cases)
-    return out
 
 
 @dataclass(frozen=True)
@@ -98,7 +37,7 @@ class Diff:
     _actual: np.ndarray = field(repr=False, compare=False)
     # NaN/Inf in the eager output on an all-finite input: broken weights, never "equal"
     nonfinite_reference: int = 0
-    error: str = ""  # the runtime refused the file or this input (a failed check, with why)
+    why: str = ""  # the runtime refused the file or this input (a failed check, with why)
 
     def needed_atol(self, rtol: float) -> float:
         """Smallest atol at which this diff passes with ``rtol``.
@@ -146,7 +85,7 @@ def compare(backend: str, case: str, expected: np.ndarray, actual: np.ndarray,
 def refused(backend: str, case: InputCase, why: str) -> Diff:
     """The check of a runtime that refused the file or the input: failed, saying why."""
     return Diff(backend, case.name, tuple(case.x.shape), float("inf"), float("inf"), 0, False,
-                input_scale(case.x), case.x, np.empty(0, np.float32), error=why)
+                input_scale(case.x), case.x, np.empty(0, np.float32), why=why)
 
 
 def measure(reference, candidates: Iterable, cases: Sequence[InputCase]) -> list[Diff]:
@@ -177,8 +116,7 @@ def measure_usable(reference, candidates: Iterable, cases: Sequence[InputCase],
     largest = max((c.x.size for c in cases), default=0)
     diffs, skips = [], []
     for runner in candidates:
-        bound = getattr(runner, "max_elements", None)
-        if bound is not None and largest > bound:
+        if getattr(runner, "max_elements", None) is not None and largest > runner.max_elements:
             continue  # the default's size bound: not run, not a skip (docs/runtimes.md)
         try:
             for case, exp in zip(cases, expected, strict=True):
@@ -212,7 +150,13 @@ class CheckResult:
     passed: bool
     nonfinite_reference: int = 0
     reference: str = EAGER  # EAGER or STORED
-    error: str = ""  # why the runtime could not run this check (then it failed)
+    # Reduced precision (check/reduced.py): the output's SQNR in dB and cosine similarity; an
+    # int8 case outside the calibrated input range is measured but not judged; ``why`` names
+    # the measure that failed where the bound is not atol.
+    sqnr_db: float | None = None
+    cosine: float | None = None
+    judged: bool = True
+    why: str = ""
 
 
 @dataclass(frozen=True)
@@ -221,10 +165,12 @@ class ParityReport:
     checks: tuple[CheckResult, ...]
     seed: int = 0
     skipped: tuple[Skip, ...] = ()  # backends not checked, with why; never a failed check
+    gate: dict[str, Any] | None = None  # reduced precision: the measures' bounds and record
 
     @property
     def passed(self) -> bool:
-        return bool(self.checks) and all(c.passed for c in self.checks)
+        return (bool(self.checks) and all(c.passed for c in self.checks)
+                and any(c.judged for c in self.checks))
 
     @property
     def failures(self) -> list[CheckResult]:
@@ -244,8 +190,14 @@ class ParityReport:
             "atol": self.tolerance.atol,
             "rtol": self.tolerance.rtol,
             "seed": self.seed,
-            "checks": [_check_dict(c) for c in self.checks],
+            "checks": [
+                {**_plain(asdict(c)), "shape": list(c.shape),
+                 "max_abs": _num(c.max_abs), "max_rel": _num(c.max_rel),
+                 "needed_atol": _num(c.needed_atol)}
+                for c in self.checks
+            ],
             "skipped": [asdict(k) for k in self.skipped],
+            **({"gate": self.gate} if self.gate is not None else {}),
         }
 
     @classmethod
@@ -254,20 +206,14 @@ class ParityReport:
             CheckResult(c["backend"], c["case"], tuple(c["shape"]), _denum(c["max_abs"]),
                         _denum(c["max_rel"]), _denum(c["needed_atol"]), c["nan_mismatch"],
                         c["passed"], reference=str(c.get("reference", EAGER)),
-                        error=str(c.get("error") or ""))
+                        sqnr_db=_opt(c.get("sqnr_db")), cosine=_opt(c.get("cosine")),
+                        judged=bool(c.get("judged", True)), why=str(c.get("why", "")))
             for c in d.get("checks", [])
         )
         skipped = tuple(Skip(k["backend"], k["reason"], bool(k.get("requested", False)))
                         for k in d.get("skipped", []))
-        return cls(Tolerance(d["atol"], d["rtol"]), checks, d.get("seed", 0), skipped)
-
-
-def _check_dict(c: CheckResult) -> dict[str, Any]:
-    d = {**asdict(c), "shape": list(c.shape), "max_abs": _num(c.max_abs),
-         "max_rel": _num(c.max_rel), "needed_atol": _num(c.needed_atol)}
-    if not c.error:
-        del d["error"]  # only a check a runtime could not run says why
-    return d
+        return cls(Tolerance(d["atol"], d["rtol"]), checks, d.get("seed", 0), skipped,
+                   d.get("gate"))
 
 
 def _num(x: float) -> float | str:
@@ -279,6 +225,20 @@ def _denum(x: float | str) -> float:
     return float(x)
 
 
+def _opt(x: float | str | None) -> float | None:
+    return None if x is None else float(x)
+
+
+def _plain(d: dict[str, Any]) -> dict[str, Any]:
+    """The optional reduced-precision fields only where set (fp32 records stay as they were)."""
+    for k, unset in (("sqnr_db", None), ("cosine", None), ("judged", True), ("why", "")):
+        if d.get(k) == unset:
+            d.pop(k, None)
+        elif isinstance(d.get(k), float):
+            d[k] = _num(d[k])
+    return d
+
+
 def judge(diffs: Iterable[Diff], tolerance: Tolerance, seed: int = 0,
           skipped: Iterable[Skip] = (), reference: str = EAGER) -> ParityReport:
     checks = []
@@ -288,7 +248,7 @@ def judge(diffs: Iterable[Diff], tolerance: Tolerance, seed: int = 0,
                   and needed <= tolerance.atol)
         checks.append(CheckResult(d.backend, d.case, d.shape, d.max_abs, d.max_rel, needed,
                                   d.nan_mismatch, passed, d.nonfinite_reference, reference,
-                                  d.error))
+                                  why=d.why))
     return ParityReport(tolerance, tuple(checks), seed, tuple(skipped))
 
 
@@ -297,4 +257,5 @@ def merge(first: ParityReport, second: ParityReport) -> ParityReport:
     rebuilt-module checks of one artifact); a backend skipped by both is listed once."""
     seen = {k.backend for k in first.skipped}
     skipped = first.skipped + tuple(k for k in second.skipped if k.backend not in seen)
-    return ParityReport(first.tolerance, first.checks + second.checks, first.seed, skipped)
+    return ParityReport(first.tolerance, first.checks + second.checks, first.seed, skipped,
+                        first.gate or second.gate)

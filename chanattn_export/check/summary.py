@@ -69,7 +69,7 @@ def failure_problems(check: EntryCheck) -> list[Problem]:
     for c in [c for i, c in enumerate(fails) if c.backend not in {f.backend for f in fails[:i]}]:
         source = (f"stored in {check.entry.reference}" if c.reference == STORED
                   else f"built from {check.entry.weights}")
-        why = (c.error if c.error
+        why = (c.why if c.why
                else "the eager reference output is not finite on a finite input (NaN/Inf weights?)"
                if c.nonfinite_reference
                else "output shape differs" if c.needed_atol == float("inf") and not c.nan_mismatch

@@ -8,12 +8,18 @@ from typing import Any
 
 from .common import EXIT_OK, json_option
 
+GRAPH_RUN_S = 10.0  # check/graph_run.py's default wall time (not imported: keeps --help fast)
+
 
 def cmd_inspect(args: argparse.Namespace) -> int:
     from ..check.inspect import inspect_path
     from ..render.inspect import inspect_json, inspect_text
 
-    record = inspect_path(args.target, lint=not args.no_lint)
+    if args.run_graph is not None and not args.run_graph > 0:
+        from ..errors import InvalidSpecError
+
+        raise InvalidSpecError(f"--run-graph takes seconds > 0; got {args.run_graph:g}")
+    record = inspect_path(args.target, lint=not args.no_lint, run_graph=args.run_graph)
     print(inspect_json(record) if args.json else inspect_text(record))
     return EXIT_OK
 
@@ -39,6 +45,11 @@ def add_parsers(sub: Any) -> None:
     p.add_argument("target", type=Path, metavar="FILE_OR_DIR")
     json_option(p, "inspect")
     p.add_argument("--no-lint", action="store_true", help="skip the graph lint of ONNX files")
+    p.add_argument("--run-graph", type=float, nargs="?", const=GRAPH_RUN_S, default=None,
+                   metavar="SECONDS", help="also run each ONNX graph once at an unseen shape "
+                   "(the lint's unseen-shape rule), in a child process limited to SECONDS "
+                   f"(default {GRAPH_RUN_S:g}) and 1 GiB; without it inspect never executes "
+                   "a graph")
     p.set_defaults(func=cmd_inspect)
     help_ = "sign every file of an artifact folder with an Ed25519 private key (PEM)"
     p = sub.add_parser("sign", help=help_, description=help_)

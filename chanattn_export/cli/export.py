@@ -20,6 +20,7 @@ from .common import (
 from .options import (
     model_options,
     network_options,
+    precision_options,
     reference_option,
     runtimes_option,
     test_data_option,
@@ -40,6 +41,8 @@ def _export(fmt: Format, args: argparse.Namespace, model: object, layout: str,
                   input_shape=args.input_shape, name=args.name)
     if fmt is Format.ONNX:
         return api.export_onnx(model, opset=args.opset, exporter=args.exporter,
+                               precision=args.precision, calibration=args.calibration,
+                               fp16_io=args.fp16_io, int8_recipe=args.int8_recipe,
                                runtimes=getattr(args, "runtimes", None), **common)
     export = api.export_pt2 if fmt is Format.PT2 else api.export_torchscript
     return export(model, **common)
@@ -88,7 +91,9 @@ def cmd_all(args: argparse.Namespace) -> int:
     infos = [get_model_info(n.strip()) for n in args.models.split(",")] if args.models \
         else [i for i in list_models() if args.preset == "default" or args.preset in i.presets]
     items, ok_lint = [], True
-    formats = (Format.ONNX, Format.TORCHSCRIPT)  # .pt2: the `pt2` command
+    formats: tuple[Format, ...] = (Format.ONNX, Format.TORCHSCRIPT)  # .pt2: the `pt2` command
+    if args.precision != "fp32":  # fp16/int8 are ONNX files; TorchScript stays fp32
+        formats = (Format.ONNX,)
     with progress(len(infos) * len(Layout) * len(formats)) as bar:
         for info in infos:
             for layout in Layout:
@@ -135,6 +140,10 @@ def add_parsers(sub: Any) -> None:
                        (Format.TORCHSCRIPT, "export one model to TorchScript and check parity"),
                        (Format.PT2, "export one model as a torch.export program (.pt2)")):
         p = sub.add_parser(fmt.value, parents=[common], help=help_, description=help_)
+        if fmt is Format.ONNX:
+            precision_options(p)
+            runtimes_option(p)
+            test_data_option(p)
         p.add_argument("--model", default=None,
                        help=f"registered model (see: list; default {DEFAULT_MODEL})")
         network_options(p)
@@ -143,11 +152,9 @@ def add_parsers(sub: Any) -> None:
         reference_option(p)
         p.add_argument("--hidden", type=int, default=None, help="hidden (bottleneck) width "
                        "(default: from --ratio and --preset, or the --weights file's shapes)")
-        if fmt is Format.ONNX:
-            runtimes_option(p)
-            test_data_option(p)
         p.set_defaults(func=cmd_export(fmt), needs_torch=True)
     p = sub.add_parser("all", parents=[common], help="both formats for every model and layout")
+    precision_options(p)
     runtimes_option(p)
     p.add_argument("--models", metavar="A,B", help="comma-separated models (default: all)")
     # every registered model: no --weights, no network

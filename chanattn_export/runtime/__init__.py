@@ -15,6 +15,7 @@ from .devices import (
     tf32_disabled,
     torch_threads,
 )
+from .names import Runtime
 from .onnx_reference import ReferenceRunner
 from .openvino_cpu import OpenVINORunner
 from .program import ExportedProgramRunner, load_program
@@ -35,6 +36,7 @@ __all__ = [
     "OrtRunner",
     "ReferenceRunner",
     "Runner",
+    "Runtime",
     "TorchScriptRunner",
     "backends_for",
     "cuda_available",

@@ -15,7 +15,7 @@ import numpy as np
 
 from ..errors import RuntimeFailedError, RuntimeMissingError
 from ..fileio.onnx_wire import refuse_external_data
-from ..spec import Runtime
+from .names import Runtime
 from .validation import Expected, check_input
 
 NAME = Runtime.REFERENCE.runner  # "onnx-reference-cpu"

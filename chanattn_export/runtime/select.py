@@ -24,8 +24,9 @@ from ..errors import (
     MissingDependencyError,
     RuntimeFailedError,
 )
-from ..spec import Backend, Device, Format, Runtime
+from ..spec import Backend, Device, Format
 from . import devices as dev
+from .names import Runtime
 from .program import ExportedProgramRunner
 from .runners import EagerRunner, OrtRunner, Runner, TorchScriptRunner
 from .validation import Expected
