@@ -22,14 +22,36 @@ MANIFEST = "manifest.json"
 SIGNATURE_FILES = ("manifest.json.sig", "manifest.sig", "SHA256SUMS.sig", "SHA256SUMS.asc")
 
 
-def signature_state(folder: Path) -> str:
-    """"signed: see verify" when a detached signature sits in the folder, else "unsigned"."""
+def signature_state(folder: Path, info: dict[str, Any] | None = None) -> str:
+    """One line on the folder's signature: who signed (the key's fingerprint) and, when a
+    public key was given (``info`` from :func:`describe_signature`), whether it still matches;
+    a detached signature of another tool is only named; else "unsigned"."""
+    from ..artifacts.signing import SIGNATURE, describe_signature
+
+    info = describe_signature(folder) if info is None else info
+    if info["present"]:
+        if not info["usable"]:
+            return f"{SIGNATURE} present but unusable: {info['reason']}"
+        who = (f"signed by key {info['key_sha256']}" if info["key_sha256"] else
+               f"signed ({SIGNATURE}, an older format without the key's fingerprint)")
+        if info["checked_with"] is None:
+            return f"{who}; not checked (inspect --public-key PUB, or verify --public-key PUB)"
+        if info["valid"]:
+            return f"{who}; valid with {info['checked_with']}"
+        more = len(info["problems"]) - 1
+        return (f"{who}; DOES NOT MATCH {info['checked_with']}: {info['problems'][0]}"
+                + (f" (and {more} more)" if more else ""))
     found = [n for n in SIGNATURE_FILES if (folder / n).is_file()]
-    return f"signed ({found[0]}): see verify" if found else "unsigned"
+    if info["checked_with"] is not None:
+        return f"unsigned: no {SIGNATURE} to check with {info['checked_with']}"
+    return f"signed ({found[0]}, not a signature of this toolkit): see verify" if found \
+        else "unsigned"
 
 
-def inspect_path(target: str | os.PathLike[str], *, lint: bool = True) -> dict[str, Any]:
-    """The ``chanattn_export.inspect/1`` record of a folder, an ``.onnx`` or a ``.pt`` file."""
+def inspect_path(target: str | os.PathLike[str], *, lint: bool = True,
+                 public_key: str | os.PathLike[str] | None = None) -> dict[str, Any]:
+    """The ``chanattn_export.inspect/1`` record of a folder, an ``.onnx`` or a ``.pt`` file;
+    with ``public_key``, the folder's signature is checked against it (``signature_info``)."""
     path = Path(target)
     if path.is_dir():
         folder, entries = path, _manifest_entries(path, required=True)
@@ -40,12 +62,16 @@ def inspect_path(target: str | os.PathLike[str], *, lint: bool = True) -> dict[s
     else:
         raise ArtifactError(f"{path}: no such file or folder")
     by_name = {e["path"]: e for e in entries}
+    from ..artifacts.signing import describe_signature
+
+    signed = describe_signature(folder, None if public_key is None else Path(public_key))
     return {
         "schema": SCHEMA,
         "target": str(path),
         "kind": "folder" if path.is_dir() else _format_of(path),
         "manifest": str(folder / MANIFEST) if entries else None,
-        "signature": signature_state(folder),
+        "signature": signature_state(folder, signed),
+        "signature_info": signed,  # added in inspect/1: fields are only ever added
         "artifacts": [_artifact(folder, n, by_name.get(n), lint) for n in names],
     }
 

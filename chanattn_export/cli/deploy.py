@@ -6,16 +6,17 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from .common import EXIT_OK, json_option
+from .common import EXIT_FAILED, EXIT_OK, json_option
 
 
 def cmd_inspect(args: argparse.Namespace) -> int:
     from ..check.inspect import inspect_path
     from ..render.inspect import inspect_json, inspect_text
 
-    record = inspect_path(args.target, lint=not args.no_lint)
+    record = inspect_path(args.target, lint=not args.no_lint, public_key=args.public_key)
     print(inspect_json(record) if args.json else inspect_text(record))
-    return EXIT_OK
+    # --public-key makes inspect a check: a signature that does not match fails it
+    return EXIT_FAILED if record["signature_info"]["valid"] is False else EXIT_OK
 
 
 def cmd_sign(args: argparse.Namespace) -> int:
@@ -39,6 +40,9 @@ def add_parsers(sub: Any) -> None:
     p.add_argument("target", type=Path, metavar="FILE_OR_DIR")
     json_option(p, "inspect")
     p.add_argument("--no-lint", action="store_true", help="skip the graph lint of ONNX files")
+    p.add_argument("--public-key", type=Path, default=None, metavar="PUB",
+                   help="check the folder's signature.json with this Ed25519 public key (PEM): "
+                   "exit 1 when it does not match (needs cryptography)")
     p.set_defaults(func=cmd_inspect)
     help_ = "sign every file of an artifact folder with an Ed25519 private key (PEM)"
     p = sub.add_parser("sign", help=help_, description=help_)
