@@ -153,7 +153,7 @@ def _bench_rows(results: Sequence[BenchResult]) -> tuple[list[list[Any]], list[s
         rows.append([r.model, r.backend, r.device, r.dtype, r.batch_size, r.threads,
                      ms(r.median_ms), ms(r.iqr_ms), ms(r.p90_ms), ms(r.p99_ms),
                      num(r.images_per_s, ",.0f"), num(r.gb_per_s, ".1f"),
-                     num(r.x_floor, ".2f")])
+                     num(r.x_floor, ".2f"), num(r.x_copy, ".2f")])
     return rows, notes
 
 
@@ -178,7 +178,7 @@ def _bench(name: str, f: ResultsFile) -> str:
            f'<p class="muted">{e(when)} &middot; commit <code>{e(commit)}</code>'
            f"{' (dirty)' if f.commit.get('dirty') else ''} &middot; {e(machine)}</p>",
            _table(["model", "backend", "device", "dtype", "batch", "threads", "median_ms",
-                   "iqr_ms", "p90_ms", "p99_ms", "images/s", "GB/s", "x_floor"], rows,
+                   "iqr_ms", "p90_ms", "p99_ms", "images/s", "GB/s", "x_floor", "x_copy"], rows,
                   numeric_from=4, cls="bench")]
     if f.run.get("busy_warning"):  # timings from a loaded machine say so where they are read
         out.append(f'<p class="fail">{e(f.run["busy_warning"])}</p>')
@@ -221,8 +221,11 @@ def render_report(data: ReportData) -> str:
     if data.bench:
         parts.append("<h2>Benchmarks</h2>")
         parts.append('<p class="muted">median and interquartile range of raw samples; p90/p99 '
-                     "from the same samples; x_floor = median over the time a copy of the "
-                     "block's memory traffic takes (about 1: as fast as memory allows)</p>")
+                     "from the same samples; x_copy = median over one copy of the case's own "
+                     "working set in the same cache state and run (1: one pass over its bytes; "
+                     "the plot's dashed line); x_floor = median over the block's bytes at the "
+                     "DRAM bandwidth of a large copy (below 1: the input came from cache; the "
+                     "plot's grey line, a ceiling only where no point beats it)</p>")
         parts += [_bench(p.name, f) for p, f in data.bench]
         parts.append("<h2>Machine</h2>")
         parts += [_machine(p.name, f) for p, f in data.bench]
