@@ -21,7 +21,8 @@ _seen: dict[str, int] = {"benchmarks": 0}
 def pytest_addoption(parser: pytest.Parser) -> None:
     g = parser.getgroup("chanattn_export benchmarks")
     g.addoption("--bench-full", action="store_true",
-                help="run the full sweep (torch.compile, batch 64); opt-in, slow")
+                help="time the full matrix: every model, every backend (torch.compile too), "
+                "batch 1, 8, 32 and 64 (the default is a quick subset); slow")
     g.addoption("--bench-threads", type=int, default=None,
                 help="threads for torch and onnxruntime alike (default: all cores)")
     g.addoption("--bench-rotate-inputs", action="store_true",
