@@ -66,6 +66,14 @@ def pytest_configure(config: pytest.Config) -> None:
                 "pip install 'chanattn_export[histogram]'") from None
 
 
+def pytest_report_header(config: pytest.Config) -> list[str]:
+    """Say up front that the whole suite takes minutes, and how to run the fast part."""
+    if _benchmark_only(config) or config.getoption("markexpr", default=""):
+        return []
+    return ["chanattn_export: the whole suite takes minutes on a 2-core machine "
+            "(docs/testing.md); the fast subset: pytest -m \"not slow\""]
+
+
 @pytest.hookimpl(trylast=True)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Count the collected benchmarks that will run (not skipped)."""
