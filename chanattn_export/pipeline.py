@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from .artifacts import FAILED_DIR, ArtifactFolder, ManifestEntry, sha256_bytes
@@ -102,6 +102,11 @@ def export_artifact(spec: ExportSpec, out: str | os.PathLike[str] = "artifacts",
         spec, lambda: export_bytes(net, spec),
         lambda data: run_parity(net, spec, data, tol, parity_seed, devices), tol, parity_seed,
         say)
+    from .check.vacuous import prove_with_random_weights  # weights that make parity vacuous
+
+    checked = replace(checked, report=prove_with_random_weights(
+        checked.report, net, spec.model, spec.input, lambda twin: run_parity(
+            twin, spec, export_bytes(twin, spec).data, tol, parity_seed, devices), parity_seed))
     entry = entry_for(spec, checked, weights_data, get_model_info(spec.model.name).output)
     exported = checked.exported
     files = {spec.filename: exported.data, entry.weights: weights_data}

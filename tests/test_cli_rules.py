@@ -87,7 +87,7 @@ def test_unknown_option_is_exit_2_and_one_line_on_stderr(command: str, capfd) ->
     code, out, err = _run([command, *REQUIRED.get(command, []), "--no-such-option"], capfd)
     assert code == EXIT_ERROR and out == ""
     assert err.strip().splitlines() == [
-        f"error: chanattn_export: unrecognized arguments: --no-such-option (see --help)"]
+        "error: chanattn_export: unrecognized arguments: --no-such-option (see --help)"]
 
 
 def test_verify_of_a_folder_without_manifest_is_bad_input(tmp_path: Path, capfd) -> None:
@@ -118,7 +118,7 @@ def _parse(*argv: str) -> argparse.Namespace:
 def test_no_prefix_matching_anywhere(capfd) -> None:
     """``--mod`` is not ``--models``, ``--out`` is not read from ``--ou``, on every command."""
     for command in sorted(_commands()):
-        code, out, err = _run([command, *REQUIRED.get(command, []), "--ou", "x"], capfd)
+        code, _out, err = _run([command, *REQUIRED.get(command, []), "--ou", "x"], capfd)
         assert code == EXIT_ERROR, command
         assert "unrecognized arguments: --ou" in err, (command, err)
     code, _, err = _run(["all", "--mod", "se"], capfd)

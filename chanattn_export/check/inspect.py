@@ -136,7 +136,8 @@ def _manifest_record(folder: Path, e: dict[str, Any]) -> dict[str, Any]:
         "fallback_reason": e.get("fallback_reason"), "model": e.get("model"),
         "input": e.get("input"), "inputs": e.get("inputs"), "outputs": e.get("outputs"),
         "parity": {"passed": parity.get("passed"), "atol": parity.get("atol"),
-                   "rtol": parity.get("rtol"), "checks": len(checks), "worst": worst},
+                   "rtol": parity.get("rtol"), "checks": len(checks), "worst": worst,
+                   "vacuous": parity.get("vacuous")},
         "files": files, "versions": e.get("versions"), "lint": e.get("lint"),
         "source": e.get("source", "registry"), "reference": e.get("reference"),
     }

@@ -194,10 +194,15 @@ class ParityReport:
     checks: tuple[CheckResult, ...]
     seed: int = 0
     skipped: tuple[Skip, ...] = ()  # backends not checked, with why; never a failed check
+    # At these weights the checks prove nothing (the block is the identity, say): why, and the
+    # verdict of a random-weights copy exported the same way (check/vacuous.py)
+    vacuous: dict[str, Any] | None = None
 
     @property
     def passed(self) -> bool:
-        return bool(self.checks) and all(c.passed for c in self.checks)
+        rw = (self.vacuous or {}).get("random_weights")
+        return (bool(self.checks) and all(c.passed for c in self.checks)
+                and not (isinstance(rw, dict) and rw.get("passed") is not True))
 
     @property
     def failures(self) -> list[CheckResult]:
@@ -224,6 +229,7 @@ class ParityReport:
                 for c in self.checks
             ],
             "skipped": [asdict(k) for k in self.skipped],
+            **({"vacuous": self.vacuous} if self.vacuous is not None else {}),
         }
 
     @classmethod
@@ -236,7 +242,9 @@ class ParityReport:
         )
         skipped = tuple(Skip(k["backend"], k["reason"], bool(k.get("requested", False)))
                         for k in d.get("skipped", []))
-        return cls(Tolerance(d["atol"], d["rtol"]), checks, d.get("seed", 0), skipped)
+        vacuous = d.get("vacuous")
+        return cls(Tolerance(d["atol"], d["rtol"]), checks, d.get("seed", 0), skipped,
+                   vacuous if isinstance(vacuous, dict) else None)
 
 
 def _num(x: float) -> float | str:

@@ -20,6 +20,7 @@ from ..artifacts.folder import MAX_FILE_BYTES
 from ..errors import ArtifactError, ChanAttnError
 from ..spec import Format, Tolerance
 from .parity import CASES, ParityReport, judge, make_cases, measure_usable
+from .vacuous import carry_forward, vacuous_problems
 
 ERROR, WARNING = "error", "warning"
 QUICK_CASES = ("random", "large", "saturate")
@@ -204,7 +205,7 @@ def _compare(entry: ManifestEntry, model_data: bytes, weights_data: bytes,
     try:
         inputs = make_cases(entry.model, entry.input, seed, cases)
         diffs, skips = measure_usable(EagerRunner(net, expected=expected), runners, inputs)
-        return judge(diffs, tolerance, seed, skips)
+        return carry_forward(judge(diffs, tolerance, seed, skips), net, entry, inputs)
     except ChanAttnError as e:
         out.add(entry.path, f"cannot run: {e}")
         return None
@@ -260,6 +261,8 @@ def failure_problems(check: EntryCheck) -> list[Problem]:
     tol = check.parity.tolerance
     problems = [Problem(check.entry.path, k.reason, ERROR if k.requested else WARNING)
                 for k in check.parity.skipped]  # asked-for CUDA unusable: an error, else a note
+    problems += [Problem(check.entry.path, m, ERROR if e else WARNING)
+                 for m, e in vacuous_problems(check.parity)]  # checks that prove nothing
     source = (f"stored in {check.entry.reference}" if check.entry.reference
               else f"built from {check.entry.weights}")
     for c in check.parity.failures[:1]:

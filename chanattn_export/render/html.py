@@ -82,8 +82,29 @@ class _Raw:
         self.html = markup
 
 
-def _verdict(ok: bool) -> _Raw:
+def _verdict(ok: bool, vacuous: bool = False) -> _Raw:
+    """PASS / FAIL; a pass that proves nothing at these weights reads VACUOUS, never PASS."""
+    if ok and vacuous:
+        return _Raw('<span class="fail">VACUOUS</span>')
     return _Raw(f'<span class="{"pass" if ok else "fail"}">{"PASS" if ok else "FAIL"}</span>')
+
+
+def _overall(v: ArtifactView) -> _Raw:
+    """The artifact's verdict; a vacuous one says how (if at all) it was proven."""
+    vac = v.parity.vacuous if v.parity is not None else None
+    if not (vac and v.entry.passed):
+        return _verdict(v.entry.passed)
+    rw = vac.get("random_weights")
+    if isinstance(rw, dict) and rw.get("passed"):
+        return _Raw(_verdict(True).html + ' <span class="muted">(vacuous at its weights; '
+                    'proven with random weights)</span>')
+    return _verdict(True, vacuous=True)
+
+
+def _vacuous_row(v: ArtifactView, backend: str) -> bool:
+    from ..check.vacuous import SUFFIX
+
+    return v.parity is not None and bool(v.parity.vacuous) and not backend.endswith(SUFFIX)
 
 
 def _dl(items: Mapping[str, Any]) -> str:
@@ -105,7 +126,7 @@ def _overview(views: Sequence[ArtifactView]) -> str:
         rows.append([v.entry.path, str(v.entry.format), m.name, str(m.layout), m.channels,
                      m.ratio, hw, v.entry.exporter or "-", v.entry.opset,
                      len(v.parity.checks) if v.parity else 0,
-                     "-" if worst is None else sci(worst), _verdict(v.entry.passed)])
+                     "-" if worst is None else sci(worst), _overall(v)])
     return _table(["artifact", "format", "model", "layout", "C", "ratio", "H x W", "exporter",
                    "opset", "checks", "worst needed_atol", "result"], rows, numeric_from=9)
 
@@ -129,8 +150,13 @@ def _artifact(v: ArtifactView) -> str:
         out.append(f'<p class="muted">atol {e(tol.atol)} (per unit of max|x|), rtol '
                    f'{e(tol.rtol)}, seed {e(v.parity.seed)}; worst needed_atol '
                    f'{e(sci(_worst(v) or 0.0))}</p>')
+        from ..check.vacuous import note
+
+        if note(v.parity):
+            out.append(f'<p class="fail">{e(note(v.parity))}</p>')
         rows = [[c.backend, c.case, "x".join(map(str, c.shape)), sci(c.max_abs),
-                 sci(c.max_rel), sci(c.needed_atol), c.nan_mismatch, _verdict(c.passed)]
+                 sci(c.max_rel), sci(c.needed_atol), c.nan_mismatch,
+                 _verdict(c.passed, _vacuous_row(v, c.backend))]
                 for c in v.parity.checks]
         out.append(_table(["backend", "input", "shape", "max_abs", "max_rel", "needed_atol",
                            "NaN mismatches", "result"], rows, numeric_from=3))

@@ -89,6 +89,12 @@ def _match(a: dict[str, Any], m: dict[str, Any] | None) -> str:
 
 def _parity(p: dict[str, Any]) -> str:
     verdict = {True: "PASS", False: "FAIL"}.get(p["passed"], "unknown")
+    vac = p.get("vacuous")
+    if isinstance(vac, dict) and p["passed"]:  # checks that prove nothing: never a plain PASS
+        rw = vac.get("random_weights")
+        verdict = ("VACUOUS at these weights, proven by a random-weights copy" if
+                   isinstance(rw, dict) and rw.get("passed") else
+                   "VACUOUS at these weights, not proven")
     text = f"{verdict}, {p['checks']} checks at atol {p['atol']} rtol {p['rtol']}"
     w = p.get("worst")
     if w:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from ..check.parity import CheckResult, ParityReport
+from ..check.vacuous import SUFFIX as RANDOM_ROWS
 from .text import sci as _fmt
 from .text import table
 
@@ -19,10 +20,12 @@ def parity_rows(artifact: str, report: ParityReport) -> list[list[str]]:
         checks = [c for c in report.checks if c.backend == backend]
         worst = report.worst(backend)
         ok = all(c.passed for c in checks)
+        # passing checks that prove nothing at these weights are never shown as a plain PASS
+        vacuous = bool(report.vacuous) and not backend.endswith(RANDOM_ROWS)
         rows.append([
             artifact, backend, str(len(checks)), _fmt(max(c.max_abs for c in checks)),
             _fmt(max(c.max_rel for c in checks)), _fmt(worst.needed_atol), _where(worst),
-            "PASS" if ok else "FAIL",
+            ("VACUOUS" if vacuous else "PASS") if ok else "FAIL",
         ])
     return rows
 
@@ -40,6 +43,14 @@ def skip_lines(artifact: str, report: ParityReport) -> list[str]:
     """One line per backend that could not be checked (an unusable GPU), with the reason."""
     return [f"SKIP {artifact}: {k.reason}"
             + (" (asked for with --devices)" if k.requested else "") for k in report.skipped]
+
+
+def vacuous_lines(artifact: str, report: ParityReport) -> list[str]:
+    """Why the rows marked VACUOUS prove nothing, and what proved the graph instead."""
+    from ..check.vacuous import note
+
+    text = note(report)
+    return [f"VACUOUS {artifact}: {text}"] if text else []
 
 
 def failure_lines(artifact: str, report: ParityReport) -> list[str]:
