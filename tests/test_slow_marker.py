@@ -65,3 +65,14 @@ def test_the_list_is_generated_from_measured_durations(tmp_path: Path) -> None:
     empty = tmp_path / "empty.txt"
     empty.write_text("no durations here\n")
     assert slow_tests.main([str(empty), "--out", str(dst)]) == 2
+
+
+def test_the_docs_say_how_long_and_how_to_run_the_fast_subset() -> None:
+    """The run's header points at docs/testing.md; the page says how long and what is fast."""
+    page = (ROOT / "docs" / "testing.md").read_text()
+    assert 'pytest -m "not slow"' in page and "How long it takes" in page
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_XDIST")}
+    r = subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-n", "0",
+                        "--co", "tests/test_slow_marker.py"], cwd=ROOT, env=env,
+                       capture_output=True, text=True, timeout=300)
+    assert "docs/testing.md" in r.stdout and 'pytest -m "not slow"' in r.stdout
