@@ -2,7 +2,8 @@
 
 Defaults live in the spec dataclasses (``spec.DEFAULT_*``); these functions only name them.
 Each export function takes a registered model's name, or a whole ``nn.Module`` with
-``input_shape=`` (and ``name=``): see :mod:`chanattn_export.network.spec`.
+``input_shape=`` (and ``name=``): either way it becomes an :class:`~.export.subject.Subject`
+and takes the one export road (:func:`.pipeline.export_subject`).
 """
 
 from __future__ import annotations
@@ -11,9 +12,12 @@ import os
 from typing import Any
 
 from .check.recheck import EntryCheck
+from .check.settings import CheckSettings, Devices
 from .errors import InvalidSpecError
-from .pipeline import Devices, ExportResult, Progress, export_artifact, recheck_folder
+from .export.subject import Subject
+from .pipeline import ExportResult, Progress, export_subject, recheck_folder
 from .registry import check_input, hidden_from_weights, make_spec
+from .runtime.select import require_devices
 from .spec import (
     DEFAULT_CHANNELS,
     DEFAULT_OPSET,
@@ -64,9 +68,21 @@ _BLOCK_ONLY = {"channels": DEFAULT_CHANNELS, "ratio": None, "batch": 1, "height"
                "seed": 0}
 
 
-def _network(fmt: Format, args: dict[str, Any]) -> ExportResult:
-    """A whole ``nn.Module``: its input is ``input_shape``, its files are named ``name``."""
-    from .network.spec import export_network
+def _subject(fmt: Format, args: dict[str, Any]) -> Subject:
+    """The module to export: a registered block built from its spec, or the user's network."""
+    from .export.subject import block_subject
+
+    if not _is_module(args["model"]):
+        _block_only(args)
+        spec = make_export_spec(
+            args["model"], fmt=fmt, channels=args["channels"], ratio=args["ratio"],
+            layout=args["layout"], batch=args["batch"], height=args["height"],
+            width=args["width"], dynamic_hw=args["dynamic_hw"],
+            opset=args.get("opset", DEFAULT_OPSET), exporter=args.get("exporter", Exporter.AUTO),
+            hidden=args["hidden"], preset=args["preset"], weights=args["weights"])
+        require_devices(spec.format, args["devices"])  # an absent GPU: before any work
+        return block_subject(spec, args["weights"], args["seed"])
+    from .network.spec import network_subject
 
     extra = [k for k, default in _BLOCK_ONLY.items() if args.get(k, default) != default]
     if extra:
@@ -75,30 +91,19 @@ def _network(fmt: Format, args: dict[str, Any]) -> ExportResult:
     if args["input_shape"] is None:
         raise InvalidSpecError("exporting a network needs input_shape=, e.g. (1, 3, 224, 224) "
                                "in the layout's order")
-    return export_network(
+    require_devices(Format.parse(fmt, "format"), args["devices"])
+    return network_subject(
         args["model"], fmt, input_shape=args["input_shape"], layout=args["layout"],
         name=args["name"], dynamic_hw=args["dynamic_hw"],
-        opset=args.get("opset", DEFAULT_OPSET), exporter=args.get("exporter", Exporter.AUTO),
-        out=args["out"], tolerance=tolerance(args["atol"], args["rtol"]),
-        progress=args["progress"], devices=args["devices"], keep_failed=args["keep_failed"])
+        opset=args.get("opset", DEFAULT_OPSET), exporter=args.get("exporter", Exporter.AUTO))
 
 
 def _export(fmt: Format, args: dict[str, Any]) -> ExportResult:
     """The one body behind ``export_onnx``/``export_torchscript``/``export_pt2`` (``args`` is
-    the caller's ``locals()``): a whole network, or a registered block by name."""
-    if _is_module(args["model"]):
-        return _network(fmt, args)
-    _block_only(args)
-    spec = make_export_spec(
-        args["model"], fmt=fmt, channels=args["channels"], ratio=args["ratio"],
-        layout=args["layout"], batch=args["batch"], height=args["height"], width=args["width"],
-        dynamic_hw=args["dynamic_hw"], opset=args.get("opset", DEFAULT_OPSET),
-        exporter=args.get("exporter", Exporter.AUTO), hidden=args["hidden"],
-        preset=args["preset"], weights=args["weights"])
-    return export_artifact(spec, args["out"], weights=args["weights"], seed=args["seed"],
-                           tolerance=tolerance(args["atol"], args["rtol"]),
-                           progress=args["progress"], devices=args["devices"],
-                           keep_failed=args["keep_failed"])
+    the caller's ``locals()``): build the subject, then the one export road."""
+    settings = CheckSettings(tolerance(args["atol"], args["rtol"]), 0, args["devices"])
+    return export_subject(_subject(fmt, args), args["out"], settings,
+                          progress=args["progress"], keep_failed=args["keep_failed"])
 
 
 def _block_only(args: dict[str, Any]) -> None:

@@ -1,7 +1,8 @@
-"""Compose the steps: spec -> model -> exporter -> parity -> artifact folder, and re-checks.
+"""The one export road: subject -> eager outputs -> export -> lint -> judge -> evidence -> record.
 
-The CLI and the public API call these functions. Each step lives in its own module; this one
-only wires them together, and nothing below it imports it.
+A registered block and a user's network arrive here alike, as an
+:class:`~.export.subject.Subject`; the CLI and the public API call these functions. Each step
+lives in its own module; this one only wires them together, and nothing below it imports it.
 """
 
 from __future__ import annotations
@@ -11,19 +12,32 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
-from .artifacts import FAILED_DIR, ArtifactFolder, ManifestEntry, sha256_bytes
-from .check.parity import ParityReport, judge, make_cases, measure_usable
-from .check.recheck import EntryCheck, check_entry, record_parity
+import numpy as np
+
+from .artifacts import FAILED_DIR, ArtifactFolder, FileRecord, ManifestEntry, sha256_bytes
+from .artifacts.evidence import (
+    REFERENCE,
+    USER,
+    decode_reference,
+    encode_reference,
+    reference_name,
+    select_evidence,
+)
+from .check.parity import InputCase, ParityReport, judge, make_cases, measure_usable
+from .check.recheck import EntryCheck, check_entry
+from .check.settings import CheckSettings, Devices
+from .check.summary import record_parity
+from .check.vacuous import prove_with_random_weights
 from .environment import versions
-from .errors import ArtifactError, ChanAttnError, ParityError
-from .export import Exported, export_bytes
+from .errors import ArtifactError, ChanAttnError, InputError, InvalidSpecError, ParityError
+from .export import Exported
 from .export.lint import LintProblem
-from .registry import build_model, get_model_info
-from .spec import ExportSpec, Format, Tolerance
+from .export.subject import Subject, block_subject
+from .spec import OUTPUT_NAME, ExportSpec, Format, Tolerance
 
 Progress = Callable[[str], None]
-Devices = str | Sequence[str] | None  # None: CPU, plus CUDA where detected
 
 
 @dataclass(frozen=True)
@@ -41,7 +55,7 @@ class ExportResult:
     fallback_reason: str | None = None
     lint: tuple[LintProblem, ...] = ()  # graph lint of an ONNX file; any problem fails it
     written: bool = True  # False: failed parity and not kept (the folder is unchanged)
-    reference_path: Path | None = None  # a user network's stored inputs and eager outputs
+    reference_path: Path | None = None  # the evidence file: parity inputs and eager outputs
 
     @property
     def passed(self) -> bool:
@@ -61,59 +75,113 @@ class ExportResult:
         return self
 
 
-def run_parity(net, spec: ExportSpec, data: bytes, tolerance: Tolerance,
-               seed: int = 0, devices: Devices = None) -> ParityReport:
-    """Every backend for the file ``data`` on ``devices`` (default: CPU, plus CUDA where
-    detected) against eager ``net`` on the hard cases; an unusable CUDA backend is a skip."""
-    from .runtime import EagerRunner, runners_for
-    from .runtime.validation import Expected
-
-    expected = Expected.from_spec(spec.model, spec.input)
-    candidates = runners_for(spec.format, data, net, expected, devices)
-    cases = make_cases(spec.model, spec.input, seed)
-    diffs, skips = measure_usable(EagerRunner(net, expected=expected), candidates, cases)
-    return judge(diffs, tolerance, seed, skips)
-
-
 def export_artifact(spec: ExportSpec, out: str | os.PathLike[str] = "artifacts", *,
                     weights: str | os.PathLike[str] | None = None, seed: int = 0,
                     tolerance: Tolerance | None = None, parity_seed: int = 0,
                     progress: Progress | None = None, devices: Devices = None,
                     keep_failed: bool = False) -> ExportResult:
-    """Build, export, check parity (and lint ONNX) and commit one artifact that passed.
-
-    A failed one never lands beside the passing artifacts: it is not written (the folder, and
-    any earlier passing artifact of that name, stay as they were), or with ``keep_failed`` it is
-    written under ``DIR/failed/`` with its manifest record, outside ``manifest.json``.
-    """
-    from .models.weights import state_dict_bytes
+    """A registered block (``spec``, weights from a file or ``seed``) down the export road."""
     from .runtime import require_devices
 
-    say = progress or (lambda _msg: None)
     require_devices(spec.format, devices)  # an absent GPU that was asked for: before any work
-    folder = ArtifactFolder(out)
-    net = build_model(spec.model, weights, seed)  # bad weights: fail before creating anything
-    folder.ensure()  # a read-only folder fails before the export work
-    weights_data = state_dict_bytes(net, {"model": spec.model.name})
-    # The eager reference is rebuilt from the stored bytes, exactly as `parity DIR` will.
-    net = build_model(spec.model, weights_data)
-    tol = tolerance or Tolerance()
-    checked = export_and_judge(
-        spec, lambda: export_bytes(net, spec),
-        lambda data: run_parity(net, spec, data, tol, parity_seed, devices), tol, parity_seed,
-        say)
-    from .check.vacuous import prove_with_random_weights  # weights that make parity vacuous
+    settings = CheckSettings(tolerance or Tolerance(), parity_seed, devices)
+    return export_subject(block_subject(spec, weights, seed), out, settings,
+                          progress=progress, keep_failed=keep_failed)
 
-    checked = replace(checked, report=prove_with_random_weights(
-        checked.report, net, spec.model, spec.input, lambda twin: run_parity(
-            twin, spec, export_bytes(twin, spec).data, tol, parity_seed, devices), parity_seed))
-    entry = entry_for(spec, checked, weights_data, get_model_info(spec.model.name).output)
-    exported = checked.exported
-    files = {spec.filename: exported.data, entry.weights: weights_data}
+
+def export_subject(subject: Subject, out: str | os.PathLike[str] = "artifacts",
+                   settings: CheckSettings | None = None, *, progress: Progress | None = None,
+                   keep_failed: bool = False) -> ExportResult:
+    """Export, lint and judge ``subject`` on every parity case, keep its evidence, and commit it.
+
+    A failed artifact never lands beside the passing ones: it is not written (the folder, and
+    any earlier passing artifact of that name, stay as they were), or with ``keep_failed`` it
+    is written under ``DIR/failed/`` with its manifest record, outside ``manifest.json``.
+    """
+    from .runtime import EagerRunner, require_devices, runners_for
+    from .runtime.validation import Expected
+
+    say = progress or (lambda _msg: None)
+    settings = settings or CheckSettings()
+    spec, net = subject.spec, subject.net
+    require_devices(spec.format, settings.devices)
+    expected = Expected.from_spec(spec.model, spec.input)
+    cases = make_cases(spec.model, spec.input, settings.seed)
+    say(f"running {spec.model.name} eagerly on {len(cases)} parity inputs ...")
+    outputs = _eager_outputs(EagerRunner(net, expected=expected), cases, spec, subject.source)
+    folder = ArtifactFolder(out)
+    folder.ensure()  # every check of the subject passed: now the export work
+    evidence = _evidence(spec, cases, outputs, settings.seed)
+    say(f"exporting {spec.filename} ...")
+    t0 = time.perf_counter()
+    exported = subject.export()
+    seconds = time.perf_counter() - t0
+    lint = lint_export(spec, exported.data)
+    say(f"checking parity of {spec.filename} ...")
+    try:
+        runners = runners_for(spec.format, exported.data, net, expected, settings.devices)
+        diffs, skips = measure_usable(None, runners, cases, outputs=outputs)
+        report = judge(diffs, settings.tolerance, settings.seed, skips)
+        # weights that make the block trivial: also judge a random-weights copy
+        report = prove_with_random_weights(report, net, spec, cases, outputs,
+                                           _judge_copy(subject, settings, cases))
+    except ChanAttnError:
+        if not lint:
+            raise
+        report = ParityReport(settings.tolerance, (), settings.seed)  # the lint says why
+    entry = entry_for(subject, exported, report, lint, evidence, outputs, cases)
+    evidence_rel = str(entry.reference)
+    files = {spec.filename: exported.data, entry.weights: subject.weights, evidence_rel: evidence}
     path, written = land(folder, entry, files, keep_failed=keep_failed)
     return ExportResult(spec, path, entry.sha256, len(exported.data),
-                        path.parent / entry.weights, exported.exporter, checked.seconds,
-                        checked.report, exported.fallback_reason, checked.lint, written)
+                        path.parent / entry.weights, exported.exporter, seconds, report,
+                        exported.fallback_reason, lint, written, path.parent / evidence_rel)
+
+
+def _judge_copy(subject: Subject, settings: CheckSettings,
+                cases: Sequence[InputCase]) -> Callable[[Any, list[np.ndarray]], ParityReport]:
+    """How a copy of ``subject`` with other weights is exported (the subject's way) and judged
+    (check/vacuous.py: weights that make parity prove nothing)."""
+    from .export import export_bytes
+    from .runtime import runners_for
+    from .runtime.validation import Expected
+
+    spec = subject.spec
+
+    def run(twin: Any, outputs: list[np.ndarray]) -> ParityReport:
+        data = export_bytes(twin, spec, registered=subject.source != USER).data
+        runners = runners_for(spec.format, data, twin,
+                              Expected.from_spec(spec.model, spec.input), settings.devices)
+        diffs, skips = measure_usable(None, runners, cases, outputs=outputs)
+        return judge(diffs, settings.tolerance, settings.seed, skips)
+
+    return run
+
+
+def _eager_outputs(eager: Any, cases: Sequence[InputCase], spec: ExportSpec,
+                   subject_source: str) -> list[np.ndarray]:
+    """The outputs the artifact must reproduce; a batch or size the module refuses is the
+    caller's error (the artifact is declared to take it), said in one line."""
+    try:
+        return [np.ascontiguousarray(eager.infer(c.x), dtype=np.float32) for c in cases]
+    except InputError as e:
+        takes = "any batch" + (" and H x W (dynamic_hw)" if spec.input.dynamic_hw else "")
+        who = "the network" if subject_source == USER else f"block {spec.model.name!r}"
+        raise InvalidSpecError(f"{who} must take {takes}, but {e}") from None
+
+
+def _evidence(spec: ExportSpec, cases: Sequence[InputCase], outputs: Sequence[np.ndarray],
+              seed: int) -> bytes:
+    """The evidence file's bytes, checked to decode back to exactly what was measured."""
+    names, inputs = [c.name for c in cases], [c.x for c in cases]
+    keep = select_evidence(names, inputs, outputs, spec.input.trace_batch)
+    data = encode_reference([names[i] for i in keep], [inputs[i] for i in keep],
+                            [outputs[i] for i in keep], model=spec.model.name, seed=seed)
+    back = decode_reference(data)
+    if not all(np.array_equal(a, outputs[i], equal_nan=True)
+               for a, i in zip(back.outputs, keep, strict=True)):
+        raise ArtifactError(f"{spec.filename}: the evidence file does not read back as written")
+    return data
 
 
 def land(folder: ArtifactFolder, entry: ManifestEntry, files: Mapping[str, bytes], *,
@@ -124,58 +192,47 @@ def land(folder: ArtifactFolder, entry: ManifestEntry, files: Mapping[str, bytes
     from .artifacts.commit import keep_failed as write_failed
 
     if entry.passed:
-        commit(folder, entry, files)
+        commit(folder, entry, dict(files))
         return folder.root / entry.path, True
     if keep_failed:
-        return write_failed(folder, entry, files), True
+        return write_failed(folder, entry, dict(files)), True
     return folder.root / FAILED_DIR / entry.path, False
 
 
-@dataclass(frozen=True)
-class Checked:
-    """One export, linted and judged: what :func:`entry_for` records."""
-
-    exported: Exported
-    seconds: float
-    lint: tuple[LintProblem, ...]
-    report: ParityReport
-
-
-def export_and_judge(spec: ExportSpec, export: Callable[[], Exported],
-                     judge_file: Callable[[bytes], ParityReport], tolerance: Tolerance,
-                     parity_seed: int, say: Progress) -> Checked:
-    """Export (timed), lint an ONNX file, then judge it. A file the lint refuses may also fail
-    to run; its report is then empty and the lint says why."""
-    say(f"exporting {spec.filename} ...")
-    t0 = time.perf_counter()
-    exported = export()
-    seconds = time.perf_counter() - t0
-    lint = lint_export(spec, exported.data)
-    say(f"checking parity of {spec.filename} ...")
-    try:
-        report = judge_file(exported.data)
-    except ChanAttnError:
-        if not lint:
-            raise
-        report = ParityReport(tolerance, (), parity_seed)  # the lint says why
-    return Checked(exported, seconds, lint, report)
-
-
-def entry_for(spec: ExportSpec, checked: Checked, weights_data: bytes,
-              output_kind: str) -> ManifestEntry:
-    """The manifest record of a checked export, its weights content-addressed
-    (``<stem>.<sha256[:12]>.safetensors``); failed when parity or the lint failed."""
-    ex, lint, report = checked.exported, checked.lint, checked.report
-    weights_sha256 = sha256_bytes(weights_data)
-    weights = f"{spec.model.stem}.{weights_sha256[:12]}.safetensors"
-    return ManifestEntry.create(
-        path=spec.filename, data_sha256=sha256_bytes(ex.data), size=len(ex.data),
-        fmt=spec.format, model=spec.model, inp=spec.input, output_kind=output_kind,
-        weights=weights, weights_sha256=weights_sha256, exporter=ex.exporter,
-        opset=spec.opset if spec.format is Format.ONNX else None, versions=versions(),
+def entry_for(subject: Subject, exported: Exported, report: ParityReport,
+              lint: Sequence[LintProblem], evidence: bytes, outputs: Sequence[np.ndarray],
+              cases: Sequence[InputCase]) -> ManifestEntry:
+    """The manifest record of a judged export: model, weights (``<stem>.<sha[:12]>``) and
+    evidence (``<stem>.reference.<sha[:12]>``) content-addressed; failed when parity or the
+    lint failed."""
+    spec, weights = subject.spec, subject.weights
+    w_sha, r_sha = sha256_bytes(weights), sha256_bytes(evidence)
+    r_rel = reference_name(spec.model.stem, r_sha)
+    entry = ManifestEntry.create(
+        path=spec.filename, data_sha256=sha256_bytes(exported.data), size=len(exported.data),
+        fmt=spec.format, model=spec.model, inp=spec.input,
+        output_kind=subject.output_kind or "applied",
+        weights=f"{spec.model.stem}.{w_sha[:12]}.safetensors", weights_sha256=w_sha,
+        exporter=exported.exporter, opset=spec.opset if spec.format is Format.ONNX else None,
+        versions=versions(),
         parity={**report.to_dict(), **({"lint": [p.to_dict() for p in lint]} if lint else {})},
-        passed=report.passed and not lint, fallback_reason=ex.fallback_reason,
-        weights_size=len(weights_data))
+        passed=report.passed and not lint, fallback_reason=exported.fallback_reason,
+        weights_size=len(weights))
+    seen = () if subject.output_kind else (_output_record(outputs, cases),)
+    return replace(entry, files=(*entry.files, FileRecord(r_rel, r_sha, REFERENCE,
+                                                          len(evidence))),
+                   outputs=seen or entry.outputs, source=subject.source, reference=r_rel)
+
+
+def _output_record(outputs: Sequence[np.ndarray], cases: Sequence[InputCase]) -> dict[str, Any]:
+    """The output's dims as seen over the parity cases: fixed where they never changed."""
+    shapes = [y.shape for y in outputs]
+    dims: list[int | str] = []
+    for i in range(min(len(s) for s in shapes)):
+        seen = {s[i] for s in shapes}
+        batch = i == 0 and all(s[0] == c.x.shape[0] for s, c in zip(shapes, cases, strict=True))
+        dims.append(seen.pop() if len(seen) == 1 else "batch" if batch else f"out_{i}")
+    return {"name": OUTPUT_NAME, "dtype": "float32", "dims": dims}
 
 
 def lint_export(spec: ExportSpec, data: bytes) -> tuple[LintProblem, ...]:
@@ -191,13 +248,14 @@ def recheck_folder(out: str | os.PathLike[str], *, tolerance: Tolerance | None =
                    seed: int = 0, progress: Progress | None = None,
                    devices: Devices = None,
                    trust_torchscript: bool = False) -> list[EntryCheck]:
-    """``parity DIR``: re-run parity for every entry from its files and weights, stopping at the
-    first file problem, and record the new verdicts. Judged at ``tolerance`` or the toolkit's
-    defaults, never at a tolerance read from the manifest. TorchScript files are programs: they
-    are loaded only with ``trust_torchscript`` (otherwise the first one stops the run)."""
+    """``parity DIR``: re-run parity for every entry from its files, stopping at the first file
+    problem, and record the new verdicts. Judged at ``tolerance`` or the toolkit's defaults,
+    never at a tolerance read from the manifest. TorchScript files are programs: they are
+    loaded only with ``trust_torchscript``; otherwise their checks say ``skipped``."""
     from .runtime import require_devices
 
     say = progress or (lambda _msg: None)
+    settings = CheckSettings(tolerance or Tolerance(), seed, devices)
     folder = ArtifactFolder(out)
     if not folder.root.is_dir():
         raise ArtifactError(f"{folder.manifest_path}: no manifest.json (no such folder)")
@@ -210,12 +268,11 @@ def recheck_folder(out: str | os.PathLike[str], *, tolerance: Tolerance | None =
         checks = []
         for entry in manifest.entries:
             say(f"checking parity of {entry.path} ...")
-            checks.append(check_entry(folder, entry, tolerance=tolerance or Tolerance(),
-                                      seed=seed, collect=False, devices=devices,
+            checks.append(check_entry(folder, entry, settings, collect=False,
                                       trust_torchscript=trust_torchscript))
     record_parity(folder, checks)
     return checks
 
 
-__all__ = ["Checked", "ExportResult", "entry_for", "export_and_judge", "export_artifact",
-           "lint_export", "recheck_folder", "run_parity"]
+__all__ = ["ExportResult", "entry_for", "export_artifact", "export_subject", "land",
+           "lint_export", "recheck_folder"]

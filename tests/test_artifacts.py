@@ -52,7 +52,8 @@ def test_manifest_describes_each_export(tmp_path: Path) -> None:
     assert entry["parity"]["passed"] is True and entry["parity"]["atol"] == 1e-5
     assert len(entry["parity"]["checks"]) == 15
     roles = {f["role"]: f for f in entry["files"]}
-    assert set(roles) == {"model", "weights"}
+    assert set(roles) == {"model", "weights", "reference"}  # reference: the evidence file
+    assert entry["reference"] == roles["reference"]["path"]
     weights = tmp_path / roles["weights"]["path"]
     assert set(load_file(str(weights))) == {"channel_attention.fc1.weight",
                                            "channel_attention.fc2.weight"}
@@ -73,9 +74,10 @@ def test_formats_share_one_weights_file_and_reexport_replaces_entry(tmp_path: Pa
     m = _manifest(tmp_path)
     assert sorted(a["format"] for a in m["artifacts"]) == ["onnx", "torchscript"]
     assert len({a["weights"] for a in m["artifacts"]}) == 1
-    assert len(list(tmp_path.glob("*.safetensors"))) == 1
-    export_onnx("se", out=tmp_path, seed=1, **LEGACY)  # other weights: a second weights file
+    assert len({a["reference"] for a in m["artifacts"]}) == 1  # and one evidence file
     assert len(list(tmp_path.glob("*.safetensors"))) == 2
+    export_onnx("se", out=tmp_path, seed=1, **LEGACY)  # other weights: new weights and evidence
+    assert len(list(tmp_path.glob("*.safetensors"))) == 4
     _assert_consistent(tmp_path)
 
 
@@ -106,7 +108,8 @@ def test_weights_of_replaced_exports_are_collected(tmp_path: Path) -> None:
     export_onnx("se", out=tmp_path, **LEGACY)
     export_onnx("se", out=tmp_path, seed=1, **LEGACY)
     (entry,) = _manifest(tmp_path)["artifacts"]
-    assert [p.name for p in tmp_path.glob("*.safetensors")] == [entry["weights"]]
+    assert sorted(p.name for p in tmp_path.glob("*.safetensors")) == sorted(
+        [entry["weights"], entry["reference"]])
     _assert_consistent(tmp_path)
 
 

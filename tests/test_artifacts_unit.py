@@ -977,7 +977,8 @@ def test_payload_without_a_file_list_covers_no_file(signed, tmp_path: Path) -> N
 
 
 def test_signature_size_cap(signed) -> None:
-    from chanattn_export.artifacts.signing import MAX_SIGNATURE_BYTES, SIGNATURE, check_signature
+    from chanattn_export.artifacts.signing import SIGNATURE, check_signature
+    from chanattn_export.fileio.bounded import SIGNATURE_MAX_BYTES as MAX_SIGNATURE_BYTES
 
     folder, pub = signed
     path = folder.root / SIGNATURE

@@ -76,3 +76,39 @@ def test_a_folder_a_socket_and_a_missing_file_are_one_line_errors(tmp_path: Path
         s.close()
     with pytest.raises(ArtifactError, match="missing"):
         read_bounded(tmp_path / "nope", 10)
+
+
+def _cli(*argv: str):
+    import subprocess
+    import sys
+
+    return subprocess.run([sys.executable, "-m", "chanattn_export", *argv], capture_output=True,
+                          text=True, timeout=120)
+
+
+def _special(kind: str, path: Path) -> None:
+    path.unlink()
+    if kind == "fifo":
+        os.mkfifo(path)
+    elif kind == "zero":
+        path.symlink_to("/dev/zero")
+    else:
+        with open(path, "wb") as f:
+            f.truncate(8 << 30)
+
+
+@pytest.mark.parametrize("kind", ["fifo", "zero", "sparse"])
+@pytest.mark.parametrize("which", ["manifest", "model"])
+def test_verify_and_parity_never_hang_or_fill_memory(folder: Path, kind: str,
+                                                      which: str) -> None:
+    """verify (its progress counter included) and parity DIR on a folder whose manifest or
+    model file is a FIFO, /dev/zero or an 8 GB sparse file: one line each, promptly."""
+    from reliability_helpers import ONNX_NAME
+
+    _special(kind, folder / ("manifest.json" if which == "manifest" else ONNX_NAME))
+    v = _cli("verify", str(folder))
+    assert v.returncode == 1 and "Traceback" not in v.stderr, v.stderr[-2000:]
+    # refused unread: not a regular file, larger than recorded, or a link leaving the folder
+    assert any(w in v.stdout for w in ("refused", "more than", "escapes")), v.stdout
+    p = _cli("parity", str(folder), "--trust-torchscript")
+    assert p.returncode in (1, 2) and "Traceback" not in p.stderr, p.stderr[-2000:]

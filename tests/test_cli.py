@@ -79,7 +79,9 @@ def test_all_then_parity_dir(tmp_path: Path) -> None:
     assert all(e["status"] == "passed" for e in entries)
     p = run("parity", str(tmp_path), "--trust-torchscript")
     assert p.returncode == 0, p.stderr
-    assert p.stdout.count("PASS") == 12 and "[12/12] checking parity of" in p.stderr
+    # each artifact: judged against its stored evidence, and its block rebuilt from the weights
+    assert p.stdout.count("PASS") == 24 and p.stdout.count(" vs stored ") == 12
+    assert "[12/12] checking parity of" in p.stderr
 
 
 def test_all_defaults_to_every_registered_model(monkeypatch, tmp_path: Path) -> None:

@@ -70,7 +70,8 @@ def _finish_cleanly(folder: Path, versions: dict) -> None:
     assert "pending" not in read_manifest(folder)
     assert verify_folder(folder) == []
     names = sorted(p.name for p in folder.iterdir())
-    assert names == sorted(["manifest.json", "SHA256SUMS", ONNX_NAME, versions["entry"].weights])
+    files = [f.path for f in versions["entry"].files]  # model, weights, evidence
+    assert names == sorted(["manifest.json", "SHA256SUMS", *files]) and ONNX_NAME in files
 
 
 @pytest.mark.parametrize("step", STEPS)

@@ -21,9 +21,9 @@ from reliability_helpers import (
 )
 
 from chanattn_export import ArtifactError, api
-from chanattn_export import pipeline as pipeline_mod
 from chanattn_export.artifacts import folder as artifacts_mod
 from chanattn_export.check.verify import has_errors, verify_folder
+from chanattn_export.export import subject as subject_mod
 
 
 def _wait_for_entries(folder: Path, proc: subprocess.Popen, n: int, timeout: float = 90) -> None:
@@ -135,7 +135,7 @@ def test_read_only_folder_fails_before_any_work(exported: Path, monkeypatch) -> 
         raise AssertionError("exported into a folder that cannot be written")
 
     monkeypatch.setattr(artifacts_mod.tempfile, "mkstemp", erofs)
-    monkeypatch.setattr(pipeline_mod, "export_bytes", no_export)
+    monkeypatch.setattr(subject_mod, "export_bytes", no_export)
     with pytest.raises(ArtifactError, match="not writable"):
         api.export_onnx("cbam-channel", out=exported, seed=1, **TINY)
     monkeypatch.undo()

@@ -160,8 +160,8 @@ def _plant_baked_batch(data: bytes) -> bytes:
 
 @pytest.fixture
 def planted_export(monkeypatch):
-    from chanattn_export import pipeline
     from chanattn_export.export import Exported
+    from chanattn_export.export import subject as pipeline
 
     real = pipeline.export_bytes
 

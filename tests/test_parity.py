@@ -302,7 +302,8 @@ def test_report_dict_is_strict_json_with_the_documented_keys() -> None:
     assert (d["passed"], d["atol"], d["rtol"], d["seed"]) == (False, 2e-5, 3e-4, 4)
     good, wrong = d["checks"]
     assert set(good) == {"backend", "case", "shape", "max_abs", "max_rel", "needed_atol",
-                         "nan_mismatch", "passed", "nonfinite_reference"}
+                         "nan_mismatch", "passed", "nonfinite_reference", "reference"}
+    assert good["reference"] == "eager"  # judged against an eager module, not stored outputs
     assert good["shape"] == [2] and good["passed"] is True
     assert isinstance(good["max_abs"], float) and good["max_abs"] == pytest.approx(1e-7)
     assert (wrong["max_abs"], wrong["max_rel"], wrong["needed_atol"]) == ("inf", "inf", "inf")

@@ -48,11 +48,11 @@ def test_manifest_verify_and_parity_dir(pt2_folder, tmp_path):
 
 def test_a_wrong_program_fails_parity(monkeypatch, tmp_path):
     """The check can fail: a program exported from other weights is caught and marked failed."""
-    from chanattn_export import pipeline
+    from chanattn_export.export import subject
     from chanattn_export.registry import build_model
 
-    real = pipeline.export_bytes
-    monkeypatch.setattr(pipeline, "export_bytes",
+    real = subject.export_bytes
+    monkeypatch.setattr(subject, "export_bytes",
                         lambda net, spec: real(build_model(spec.model, None, 1), spec))
     res = api.export_pt2("se", out=tmp_path, **TINY)
     assert not res.passed and not res.written

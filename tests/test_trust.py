@@ -164,11 +164,14 @@ def test_verify_does_not_load_torchscript_by_default(folder: Path, evil_pt) -> N
     problems = verify_folder(folder)
     assert not marker.exists()
     assert not has_errors(problems)
-    assert [p.path for p in problems if "not loaded" in p.message] == [PT_NAME]
-    with pytest.raises(ArtifactError, match="--trust-torchscript"):
-        api.check_parity(folder)
+    (summary,) = [p for p in problems if "not loaded" in p.message]
+    assert f"1 TorchScript file not loaded ({PT_NAME}; " in summary.message
+    assert "--trust-torchscript" in summary.message
+    checks = api.check_parity(folder)  # every other file is checked; the program is not run
+    assert [c.skipped for c in checks if c.entry.path == PT_NAME] == ["torchscript-not-trusted"]
     assert not marker.exists()
-    assert main(["parity", str(folder)]) == 2 and not marker.exists()
+    assert main(["parity", str(folder)]) == 0 and not marker.exists()  # a warning, as verify
+    assert main(["parity", str(folder), "--strict"]) == 1 and not marker.exists()
 
 
 def test_trust_torchscript_loads_it(folder: Path, evil_pt) -> None:
@@ -476,3 +479,30 @@ def test_signature_payload_is_json(folder: Path, keys) -> None:
     _signed(folder, keys)
     doc = json.loads((folder / "signature.json").read_text())
     assert doc["algorithm"] == "ed25519" and "manifest.json" in json.loads(doc["payload"])["files"]
+
+
+def test_a_file_swapped_after_the_signature_check_is_never_loaded(folder: Path, evil_pt,
+                                                                   tmp_path: Path,
+                                                                   monkeypatch) -> None:
+    """The signature is checked, then an attacker swaps the TorchScript file (and rewrites the
+    manifest's checksums) before it is read for loading: the bytes loaded are checked against
+    the signed digests, so the unsigned program never runs and verify fails."""
+    pytest.importorskip("cryptography")
+    from chanattn_export.artifacts import signing
+    from chanattn_export.artifacts.signing import generate_key, sign_folder
+
+    pub = generate_key(tmp_path / "k.pem")
+    sign_folder(folder, tmp_path / "k.pem")
+    assert verify_folder(folder, public_key=pub) == []  # signed: the .pt is trusted, and runs
+    real = signing.signed_digests
+    marker = evil_pt[1]
+
+    def then_swap(root, key):
+        got = real(root, key)
+        _plant_evil(folder, evil_pt)  # after the hashing pass, before the load
+        return got
+
+    monkeypatch.setattr(signing, "signed_digests", then_swap)
+    problems = [str(p) for p in verify_folder(folder, public_key=pub)]
+    assert not marker.exists()
+    assert "manifest.json: changed since the folder was signed" in problems

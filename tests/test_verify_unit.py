@@ -19,13 +19,14 @@ from chanattn_export.artifacts import MANIFEST, SUMS, ArtifactFolder, sha256_byt
 from chanattn_export.check.parity import CheckResult, ParityReport, Skip
 from chanattn_export.check.recheck import (
     ERROR,
+    NOT_TRUSTED,
     WARNING,
     EntryCheck,
     Problem,
     check_entry,
-    failure_problems,
-    record_parity,
 )
+from chanattn_export.check.settings import CheckSettings
+from chanattn_export.check.summary import failure_problems, record_parity
 from chanattn_export.check.verify import has_errors, verify_folder
 from chanattn_export.errors import ChanAttnError
 from chanattn_export.spec import Tolerance
@@ -128,7 +129,7 @@ def test_skipped_backends_are_notes_unless_asked_for(folder: Path) -> None:
 
 
 def test_check_entry_passes_on_the_pristine_files(folder: Path) -> None:
-    check = check_entry(ArtifactFolder(folder), entry_of(folder), tolerance=Tolerance(),
+    check = check_entry(ArtifactFolder(folder), entry_of(folder),
                         cases=("random",))
     assert check.ok and check.problems == ()
     assert {c.case for c in check.parity.checks} == {"random"}
@@ -139,20 +140,18 @@ def test_parity_dir_raises_at_the_first_problem(folder: Path) -> None:
     (folder / ONNX_NAME).write_bytes(b"x")
     e = entry_of(folder)
     with pytest.raises(ArtifactError) as info:
-        check_entry(ArtifactFolder(folder), e, tolerance=Tolerance(), collect=False)
+        check_entry(ArtifactFolder(folder), e, collect=False)
     assert str(info.value) == (f"{ONNX_NAME}: sha256 differs from the manifest (1 bytes on "
                                "disk): truncated, corrupted or changed")
 
 
 def test_torchscript_is_a_program(folder: Path) -> None:
+    """Not trusted: not loaded, said as skipped (one summary line later), never an error."""
     e = entry_of(folder, PT_NAME)
-    check = check_entry(ArtifactFolder(folder), e, tolerance=Tolerance())
-    (w,) = check.problems
-    assert w.severity == WARNING and w.path == PT_NAME and check.parity is None
-    assert w.message.startswith("not loaded: a TorchScript file is a program")
-    with pytest.raises(ArtifactError, match=r"^se-nchw-c8-r8-8x8\.pt: not loaded: "):
-        check_entry(ArtifactFolder(folder), e, tolerance=Tolerance(), collect=False)
-    trusted = check_entry(ArtifactFolder(folder), e, tolerance=Tolerance(),
+    for collect in (True, False):
+        check = check_entry(ArtifactFolder(folder), e, collect=collect)
+        assert check.problems == () and check.parity is None and check.skipped == NOT_TRUSTED
+    trusted = check_entry(ArtifactFolder(folder), e,
                           trust_torchscript=True, cases=("random",))
     assert trusted.ok
 
@@ -162,8 +161,8 @@ def test_file_named_twice_is_checked_once(folder: Path) -> None:
     cache: dict = {}
     weights = entry_of(folder).weights
     (folder / weights).write_bytes(b"broken")
-    first = check_entry(folder_, entry_of(folder), tolerance=Tolerance(), cache=cache)
-    again = check_entry(folder_, entry_of(folder), tolerance=Tolerance(), cache=cache)
+    first = check_entry(folder_, entry_of(folder), cache=cache)
+    again = check_entry(folder_, entry_of(folder), cache=cache)
     assert [p.path for p in first.problems] == [weights] and again.problems == ()
     assert again.parity is None  # still never parsed
 
@@ -178,7 +177,7 @@ def test_format_must_match_the_file_name(folder: Path) -> None:
     problems = [str(p) for p in verify_folder(folder) if p.path == "model.pt"]
     assert problems == ["model.pt: format onnx in the manifest, but the file name ends '.pt'"]
     e = entry_of(folder, "model.pt")
-    check = check_entry(ArtifactFolder(folder), e, tolerance=Tolerance())
+    check = check_entry(ArtifactFolder(folder), e)
     assert check.entry == e and check.parity is None
 
 
@@ -243,7 +242,7 @@ def test_huge_shapes_are_refused_before_allocating(folder: Path, monkeypatch) ->
     edit(folder, lambda a: a["input"].update(height=8192, width=8192), idx)
 
     def only_problem():
-        check = check_entry(ArtifactFolder(folder), entry_of(folder), tolerance=Tolerance())
+        check = check_entry(ArtifactFolder(folder), entry_of(folder))
         (p,) = check.problems
         assert check.parity is None
         return p
@@ -262,9 +261,10 @@ def test_huge_shapes_are_refused_before_allocating(folder: Path, monkeypatch) ->
 def test_weights_that_do_not_fit_the_spec(folder: Path) -> None:
     idx = [a["path"] for a in read_manifest(folder)["artifacts"]].index(ONNX_NAME)
     edit(folder, lambda a: a["model"].update(channels=16, ratio=8), idx)
-    weights = read_manifest(folder)["artifacts"][idx]["weights"]
-    (p,) = verify_folder(folder, trust_torchscript=True)
-    assert p.path == weights and p.severity == ERROR
+    a = read_manifest(folder)["artifacts"][idx]
+    errors = [p for p in verify_folder(folder, trust_torchscript=True) if p.severity == ERROR]
+    # the rebuilt block refuses its weights, and the evidence's inputs no longer fit
+    assert {p.path for p in errors} == {a["weights"], a["reference"]}
 
 
 def test_garbage_weights_with_matching_checksums(folder: Path) -> None:
@@ -273,10 +273,13 @@ def test_garbage_weights_with_matching_checksums(folder: Path) -> None:
     assert p.path == name and "not a valid safetensors file: " in p.message
 
 
-def test_without_onnx_an_onnx_file_cannot_be_checked(folder: Path, monkeypatch) -> None:
+def test_without_onnx_the_checker_is_named_as_not_run(folder: Path, monkeypatch) -> None:
+    """A deployment host has onnxruntime, not onnx: the file is still judged, and the one
+    summary line says the checker did not run."""
     monkeypatch.setitem(sys.modules, "onnx", None)
-    (p,) = [p for p in verify_folder(folder, trust_torchscript=True) if p.path == ONNX_NAME]
-    assert p.message == "cannot check: onnx is not installed (pip install onnx)"
+    (p,) = verify_folder(folder, trust_torchscript=True)
+    assert p.path == MANIFEST and p.severity == WARNING
+    assert "1 ONNX file not run through onnx.checker (pip install onnx" in p.message
 
 
 def test_unloadable_torchscript_with_matching_checksums(folder: Path) -> None:
@@ -301,7 +304,8 @@ def test_record_parity_stores_verdicts_of_unchanged_files(folder: Path) -> None:
     assert m.get(ONNX_NAME).status == "failed"
     assert m.get(ONNX_NAME).parity == _report(True, False).to_dict()
     assert m.get(PT_NAME) == pt_e  # another file was checked: its verdict is not stored
-    assert (folder / SUMS).read_text().count("\n") == 4
+    files = {f.path for e in m.entries for f in e.files}  # model, weights, evidence each
+    assert (folder / SUMS).read_text().count("\n") == len(files) == 6
 
 
 def test_record_parity_keeps_lint_and_ignores_empty_reports(folder: Path) -> None:
@@ -438,7 +442,9 @@ def test_signed_folder_trusts_torchscript(folder: Path, tmp_path: Path) -> None:
     (folder / "extra.txt").write_text("x")
     got = [str(p) for p in verify_folder(folder, public_key=pub)]
     assert got[0] == "extra.txt: added since the folder was signed (not covered by the signature)"
-    assert got[1].startswith(f"{PT_NAME}: warning: not loaded")  # no longer trusted
+    assert got[1] == (f"{MANIFEST}: warning: not checked here: 1 TorchScript file not loaded "
+                      "(programs: --trust-torchscript or a valid signature with --public-key "
+                      "loads them)")  # no longer trusted
     assert len(got) == 2
     trusted = [str(p) for p in verify_folder(folder, public_key=pub, trust_torchscript=True)]
     assert trusted == got[:1]
@@ -498,14 +504,18 @@ def _nudged(folder: Path) -> None:
 def test_the_seed_picks_the_parity_inputs(folder: Path) -> None:
     _nudged(folder)
 
-    def failure(seed: int) -> str:
-        (p,) = [p for p in verify_folder(folder, seed=seed, trust_torchscript=True)
-                if p.severity == ERROR]
-        assert p.path == ONNX_NAME and p.message.startswith("parity fails on onnxruntime-cpu")
-        return p.message
+    def rebuilt(seed: int) -> list[float]:
+        check = check_entry(ArtifactFolder(folder), entry_of(folder), CheckSettings(seed=seed))
+        assert not check.ok
+        return [c.max_abs for c in check.parity.checks if c.reference == "eager"]
 
-    assert failure(0) == failure(0)  # reproducible
-    assert failure(0) != failure(7)  # other inputs: another max |diff|
+    def stored(seed: int) -> list[float]:
+        check = check_entry(ArtifactFolder(folder), entry_of(folder), CheckSettings(seed=seed))
+        return [c.max_abs for c in check.parity.checks if c.reference == "stored"]
+
+    assert rebuilt(0) == rebuilt(0)  # reproducible
+    assert rebuilt(0) != rebuilt(7)  # other inputs: another max |diff|
+    assert stored(0) == stored(7)  # the evidence's inputs are the ones stored
 
 
 def test_devices_asked_for_must_exist(folder: Path) -> None:
@@ -587,8 +597,8 @@ def guarded(monkeypatch):
 def test_size_limits_exactly(folder: Path, guarded, model: dict, inp: dict, want) -> None:
     idx = [a["path"] for a in read_manifest(folder)["artifacts"]].index(ONNX_NAME)
     edit(folder, lambda a: (a["model"].update(model), a["input"].update(inp)), idx)
-    check = check_entry(ArtifactFolder(folder), entry_of(folder), tolerance=Tolerance())
-    (p,) = check.problems
+    check = check_entry(ArtifactFolder(folder), entry_of(folder))
+    (p,) = [p for p in check.problems if p.path != entry_of(folder).reference]
     if want is None:  # not refused: it went on to build the model
         assert p.message == "not a valid safetensors file: allocating"
     else:
@@ -596,22 +606,26 @@ def test_size_limits_exactly(folder: Path, guarded, model: dict, inp: dict, want
 
 
 def test_unreadable_file_is_one_line(folder: Path, monkeypatch) -> None:
-    real = Path.read_bytes
+    import os
 
-    def read_bytes(self):
-        if self.name == PT_NAME:
+    import chanattn_export.fileio.bounded as bounded
+
+    real = os.open
+
+    def refusing(path, *a, **kw):
+        if Path(path).name == PT_NAME:
             raise PermissionError(13, "Permission denied")
-        return real(self)
+        return real(path, *a, **kw)
 
-    monkeypatch.setattr(Path, "read_bytes", read_bytes)
-    assert lines(folder) == [f"{PT_NAME}: unreadable: Permission denied"]
+    monkeypatch.setattr(bounded.os, "open", refusing)
+    assert lines(folder) == [f"{PT_NAME}: cannot open the file: Permission denied"]
 
 
 def test_a_checked_file_is_served_from_the_cache(folder: Path) -> None:
     art, e, cache = ArtifactFolder(folder), entry_of(folder), {}
-    first = check_entry(art, e, tolerance=Tolerance(), cases=("random",), cache=cache)
+    first = check_entry(art, e, cases=("random",), cache=cache)
     (folder / ONNX_NAME).unlink()  # the bytes already checked are the ones judged again
-    again = check_entry(art, e, tolerance=Tolerance(), cases=("random",), cache=cache)
+    again = check_entry(art, e, cases=("random",), cache=cache)
     assert first.ok and again.ok and again.parity == first.parity
 
 
@@ -629,16 +643,15 @@ def test_parity_that_cannot_run_is_one_line(folder: Path, monkeypatch) -> None:
 def test_bad_bytes_are_never_run(folder: Path, monkeypatch) -> None:
     (folder / ONNX_NAME).write_bytes(b"\x08\x01garbage")
     resign(folder, ONNX_NAME)
-    check = check_entry(ArtifactFolder(folder), entry_of(folder), tolerance=Tolerance())
+    check = check_entry(ArtifactFolder(folder), entry_of(folder))
     (p,) = check.problems
     assert p.message.startswith("not a valid ONNX model: ") and not p.message.endswith("None")
     assert check.parity is None and check.entry == entry_of(folder)
-    monkeypatch.setitem(sys.modules, "onnx", None)
-    (folder / ONNX_NAME).write_bytes((folder / ONNX_NAME).read_bytes())
-    check = check_entry(ArtifactFolder(folder), entry_of(folder), tolerance=Tolerance())
-    assert [p.message for p in check.problems] == [
-        "cannot check: onnx is not installed (pip install onnx)"]
-    assert check.parity is None  # never handed to a runtime unchecked
+    monkeypatch.setitem(sys.modules, "onnx", None)  # a deployment host: onnxruntime parses it
+    check = check_entry(ArtifactFolder(folder), entry_of(folder))
+    (p,) = check.problems
+    assert p.message.startswith("cannot load: not a well-formed ONNX model")
+    assert check.parity is None
 
 
 def test_no_parity_after_any_file_problem(folder: Path) -> None:
@@ -647,18 +660,21 @@ def test_no_parity_after_any_file_problem(folder: Path) -> None:
 
     edit(folder, extra, [a["path"] for a in read_manifest(folder)["artifacts"]].index(ONNX_NAME))
     e = entry_of(folder)
-    check = check_entry(ArtifactFolder(folder), e, tolerance=Tolerance())
+    check = check_entry(ArtifactFolder(folder), e)
     assert [str(p) for p in check.problems] == ["extra.bin: missing (named in the manifest)"]
     assert check.parity is None and check.entry == e
 
 
-def test_torchscript_warning_text(folder: Path) -> None:
+def test_torchscript_not_loaded_is_one_summary_line(folder: Path) -> None:
+    from chanattn_export.check.summary import unchecked_line
+
     e = entry_of(folder, PT_NAME)
-    check = check_entry(ArtifactFolder(folder), e, tolerance=Tolerance())
-    assert check.entry == e and check.problems == (Problem(
-        PT_NAME, "not loaded: a TorchScript file is a program that runs when loaded; its "
-        "checksum matches, but only --trust-torchscript or a valid signature (--public-key) "
-        "lets it run", WARNING),)
+    check = check_entry(ArtifactFolder(folder), e)
+    assert check.entry == e and check.problems == () and check.skipped == NOT_TRUSTED
+    assert unchecked_line([check, check], MANIFEST) == Problem(
+        MANIFEST, "not checked here: 2 TorchScript files not loaded (programs: "
+        "--trust-torchscript or a valid signature with --public-key loads them)", WARNING)
+    assert unchecked_line([check_entry(ArtifactFolder(folder), entry_of(folder))]) is None
 
 
 def test_both_looser_tolerances_are_listed(folder: Path) -> None:
@@ -668,7 +684,8 @@ def test_both_looser_tolerances_are_listed(folder: Path) -> None:
     assert "(atol 1, rtol 0.5); ignored" in w.message
 
 
-def test_verify_runs_the_quick_cases_at_seed_zero(folder: Path, monkeypatch) -> None:
+def test_verify_rebuilds_at_the_quick_cases_and_fresh_inputs(folder: Path, monkeypatch) -> None:
+    """Seed 0 picked the evidence's inputs: the rebuilt block is compared at seed 1's."""
     import chanattn_export.check.recheck as recheck
 
     asked: list = []
@@ -680,7 +697,7 @@ def test_verify_runs_the_quick_cases_at_seed_zero(folder: Path, monkeypatch) -> 
 
     monkeypatch.setattr(recheck, "make_cases", spy)
     assert verify_folder(folder, trust_torchscript=True) == []
-    assert asked == [(0, ("random", "large", "saturate"))] * 2
+    assert asked == [(1, ("random", "large", "saturate"))] * 2
 
 
 def test_no_such_folder(tmp_path: Path) -> None:
@@ -698,3 +715,17 @@ def test_signature_problem_lines_split_at_the_path(folder: Path, tmp_path: Path)
     assert got[0] == Problem("signature.json", f"does not verify with {other}: signed by another "
                                                "key, or the signature or its file list was "
                                                "edited")
+
+
+def test_bytes_that_differ_from_the_signed_digest_are_never_used(folder: Path) -> None:
+    """With a signature, a file must match the manifest *and* the signed digest on the very
+    bytes read for use (a swap after the signature's own hashing pass is caught here)."""
+    e = entry_of(folder, PT_NAME)
+    signed = {f.path: f.sha256 for f in e.files}
+    ok = check_entry(ArtifactFolder(folder), e, trust_torchscript=True, cases=("random",),
+                     signed=signed)
+    assert ok.ok
+    signed[PT_NAME] = "0" * 64
+    bad = check_entry(ArtifactFolder(folder), e, trust_torchscript=True, signed=signed)
+    assert [str(p) for p in bad.problems] == [f"{PT_NAME}: changed since the folder was signed"]
+    assert bad.parity is None

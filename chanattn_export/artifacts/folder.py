@@ -20,6 +20,7 @@ from pathlib import Path, PurePosixPath
 
 from ..errors import ArtifactError
 from ..fileio import TMP_PREFIX, sha256_file, write_atomic
+from ..fileio.bounded import MANIFEST_MAX_BYTES, read_bounded
 from .lock import flocked
 from .manifest import MANIFEST, WEIGHTS_NAME, Manifest, ManifestEntry
 from .parsing import parse_manifest
@@ -144,14 +145,11 @@ class ArtifactFolder:
     def read_manifest(self, missing_ok: bool = True) -> Manifest:
         """The parsed, validated manifest with pending entries settled against the disk."""
         path = self.manifest_path
-        if not path.exists():
+        if not path.exists() and not path.is_symlink():
             if missing_ok:
                 return Manifest()
             raise ArtifactError(f"{path}: no manifest.json (not an artifact folder?)")
-        try:
-            text = path.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as e:
-            raise ArtifactError(f"{path}: cannot read manifest: {e}") from None
+        text = manifest_text(read_bounded(path, MANIFEST_MAX_BYTES, "manifest"), path)
         try:
             manifest = parse_manifest(text)
         except ArtifactError as e:
@@ -195,6 +193,14 @@ class ArtifactFolder:
         write_atomic(path, data)
 
 
+def manifest_text(data: bytes, path: Path) -> str:
+    """The manifest's bytes as text (one line when they are not UTF-8)."""
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise ArtifactError(f"{path}: cannot read manifest: {e}") from None
+
+
 _SAFE_NAME = re.compile(r"[^\n\r\\]+")
 
 
@@ -206,4 +212,4 @@ def sums_text(manifest: Manifest) -> str:
 
 
 __all__ = ["FAILED_DIR", "LOCK_TIMEOUT_S", "MAX_FILE_BYTES", "STALE_TMP_S", "SUMS",
-           "ArtifactFolder", "oserror", "sums_text"]
+           "ArtifactFolder", "manifest_text", "oserror", "sums_text"]

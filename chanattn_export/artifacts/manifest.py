@@ -91,8 +91,8 @@ class ManifestEntry:
     versions: dict[str, str] = field(default_factory=dict)
     parity: dict[str, Any] = field(default_factory=dict)
     fallback_reason: str | None = None
-    source: str = REGISTRY  # "user": a user's network, judged by its stored reference file
-    reference: str | None = None  # that file (parity inputs and eager outputs)
+    source: str = REGISTRY  # "user": a user's network, which cannot be rebuilt from weights
+    reference: str | None = None  # the evidence file (parity inputs and eager outputs)
 
     @property
     def passed(self) -> bool:
@@ -127,8 +127,8 @@ class ManifestEntry:
             "weights": self.weights,
             "versions": dict(self.versions),
             "parity": self.parity,
-            **({"source": self.source, "reference": self.reference}
-               if self.source != REGISTRY else {}),
+            **({"source": self.source} if self.source != REGISTRY else {}),
+            **({"reference": self.reference} if self.reference is not None else {}),
         }
 
     @classmethod

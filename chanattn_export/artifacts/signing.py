@@ -34,7 +34,6 @@ from .manifest import MANIFEST
 SIGNATURE = "signature.json"
 PAYLOAD_FORMAT = "chanattn_export-folder-signature"
 PAYLOAD_VERSION = 2  # 1: every file, hidden ones included, no key fingerprint
-MAX_SIGNATURE_BYTES = 1 << 22
 MAX_HASHED_BYTES = 1 << 32
 
 
@@ -150,17 +149,24 @@ def sign_folder(root: Path, key_path: Path) -> Path:
 
 def read_signature(root: Path) -> tuple[dict | None, str | None]:
     """The folder's ``signature.json`` document, or None and why it cannot be used (one line,
-    without the file name). Torch-free and cryptography-free: ``inspect`` describes it."""
+    without the file name); read bounded. Torch-free and cryptography-free: ``inspect``
+    describes it."""
+    from ..fileio.bounded import SIGNATURE_MAX_BYTES, read_bounded
+
     path = root / SIGNATURE
-    try:
-        if path.stat().st_size > MAX_SIGNATURE_BYTES:
-            return None, "larger than any signature this toolkit writes"
-        doc = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
+    if not path.exists() and not path.is_symlink():
         return None, "missing: the folder is not signed (sign DIR --key KEY)"
-    except (OSError, ValueError, RecursionError) as e:
-        first = str(e).splitlines()[0] if str(e) else repr(e)  # (!r on the whole expression
-        return None, f"unreadable: {first}"                     # quoted every message)
+    try:
+        if path.stat().st_size > SIGNATURE_MAX_BYTES:
+            return None, "larger than any signature this toolkit writes"
+        doc = json.loads(read_bounded(path, SIGNATURE_MAX_BYTES, "signature"))
+    except ArtifactError as e:
+        return None, str(e).removeprefix(f"{path}: ")
+    except OSError as e:
+        return None, f"unreadable: {e.strerror or e}"
+    except (ValueError, RecursionError) as e:
+        first = str(e).splitlines()[0] if str(e) else repr(e)
+        return None, f"unreadable: {first}"
     if not isinstance(doc, dict) or not isinstance(doc.get("payload"), str) \
             or not isinstance(doc.get("signature"), str):
         return None, "not a signature written by this toolkit"
@@ -168,12 +174,13 @@ def read_signature(root: Path) -> tuple[dict | None, str | None]:
 
 
 def payload_of(doc: dict) -> dict | None:
-    """The signed payload as a dict with a ``files`` dict, or None when it is not one."""
+    """The signed payload as a dict whose ``files`` maps paths to sha256 strings, or None."""
     try:
         payload = json.loads(doc["payload"])
     except (ValueError, RecursionError):
         return None
-    if not isinstance(payload, dict) or not isinstance(payload.get("files", {}), dict):
+    files = payload.get("files", {}) if isinstance(payload, dict) else None
+    if not isinstance(files, dict) or not all(isinstance(v, str) for v in files.values()):
         return None
     return payload
 
@@ -181,20 +188,29 @@ def payload_of(doc: dict) -> dict | None:
 def check_signature(root: Path, public_key: Path) -> list[str]:
     """Problems (one line each, relative path first) of ``root`` against its signature and the
     public key; empty when every file is exactly what the key's holder signed."""
+    return signed_digests(root, public_key)[0]
+
+
+def signed_digests(root: Path, public_key: Path) -> tuple[list[str], dict[str, str] | None]:
+    """``(problems, digests)``: the problems of :func:`check_signature`, and the sha256 of every
+    file as the key's holder signed it (None when the signature itself does not verify).
+
+    A reader that then loads a file must check *the bytes it loads* against these digests: a
+    file swapped after this hashing pass would otherwise run unsigned (``check.files``)."""
     key = _read_key(public_key, private=False)
     from cryptography.exceptions import InvalidSignature
 
     doc, why = read_signature(root)
     if doc is None:
-        return [f"{SIGNATURE}: {why}"]
+        return [f"{SIGNATURE}: {why}"], None
     try:
         key.verify(base64.b64decode(doc["signature"], validate=True), doc["payload"].encode())
     except (InvalidSignature, ValueError):
         return [f"{SIGNATURE}: does not verify with {public_key}: signed by another key, or "
-                "the signature or its file list was edited"]
+                "the signature or its file list was edited"], None
     payload = payload_of(doc)
     if payload is None:
-        return [f"{SIGNATURE}: its payload is not a file list"]
+        return [f"{SIGNATURE}: its payload is not a file list"], None
     # hidden files are not covered (a version 1 payload lists them: a copy may have dropped them)
     signed = {rel: sha for rel, sha in payload.get("files", {}).items() if not hidden(rel)}
     from .folder import LOCK_TIMEOUT_S
@@ -208,7 +224,7 @@ def check_signature(root: Path, public_key: Path) -> list[str]:
                  if rel not in now]
     problems += [f"{rel}: added since the folder was signed (not covered by the signature)"
                  for rel in sorted(now) if rel not in signed]
-    return problems
+    return problems, dict(signed)
 
 
 def describe_signature(root: Path, public_key: Path | None = None) -> dict:
@@ -235,4 +251,4 @@ def describe_signature(root: Path, public_key: Path | None = None) -> dict:
 
 
 __all__ = ["SIGNATURE", "check_signature", "describe_signature", "folder_digests", "generate_key",
-           "hidden", "key_fingerprint", "read_signature", "sign_folder"]
+           "hidden", "key_fingerprint", "read_signature", "sign_folder", "signed_digests"]

@@ -15,6 +15,9 @@ import numpy as np
 from ..spec import InputSpec, Layout, ModelSpec, Tolerance
 
 CASES = ("random", "large", "constant", "negative", "saturate")
+# What a check compared against: the eager module's outputs (at export, or rebuilt from the
+# weights file), or the outputs stored in the artifact's evidence file.
+EAGER, STORED = "eager", "stored"
 LARGE = 1e2
 
 
@@ -186,6 +189,7 @@ class CheckResult:
     nan_mismatch: int
     passed: bool
     nonfinite_reference: int = 0
+    reference: str = EAGER  # EAGER or STORED
 
 
 @dataclass(frozen=True)
@@ -237,7 +241,7 @@ class ParityReport:
         checks = tuple(
             CheckResult(c["backend"], c["case"], tuple(c["shape"]), _denum(c["max_abs"]),
                         _denum(c["max_rel"]), _denum(c["needed_atol"]), c["nan_mismatch"],
-                        c["passed"])
+                        c["passed"], reference=str(c.get("reference", EAGER)))
             for c in d.get("checks", [])
         )
         skipped = tuple(Skip(k["backend"], k["reason"], bool(k.get("requested", False)))
@@ -257,12 +261,20 @@ def _denum(x: float | str) -> float:
 
 
 def judge(diffs: Iterable[Diff], tolerance: Tolerance, seed: int = 0,
-          skipped: Iterable[Skip] = ()) -> ParityReport:
+          skipped: Iterable[Skip] = (), reference: str = EAGER) -> ParityReport:
     checks = []
     for d in diffs:
         needed = d.needed_atol(tolerance.rtol)
         passed = (d.shape_ok and d.nan_mismatch == 0 and d.nonfinite_reference == 0
                   and needed <= tolerance.atol)
         checks.append(CheckResult(d.backend, d.case, d.shape, d.max_abs, d.max_rel, needed,
-                                  d.nan_mismatch, passed, d.nonfinite_reference))
+                                  d.nan_mismatch, passed, d.nonfinite_reference, reference))
     return ParityReport(tolerance, tuple(checks), seed, tuple(skipped))
+
+
+def merge(first: ParityReport, second: ParityReport) -> ParityReport:
+    """One report of two judged at the same tolerance (the stored-evidence checks and the
+    rebuilt-module checks of one artifact); a backend skipped by both is listed once."""
+    seen = {k.backend for k in first.skipped}
+    skipped = first.skipped + tuple(k for k in second.skipped if k.backend not in seen)
+    return ParityReport(first.tolerance, first.checks + second.checks, first.seed, skipped)

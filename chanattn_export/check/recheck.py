@@ -1,29 +1,40 @@
 """Re-check one manifest entry from its files: the single path behind ``parity DIR`` and ``verify``.
 
-For an entry: every file it names stays inside the folder, exists and has the manifest's sha256
-(checked *before* anything parses it), the model file loads, and parity against the eager model
-rebuilt from the entry's spec and its **weights file** (never from the model file) is measured
-and judged; a user's network (``source: user``) is judged against its stored reference file.
-``collect=True`` gathers every problem (verify); ``collect=False`` raises
-:class:`ArtifactError` at the first one (parity DIR).
+For every entry, block or network: each file it names stays inside the folder, is a regular
+file no larger than recorded, and has the manifest's sha256, checked on the bytes read once
+*before* anything parses them (:mod:`.files`); the model file loads; and the artifact is judged
+against its stored evidence (:mod:`.evidence`). A registered block is also rebuilt from its
+weights file (never from the model file) and compared at fresh inputs (:mod:`.rebuild`), where
+torch is installed. ``collect=True`` gathers every problem (verify); ``collect=False`` raises
+:class:`ArtifactError` at the first one (parity DIR). What could not be run here (a TorchScript
+file not trusted, torch absent) is said in :attr:`EntryCheck.skipped`, never passed.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..artifacts import MANIFEST, ArtifactFolder, FileRecord, ManifestEntry, sha256_bytes
-from ..artifacts.folder import MAX_FILE_BYTES
-from ..errors import ArtifactError, ChanAttnError
+from ..artifacts import MANIFEST, ArtifactFolder, ManifestEntry
+from ..artifacts.evidence import REGISTRY
+from ..errors import ArtifactError, ChanAttnError, first_line
 from ..spec import Format, Tolerance
-from .parity import CASES, ParityReport, judge, make_cases, measure_usable
-from .vacuous import carry_forward, vacuous_problems
+from .evidence import judge_stored, read_evidence
+from .files import FileCache, checked_bytes
+from .parity import CASES, ParityReport, judge, make_cases, measure_usable, merge
+from .rebuild import rebuild, size_problem, torch_available
+from .settings import CheckSettings
+from .vacuous import carry_forward
 
 ERROR, WARNING = "error", "warning"
 QUICK_CASES = ("random", "large", "saturate")
+FRESH_SEED_OFFSET = 1  # a rebuilt block is compared at inputs the export never judged
+# Why an entry was not run (EntryCheck.skipped), and what part of a run entry could not be done
+# here (EntryCheck.limits): the commands summarise both in one line (check/summary.py).
+NOT_TRUSTED, NO_TORCH = "torchscript-not-trusted", "needs-torch"
+NOT_REBUILT, NO_CHECKER = "not-rebuilt", "no-onnx-checker"
 
 
 @dataclass(frozen=True)
@@ -41,11 +52,14 @@ class Problem:
 
 @dataclass(frozen=True)
 class EntryCheck:
-    """What re-checking one entry found: file/load problems, and the parity report if it ran."""
+    """What re-checking one entry found: file/load problems, the parity report if it ran, why
+    it did not run (``skipped``) and what part of it could not be done here (``limits``)."""
 
     entry: ManifestEntry
     problems: tuple[Problem, ...]
     parity: ParityReport | None
+    skipped: str | None = None
+    limits: tuple[str, ...] = ()
 
     @property
     def ok(self) -> bool:
@@ -73,52 +87,85 @@ class _Collector:
         return any(p.severity == ERROR for p in self.problems)
 
 
-FileCache = dict[str, "bytes | None"]
-
-
-def check_entry(folder: ArtifactFolder, entry: ManifestEntry, *, tolerance: Tolerance,
-                seed: int = 0, cases: Sequence[str] = CASES, collect: bool = True,
-                cache: FileCache | None = None,
-                devices: str | Sequence[str] | None = None,
-                trust_torchscript: bool = False) -> EntryCheck:
-    """Files, loading and parity of ``entry``; see the module docstring.
-
-    A TorchScript file is a program (loading it runs its ``__setstate__``): without
-    ``trust_torchscript`` only its checksum is checked, and a warning (verify) or an error
-    (parity DIR, which cannot judge it otherwise) says so.
-    """
+def check_entry(folder: ArtifactFolder, entry: ManifestEntry,
+                settings: CheckSettings | None = None, *, cases: Sequence[str] = CASES,
+                collect: bool = True, cache: FileCache | None = None,
+                trust_torchscript: bool = False,
+                signed: Mapping[str, str] | None = None) -> EntryCheck:
+    """Files, loading and parity of ``entry``; see the module docstring. ``signed``: the
+    signature's digests, which every byte used must also match."""
+    settings = settings or CheckSettings()
     out = _Collector(collect)
     cache = {} if cache is None else cache
-    _stored_tolerance(entry, tolerance, out)
+    _stored_tolerance(entry, settings.tolerance, out)
     data: dict[str, bytes] = {}
     for f in entry.files:
-        got = _checked_bytes(folder, f, cache, out)
+        got = checked_bytes(folder, f, cache, out.add, signed)
         if got is not None:
             data[f.path] = got
+
+    limits: list[str] = []
+
+    def done(report: ParityReport | None = None, skipped: str | None = None) -> EntryCheck:
+        return EntryCheck(entry, tuple(out.problems), report, skipped, tuple(limits))
+
     if out.errors or any(f.path not in data for f in entry.files):
-        return EntryCheck(entry, tuple(out.problems), None)  # never parse an unchecked file
+        return done()  # never parse an unchecked file
     if Path(entry.path).suffix != entry.format.suffix:
         out.add(entry.path, f"format {entry.format} in the manifest, but the file name ends "
                             f"{Path(entry.path).suffix!r}")
-        return EntryCheck(entry, tuple(out.problems), None)
+        return done()
+    has_torch = torch_available()
     if entry.format is Format.TORCHSCRIPT and not trust_torchscript:
-        why = ("not loaded: a TorchScript file is a program that runs when loaded; its checksum "
-               "matches, but only --trust-torchscript or a valid signature (--public-key) "
-               "lets it run")
-        if collect:
-            out.warn(entry.path, why)
-        else:
-            out.add(entry.path, why)
-        return EntryCheck(entry, tuple(out.problems), None)
-    if entry.reference is not None:  # a user network: no code to rebuild, stored outputs
-        from .evidence import compare_stored
+        return done(skipped=NOT_TRUSTED)
+    if entry.format is not Format.ONNX and not has_torch:
+        return done(skipped=NO_TORCH)
+    rebuilds = entry.source == REGISTRY and has_torch
+    if rebuilds and (too_big := size_problem(entry)):
+        out.add(entry.path, too_big)
+        return done()
+    loaded = _load_check(entry.format, entry.path, data[entry.path], out, limits)
+    net = rebuild(entry, data[entry.weights], out.add) if rebuilds else None
+    ref = read_evidence(entry, data[entry.reference], out.add) if entry.reference else None
+    if not loaded or (rebuilds and net is None) or (entry.reference and ref is None):
+        return done()
+    if net is None and ref is None:
+        return done(skipped=NO_TORCH)  # an old manifest's block, and no torch to rebuild it
+    if entry.source == REGISTRY and net is None:
+        limits.append(NOT_REBUILT)
+    return done(_judge(entry, data[entry.path], net, ref, settings, cases, out))
 
-        ok = _load_check(entry.format, entry.path, data[entry.path], out)
-        report = compare_stored(entry, data, tolerance, cases, out.add, devices) if ok else None
-        return EntryCheck(entry, tuple(out.problems), report)
-    report = _compare(entry, data[entry.path], data[entry.weights], tolerance, seed, cases, out,
-                      devices)
-    return EntryCheck(entry, tuple(out.problems), report)
+
+def _judge(entry: ManifestEntry, model: bytes, net: Any, ref: Any, settings: CheckSettings,
+           cases: Sequence[str], out: _Collector) -> ParityReport | None:
+    """The stored-evidence checks, then the rebuilt-module checks, as one report."""
+    from ..runtime import EagerRunner, runners_for
+    from ..runtime.select import EAGER_CUDA
+    from ..runtime.validation import Expected
+
+    expected = Expected.from_spec(entry.model, entry.input)
+    try:
+        runners = runners_for(entry.format, model, net, expected, settings.devices)
+    except ChanAttnError as e:
+        kind = {Format.TORCHSCRIPT: "not a loadable TorchScript file",
+                Format.PT2: "not a loadable torch.export program"}.get(entry.format, "cannot load")
+        out.add(entry.path, f"{kind}: {e}")
+        return None
+    tol = settings.tolerance
+    try:
+        report = None
+        if ref is not None:  # no eager module behind the stored outputs: not a backend here
+            report = judge_stored([r for r in runners if r.name != EAGER_CUDA], ref, tol, cases)
+        if net is not None:
+            inputs = make_cases(entry.model, entry.input, settings.seed + FRESH_SEED_OFFSET,
+                                cases)
+            diffs, skips = measure_usable(EagerRunner(net, expected=expected), runners, inputs)
+            fresh = judge(diffs, tol, settings.seed + FRESH_SEED_OFFSET, skips)
+            report = fresh if report is None else merge(report, fresh)
+        return carry_forward(report, entry, ref, net)  # checks that prove nothing: marked
+    except ChanAttnError as e:
+        out.add(entry.path, f"cannot run: {e}")
+        return None
 
 
 def _stored_tolerance(entry: ManifestEntry, tolerance: Tolerance, out: _Collector) -> None:
@@ -134,118 +181,17 @@ def _stored_tolerance(entry: ManifestEntry, tolerance: Tolerance, out: _Collecto
                            f"rtol {tolerance.rtol:g}")
 
 
-def _checked_bytes(folder: ArtifactFolder, record: FileRecord, cache: FileCache,
-                   out: _Collector) -> bytes | None:
-    """The file's bytes when they match the record; each bad file is reported only once. A file
-    larger than its recorded size (or than any artifact of this toolkit) is not read whole."""
-    rel, sha = record.path, record.sha256
-    key = f"{rel}\0{sha}"
-    if key in cache:
-        return cache[key]
-    cache[key] = None
-    try:
-        path = folder.resolve(rel)
-    except ChanAttnError as e:
-        out.add(MANIFEST, str(e))
-        return None
-    if not path.is_file():
-        out.add(rel, "missing (named in the manifest)")
-        return None
-    limit = min(record.size if record.size is not None else MAX_FILE_BYTES, MAX_FILE_BYTES)
-    try:
-        on_disk = path.stat().st_size
-        if on_disk > limit:  # checked before reading: a sparse 8 GB file costs nothing
-            out.add(rel, f"{on_disk} bytes on disk, more than {limit} (the manifest's size, "
-                         f"at most {MAX_FILE_BYTES}): corrupted or changed; not read")
-            return None
-        raw = path.read_bytes()
-    except OSError as e:
-        out.add(rel, f"unreadable: {e.strerror or e}")
-        return None
-    if sha256_bytes(raw) != sha:
-        out.add(rel, f"sha256 differs from the manifest ({len(raw)} bytes on disk): "
-                     "truncated, corrupted or changed")
-        return None
-    cache[key] = raw
-    return raw
-
-
-def _compare(entry: ManifestEntry, model_data: bytes, weights_data: bytes,
-             tolerance: Tolerance, seed: int, cases: Sequence[str],
-             out: _Collector,
-             devices: str | Sequence[str] | None = None) -> ParityReport | None:
-    from ..errors import first_line
-    from ..registry import build_model
-    from ..runtime import EagerRunner, runners_for
-    from ..runtime.validation import Expected
-
-    too_big = _size_problem(entry, cases)
-    if too_big:
-        out.add(entry.path, too_big)
-        return None
-    expected = Expected.from_spec(entry.model, entry.input)
-    loaded = _load_check(entry.format, entry.path, model_data, out)
-    try:
-        net = build_model(entry.model, weights_data)
-    except ChanAttnError as e:
-        out.add(entry.weights, str(e))
-        return None
-    except Exception as e:  # safetensors raises its own error type on bad bytes
-        out.add(entry.weights, f"not a valid safetensors file: {first_line(e)}")
-        return None
-    if not loaded:
-        return None
-    try:
-        runners = runners_for(entry.format, model_data, net, expected, devices)
-    except ChanAttnError as e:
-        kind = {Format.TORCHSCRIPT: "not a loadable TorchScript file",
-                Format.PT2: "not a loadable torch.export program"}.get(entry.format, "cannot load")
-        out.add(entry.path, f"{kind}: {e}")
-        return None
-    try:
-        inputs = make_cases(entry.model, entry.input, seed, cases)
-        diffs, skips = measure_usable(EagerRunner(net, expected=expected), runners, inputs)
-        return carry_forward(judge(diffs, tolerance, seed, skips), net, entry, inputs)
-    except ChanAttnError as e:
-        out.add(entry.path, f"cannot run: {e}")
-        return None
-
-
-MAX_ELEMENTS = 1 << 28  # 1 GiB of float32 per parity input, or per weight matrix
-
-
-def _size_problem(entry: ManifestEntry, cases: Sequence[str]) -> str | None:
-    """What the untrusted manifest would make us allocate, refused before allocating it."""
-    from .parity import parity_batches, parity_sizes
-
-    m, inp = entry.model, entry.input
-    for h, w in parity_sizes(inp):
-        for n in parity_batches(inp):
-            shape = inp.shape(m.layout, m.channels, batch=n, height=h, width=w)
-            elements = 1
-            for d in shape:
-                elements *= d
-            if elements > MAX_ELEMENTS:
-                return (f"the manifest asks for parity inputs of shape {list(shape)} "
-                        f"({elements:.3g} elements, more than 2**28): refused before allocating")
-    weights = m.channels * m.channels // max(1, m.ratio or 1)
-    if weights > MAX_ELEMENTS:
-        return (f"the manifest's model ({m.channels} channels, ratio {m.ratio}) would allocate "
-                f"{weights:.3g} weights (more than 2**28): refused before allocating")
-    return None
-
-
-def _load_check(fmt: Format, rel: str, data: bytes, out: _Collector) -> bool:
-    """ONNX: the checker accepts the bytes before any runtime sees them."""
+def _load_check(fmt: Format, rel: str, data: bytes, out: _Collector,
+                limits: list[str]) -> bool:
+    """ONNX: the checker accepts the bytes before any runtime sees them (where onnx is
+    installed; a deployment host has only onnxruntime, whose own parser still runs)."""
     if fmt is not Format.ONNX:
         return True
-    from ..errors import first_line
-
     try:
         import onnx
     except ImportError:
-        out.add(rel, "cannot check: onnx is not installed (pip install onnx)")
-        return False
+        limits.append(NO_CHECKER)  # onnxruntime's own parser still checks the bytes
+        return True
     try:
         onnx.checker.check_model(onnx.load_from_string(data))
     except Exception as e:  # DecodeError, ValidationError, ...: untrusted bytes
@@ -254,47 +200,5 @@ def _load_check(fmt: Format, rel: str, data: bytes, out: _Collector) -> bool:
     return True
 
 
-def failure_problems(check: EntryCheck) -> list[Problem]:
-    """The first parity failure of a check, and each backend skipped, as problem lines (verify)."""
-    if check.parity is None:
-        return []
-    tol = check.parity.tolerance
-    problems = [Problem(check.entry.path, k.reason, ERROR if k.requested else WARNING)
-                for k in check.parity.skipped]  # asked-for CUDA unusable: an error, else a note
-    problems += [Problem(check.entry.path, m, ERROR if e else WARNING)
-                 for m, e in vacuous_problems(check.parity)]  # checks that prove nothing
-    source = (f"stored in {check.entry.reference}" if check.entry.reference
-              else f"built from {check.entry.weights}")
-    for c in check.parity.failures[:1]:
-        why = ("the eager reference output is not finite on a finite input (NaN/Inf weights?)"
-               if getattr(c, "nonfinite_reference", 0)
-               else "output shape differs" if c.needed_atol == float("inf") and not c.nan_mismatch
-               else f"{c.nan_mismatch} NaN mismatches" if c.nan_mismatch
-               else f"max |diff| {c.max_abs:.3g} needs atol {c.needed_atol:.3g} > {tol.atol:g}")
-        problems.append(Problem(check.entry.path, f"parity fails on {c.backend} (case {c.case}, "
-                                                  f"shape {list(c.shape)}): {why} (eager "
-                                                  f"reference {source})"))
-    return problems
-
-
-def record_parity(folder: ArtifactFolder, checks: Sequence[EntryCheck]) -> None:
-    """Store new verdicts in the manifest, for entries whose model file is still the one checked."""
-    # A report without checks (every backend asked for was skipped) proves nothing either way.
-    by_path = {c.entry.path: c for c in checks if c.parity is not None and c.parity.checks}
-
-    def change(m: Any) -> Any:
-        out = []
-        for e in m.entries:
-            c = by_path.get(e.path)
-            if c is not None and c.parity is not None and e.sha256 == c.entry.sha256:
-                lint = e.parity.get("lint") or []  # same bytes: the export's lint still holds
-                e = e.with_parity({**c.parity.to_dict(), **({"lint": lint} if lint else {})},
-                                  c.parity.passed and not lint)
-            out.append(e)
-        return m.replaced(out)
-
-    folder.update_manifest(change)
-
-
-__all__ = ["ERROR", "QUICK_CASES", "WARNING", "EntryCheck", "Problem", "check_entry",
-           "failure_problems", "record_parity"]
+__all__ = ["ERROR", "FRESH_SEED_OFFSET", "NOT_REBUILT", "NOT_TRUSTED", "NO_CHECKER", "NO_TORCH",
+           "QUICK_CASES", "WARNING", "EntryCheck", "Problem", "check_entry"]

@@ -19,9 +19,11 @@ from typing import Any
 import numpy as np
 
 from ..artifacts import ArtifactFolder, ManifestEntry
-from ..artifacts.evidence import decode_reference
+from ..artifacts.evidence import USER, decode_reference
+from ..artifacts.folder import MAX_FILE_BYTES
 from ..errors import ArtifactError, MissingDependencyError
 from ..fileio import sha256_bytes, write_atomic
+from ..fileio.bounded import read_bounded
 from ..spec import Format, Tolerance
 from .parity import CASES, InputCase, input_scale, make_cases
 
@@ -77,7 +79,7 @@ def save_reference(dest: str | os.PathLike[str], folder: str | os.PathLike[str],
     tol = tolerance or Tolerance()
     saved = []
     for entry in entries:
-        if entry.reference is not None:  # a user network: the evidence stored at export
+        if entry.source == USER:  # no code to rebuild: the evidence stored at export
             ref = decode_reference(_weights(art, entry, entry.reference))
             cases = [InputCase(n, x) for n, x in zip(ref.names, ref.inputs, strict=True)]
             outputs = list(ref.outputs)
@@ -117,9 +119,9 @@ def _weights(art: ArtifactFolder, entry: ManifestEntry, rel: str | None = None) 
     reference's source)."""
     w = next(f for f in entry.files if f.path == rel) if rel else entry.weights_file
     path = art.resolve(w.path)
-    if not path.is_file():
+    if not path.exists():
         raise ArtifactError(f"{w.path}: {w.role or 'file'} named in the manifest is missing")
-    data = path.read_bytes()
+    data = read_bounded(path, min(w.size or MAX_FILE_BYTES, MAX_FILE_BYTES), w.role or "file")
     if sha256_bytes(data) != w.sha256:
         raise ArtifactError(f"{w.path}: sha256 differs from the manifest")
     return data

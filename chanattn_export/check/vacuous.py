@@ -93,16 +93,18 @@ def eager_outputs(net: Any, cases: Sequence[InputCase], model: ModelSpec,
     return [runner.infer(c.x) for c in cases]
 
 
-def prove_with_random_weights(report: ParityReport, net: Any, model: ModelSpec,
-                              inp: InputSpec, judge_copy: Callable[[Any], ParityReport],
-                              seed: int = 0) -> ParityReport:
+def prove_with_random_weights(report: ParityReport, net: Any, spec: Any,
+                              cases: Sequence[InputCase], outputs: Sequence[np.ndarray],
+                              judge_copy: Callable[[Any, list[np.ndarray]], ParityReport],
+                              ) -> ParityReport:
     """``report`` unchanged when its checks prove something; otherwise with the vacuous record
-    and the checks of a random-weights copy that ``judge_copy`` exported and judged the same
-    way (or the reason no such proof could be made)."""
+    and the checks of a random-weights copy of ``net`` (an ``ExportSpec``'s ``spec``), which
+    ``judge_copy(copy, its eager outputs)`` exports the same way and judges on ``cases`` (the
+    export side provides it: this module imports nothing of it). ``outputs``: ``net``'s eager
+    outputs on ``cases``. Without a proof, the record says why."""
     if not report.passed:  # a failed check already proves the graph wrong
         return report
-    cases = make_cases(model, inp, seed)
-    why = vacuity(cases, eager_outputs(net, cases, model, inp), report.tolerance)
+    why = vacuity(cases, outputs, report.tolerance)
     if why is None:
         return report
     record: dict[str, Any] = {"reason": why, "random_weights": None, "unproven": None}
@@ -110,13 +112,14 @@ def prove_with_random_weights(report: ParityReport, net: Any, model: ModelSpec,
     if twin is None:
         record["unproven"] = "the block has no parameters to draw at random"
         return replace(report, vacuous=record)
-    if vacuity(cases, eager_outputs(twin, cases, model, inp), report.tolerance) is not None:
+    twin_outputs = eager_outputs(twin, cases, spec.model, spec.input)
+    if vacuity(cases, twin_outputs, report.tolerance) is not None:
         record["unproven"] = "a copy with random weights is trivial too"
         return replace(report, vacuous=record)
     from ..errors import ChanAttnError, first_line
 
     try:
-        other = judge_copy(twin)
+        other = judge_copy(twin, twin_outputs)
     except ChanAttnError as e:  # the export path cannot even build the block's function
         record["random_weights"] = {"seed": RANDOM_SEED, "passed": False, "checks": 0,
                                     "error": first_line(e)}
@@ -133,14 +136,24 @@ def summary(report: ParityReport, seed: int) -> dict[str, Any]:
             "worst_needed_atol": worst if np.isfinite(worst) else str(worst)}
 
 
-def carry_forward(report: ParityReport, net: Any, entry: Any,
-                  cases: Sequence[InputCase]) -> ParityReport:
-    """A re-check (``parity DIR``, ``verify``) of a vacuous manifest ``entry``: its own checks
-    prove nothing, so it is marked, with the export-time random-weights verdict the manifest
-    stored (none: never proven, e.g. exported before this check existed)."""
-    if not report.checks:
+def carry_forward(report: ParityReport | None, entry: Any, ref: Any = None,
+                  net: Any = None) -> ParityReport | None:
+    """A re-check (``parity DIR``, ``verify``) of a manifest ``entry`` that is vacuous, told
+    from its stored evidence ``ref`` (torch-free) or else the block ``net`` rebuilt from its
+    weights: its own checks prove nothing, so the report is marked, with the export-time
+    random-weights verdict the manifest stored (none: never proven, e.g. exported before
+    this check existed)."""
+    if report is None or not report.checks:
         return report
-    why = vacuity(cases, eager_outputs(net, cases, entry.model, entry.input), report.tolerance)
+    if ref is not None:
+        cases = [InputCase(n, x) for n, x in zip(ref.names, ref.inputs, strict=True)]
+        outs = list(ref.outputs)
+    elif net is not None:
+        cases = make_cases(entry.model, entry.input, report.seed)
+        outs = eager_outputs(net, cases, entry.model, entry.input)
+    else:
+        return report
+    why = vacuity(cases, outs, report.tolerance)
     if why is None:
         return report
     stored = entry.parity.get("vacuous")

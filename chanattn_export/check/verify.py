@@ -1,19 +1,22 @@
 """Prove an artifact folder against its manifest, collecting every problem instead of stopping.
 
-The manifest's top level is read first; then each entry is parsed on its own (one bad entry does
-not hide the others) and re-checked by :func:`recheck.check_entry` on the quick cases: files and
-checksums before anything is parsed, loading, parity against the eager model rebuilt from the
-weights file. The whole run holds the folder's shared lock, so an export committing meanwhile is
-seen before or after, never halfway. With a public key the folder's signature is checked first;
-TorchScript files (programs) are loaded only after a valid signature or with
-``trust_torchscript``. Files that no entry names are warnings. The result is data
-(:class:`Problem` records); printing is the CLI's job.
+The manifest is read once, bounded, and its top level checked first; then each entry is parsed
+on its own (one bad entry does not hide the others) and re-checked by
+:func:`.recheck.check_entry` on the quick cases: every file read once and checked before
+anything parses it, loading, the stored evidence, and, for a registered block where torch is
+installed, the block rebuilt from its weights file. The whole run holds the folder's shared
+lock, so an export committing meanwhile is seen before or after, never halfway. With a public
+key the folder's signature is checked first, and every byte used afterwards must match the
+signed digests (a file swapped after the signature check is refused, not loaded); TorchScript
+files (programs) are loaded only after a valid signature or with ``trust_torchscript``. What
+could not be checked here is one warning line; files that no entry names are warnings. The
+result is data (:class:`Problem` records); printing is the CLI's job.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -30,8 +33,13 @@ from ..artifacts import (
 from ..artifacts.folder import sums_text
 from ..artifacts.signing import SIGNATURE
 from ..errors import ArtifactError
+from ..fileio import sha256_bytes
+from ..fileio.bounded import MANIFEST_MAX_BYTES, SMALL_FILE_MAX_BYTES, read_bounded
 from ..spec import Tolerance
-from .recheck import ERROR, QUICK_CASES, WARNING, Problem, check_entry, failure_problems
+from .files import SIGNED_CHANGED
+from .recheck import ERROR, QUICK_CASES, WARNING, EntryCheck, Problem, check_entry
+from .settings import CheckSettings
+from .summary import failure_problems, unchecked_line
 
 ARTIFACT_SUFFIXES = (".onnx", ".pt", ".pt2", ".safetensors")
 KNOWN_FILES = (MANIFEST, SUMS, SIGNATURE)
@@ -57,29 +65,33 @@ def verify_folder(out: str | os.PathLike[str], *, tolerance: Tolerance | None = 
     if not folder.root.is_dir():
         return [Problem(str(folder.root), "no such folder")]
     problems: list[Problem] = []
+    signed: dict[str, str] | None = None
     if public_key is not None:
-        from ..artifacts.signing import check_signature
+        from ..artifacts.signing import signed_digests
 
-        signed = check_signature(folder.root, Path(public_key))
-        problems += [Problem(*line.split(": ", 1)) for line in signed]
-        trust_torchscript = trust_torchscript or not signed
+        lines, signed = signed_digests(folder.root, Path(public_key))
+        problems += [Problem(*line.split(": ", 1)) for line in lines]
+        trust_torchscript = trust_torchscript or not lines
+    settings = CheckSettings(tolerance or Tolerance(), seed, devices)
     with folder.shared():
-        problems += _verify_locked(folder, tolerance or Tolerance(), seed,
-                                   progress or (lambda _msg: None), trust_torchscript, devices)
-    return problems
+        problems += _verify_locked(folder, settings, progress or (lambda _msg: None),
+                                   trust_torchscript, signed)
+    return list(dict.fromkeys(problems))  # a swapped file is named once, not by each pass
 
 
-def _verify_locked(folder: ArtifactFolder, tol: Tolerance, seed: int,
-                   say: Callable[[str], None], trust: bool, devices: Any) -> list[Problem]:
+def _verify_locked(folder: ArtifactFolder, settings: CheckSettings,
+                   say: Callable[[str], None], trust: bool,
+                   signed: Mapping[str, str] | None) -> list[Problem]:
     from ..runtime import require_devices
 
-    raw, problems = _read_top(folder)
+    raw, problems = _read_top(folder, signed)
     if raw is None:
         return problems
     cache: dict[str, bytes | None] = {}
     named: set[str] = set()
     seen: set[str] = set()
     entries: list[ManifestEntry] = []
+    checks: list[EntryCheck] = []
     for i, d in enumerate(raw):
         label = d.get("path") if isinstance(d, dict) else None
         say(f"verifying {label if isinstance(label, str) else f'artifacts[{i}]'} ...")
@@ -92,31 +104,37 @@ def _verify_locked(folder: ArtifactFolder, tol: Tolerance, seed: int,
             problems.append(Problem(MANIFEST, f"entry {entry.path} appears twice"))
             continue
         seen.add(entry.path)
-        require_devices(entry.format, devices)
+        require_devices(entry.format, settings.devices)
         entries.append(entry)
         named.update(f.path for f in entry.files)
-        check = check_entry(folder, entry, tolerance=tol, seed=seed, cases=QUICK_CASES,
-                            collect=True, cache=cache, trust_torchscript=trust,
-                            devices=devices)
+        check = check_entry(folder, entry, settings, cases=QUICK_CASES, collect=True,
+                            cache=cache, trust_torchscript=trust, signed=signed)
+        checks.append(check)
         problems.extend(check.problems)
         problems.extend(failure_problems(check))
+    summary = unchecked_line(checks, MANIFEST)
+    problems.extend([summary] if summary else [])
     problems.extend(_sums_problems(folder, Manifest(tuple(entries))))
     problems.extend(_stray_files(folder, named))
     return problems
 
 
-def _read_top(folder: ArtifactFolder) -> tuple[list | None, list[Problem]]:
+def _read_top(folder: ArtifactFolder,
+              signed: Mapping[str, str] | None) -> tuple[list | None, list[Problem]]:
+    """The manifest's raw entries, from one bounded read of the file (checked against the
+    signature when there is one: these bytes, not a later read, are what gets parsed)."""
     path = folder.manifest_path
-    if not path.is_file():
+    if not path.exists() and not path.is_symlink():
         return None, [Problem(MANIFEST, "missing (not an artifact folder?)")]
     try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as e:
-        return None, [Problem(MANIFEST, f"unreadable: {e}")]
-    try:
-        _, raw, pending = parse_top(text)
+        data = read_bounded(path, MANIFEST_MAX_BYTES, "manifest")
+        if signed is not None and signed.get(MANIFEST) != sha256_bytes(data):
+            return None, [Problem(MANIFEST, SIGNED_CHANGED)]
+        _, raw, pending = parse_top(data.decode("utf-8"))
     except ArtifactError as e:
-        return None, [Problem(MANIFEST, str(e))]
+        return None, [Problem(MANIFEST, str(e).removeprefix(f"{path}: "))]
+    except UnicodeDecodeError as e:
+        return None, [Problem(MANIFEST, f"unreadable: {e}")]
     raw, problems = _settle(folder, raw, pending)
     if not raw:
         return None, [*problems, Problem(MANIFEST, "lists no artifacts")]
@@ -146,8 +164,9 @@ def _settle(folder: ArtifactFolder, raw: list[Any],
 def _sums_problems(folder: ArtifactFolder, manifest: Manifest) -> list[Problem]:
     path = folder.root / SUMS
     try:
-        text = path.read_text(encoding="utf-8") if path.is_file() else None
-    except (OSError, UnicodeDecodeError):
+        text = (read_bounded(path, SMALL_FILE_MAX_BYTES, "checksum list").decode("utf-8")
+                if path.exists() else None)
+    except (ArtifactError, UnicodeDecodeError):
         text = ""
     if text is None:
         return [Problem(SUMS, "missing (written by every export of this version)", WARNING)]

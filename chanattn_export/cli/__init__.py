@@ -17,7 +17,14 @@ from typing import Any
 from .._version import __version__
 from ..errors import ChanAttnError
 from . import bench, check, deploy, export
-from .common import EXIT_ERROR, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, silence_stdout
+from .common import (
+    EXIT_ERROR,
+    EXIT_FAILED,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    require_torch,
+    silence_stdout,
+)
 from .options import HelpFormatter
 
 __all__ = ["EXIT_ERROR", "EXIT_FAILED", "EXIT_INTERRUPTED", "EXIT_OK", "build_parser", "main"]
@@ -56,6 +63,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     try:
         with interrupts_as_exceptions():  # SIGTERM takes the Ctrl-C path: temp files removed
+            if getattr(args, "needs_torch", False):
+                require_torch(args.command)
             return int(args.func(args))
     except ChanAttnError as e:
         print(f"error: {e}", file=sys.stderr)

@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from .common import EXIT_FAILED, EXIT_OK, say
+from .common import EXIT_FAILED, EXIT_OK, require_torch, say
 
 DEFAULT_REPORT = "report.html"
 
@@ -35,6 +35,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
         from ..errors import InvalidSpecError
 
         raise InvalidSpecError("--fail-slower goes with --compare A.json B.json")
+    require_torch("bench")  # --compare reads JSON only: it works without torch
     cfg = session.make_config(
         models=args.models, backends=args.backends, devices=args.devices,
         batch_sizes=args.batch_sizes, threads=args.threads, dtype=args.dtype,

@@ -26,28 +26,34 @@ def cmd_parity(args: argparse.Namespace) -> int:
     with progress(manifest_size(args.dir)) as bar:
         checks = check_parity(args.dir, atol=args.atol, rtol=args.rtol, devices=args.devices,
                               trust_torchscript=args.trust_torchscript, progress=bar.step)
-    for c in checks:
-        for p in c.problems:
-            say(problem_line(args.dir, p))
+    from ..check.summary import unchecked_line
+
+    summary = unchecked_line(checks, "manifest.json")
+    for p in [pr for c in checks for pr in c.problems] + ([summary] if summary else []):
+        say(problem_line(args.dir, p))
+    ran = [c for c in checks if c.skipped is None]
+    # One rule with verify: what was not checked warns; --strict makes it a failure.
+    ok = all(c.parity is not None and c.parity.passed for c in ran) and \
+        not (args.strict and summary is not None)
     if args.json:
         from ..render.machine import parity_json
 
-        print(parity_json(args.dir, checks))
-        ok = all(c.parity is not None and c.parity.passed for c in checks)
+        print(parity_json(args.dir, checks, ok))
     else:
-        ok = print_parity([(c.entry.path, c.parity) for c in checks])
+        ok = print_parity([(c.entry.path, c.parity) for c in ran]) and ok
     save_reference_from_args(args, args.dir, None)
     return EXIT_OK if ok else EXIT_FAILED
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
-    from ..api import tolerance
     from ..check.verify import has_errors, verify_folder
     from ..render.folder import problem_line, verify_summary
+    from ..spec import Tolerance
 
     require_artifact_folder(args.dir)  # bad input (exit 2), not a failed check (exit 1)
     with progress(manifest_size(args.dir)) as bar:
-        problems = verify_folder(args.dir, tolerance=tolerance(args.atol, args.rtol),
+        tol = {k: v for k in ("atol", "rtol") if (v := getattr(args, k)) is not None}
+        problems = verify_folder(args.dir, tolerance=Tolerance(**tol),
                                  public_key=args.public_key,
                                  trust_torchscript=args.trust_torchscript, devices=args.devices,
                                  progress=bar.step)
@@ -90,6 +96,7 @@ def add_parsers(sub: Any) -> None:
     reference_option(p)
     json_option(p, "parity")
     trust_option(p)
+    strict_option(p)
     p.set_defaults(func=cmd_parity)
     help_ = "prove an artifact folder: checksums, loading, quick parity (exit 1 on a problem)"
     p = sub.add_parser("verify", help=help_, description=help_)
@@ -101,7 +108,11 @@ def add_parsers(sub: Any) -> None:
     p.add_argument("--public-key", type=Path, default=None, metavar="PUB",
                    help="check the folder's signature.json with this Ed25519 public key (PEM); "
                    "a valid signature also lets TorchScript files load")
+    strict_option(p)
+    p.set_defaults(func=cmd_verify)
+
+
+def strict_option(p: argparse.ArgumentParser) -> None:
     p.add_argument("--strict", action="store_true",
                    help="exit 1 on warnings too (what was not checked: a TorchScript file not "
-                   "loaded, a GPU skipped; files the manifest does not name)")
-    p.set_defaults(func=cmd_verify)
+                   "loaded, torch absent, a GPU skipped; files the manifest does not name)")

@@ -59,6 +59,18 @@ def silence_stdout() -> None:
         pass
 
 
+def require_torch(command: str) -> None:
+    """One line, exit 2, where torch is absent (a deployment host), naming the install."""
+    from ..check.rebuild import torch_available
+    from ..check.summary import TORCH_INSTALL
+    from ..errors import MissingDependencyError
+
+    if not torch_available():
+        raise MissingDependencyError(
+            f"{command} needs torch, which is not installed here: {TORCH_INSTALL} (verify, "
+            "parity DIR, inspect, report, sign, keygen and bench --compare work without it)")
+
+
 def json_option(p: Any, command: str) -> None:
     p.add_argument("--json", action="store_true", help="machine-readable output "
                    f'({{"schema": "chanattn_export.{command}/1", ...}}, see README)')

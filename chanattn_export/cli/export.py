@@ -133,7 +133,7 @@ def add_parsers(sub: Any) -> None:
                        "(default: from --ratio and --preset, or the --weights file's shapes)")
         if fmt is not Format.ONNX:
             refuse_onnx_options(p)
-        p.set_defaults(func=cmd_export(fmt))
+        p.set_defaults(func=cmd_export(fmt), needs_torch=True)
     p = sub.add_parser("all", parents=[common, onnx_only], help=ALL_HELP,
                        description=ALL_DESCRIPTION)
     # --model is an alias: `all --model se` means what it says (argparse's prefix matching,
@@ -141,6 +141,7 @@ def add_parsers(sub: Any) -> None:
     p.add_argument("--models", "--model", dest="models", metavar="A,B",
                    help="comma-separated models (default: all; --model is the same option)")
     # every registered model: no --weights, no network
-    p.set_defaults(func=cmd_all, weights=None, hidden=None, input_shape=None, name=None)
+    p.set_defaults(func=cmd_all, weights=None, hidden=None, input_shape=None, name=None,
+                   needs_torch=True)
     p = sub.add_parser("list", help=LIST_HELP, description=LIST_DESCRIPTION)
-    p.set_defaults(func=cmd_list)
+    p.set_defaults(func=cmd_list, needs_torch=True)

@@ -17,7 +17,7 @@ from pathlib import Path
 from ..errors import ArtifactError
 
 MANIFEST_MAX_BYTES = 16 << 20  # a manifest of this toolkit is a few KB per entry
-SIGNATURE_MAX_BYTES = 1 << 20  # signature.json: a few hundred bytes
+SIGNATURE_MAX_BYTES = 1 << 22  # signature.json: a few KB per artifact listed
 SMALL_FILE_MAX_BYTES = 1 << 20  # SHA256SUMS, public keys, other small text files
 _CHUNK = 1 << 20
 

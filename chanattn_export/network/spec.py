@@ -1,13 +1,10 @@
-"""Export a whole user network (any ``nn.Module`` taking one rank-4 float32 tensor) into an
-artifact folder, with the same exporters, parity cases, manifest, verify and report as a block.
+"""A user's own network (any ``nn.Module`` taking one rank-4 float32 tensor) as a subject of
+the one export road: the same exporters, parity cases, evidence, manifest, verify and report as
+a registered block.
 
-A registered block is re-checked later by rebuilding it from its spec and weights; a user's
-network cannot be (its code is not in this package). So the export stores the evidence instead:
-the parity inputs and the eager network's outputs for them, in a content-addressed reference
-file the manifest lists with its sha256 (:mod:`.artifacts.reference_store`). The export itself
-is judged against that file as written (decoded back from its bytes), and ``verify DIR`` /
-``parity DIR`` judge the artifact against the same file, at their own tolerance, with no user
-code at all. The state dict is stored too (safetensors), for the user; it is not needed to verify.
+A block can later be rebuilt from the registry and its weights; a user's network cannot (its
+code is not in this package), so its entry is ``"source": "user"`` and its re-checks judge it
+against its stored evidence alone. The state dict is stored too (safetensors), for the user.
 """
 
 from __future__ import annotations
@@ -16,36 +13,22 @@ import copy
 import itertools
 import re
 from collections.abc import Sequence
-from dataclasses import replace
 from typing import Any
 
-import numpy as np
 import torch
 from torch import nn
 
-from ..artifacts import ArtifactFolder, FileRecord, sha256_bytes
-from ..artifacts.evidence import (
-    REFERENCE,
-    USER,
-    StoredReference,
-    decode_reference,
-    encode_reference,
-    reference_name,
-)
-from ..check.evidence import judge_stored
-from ..check.parity import CASES, InputCase, make_cases
-from ..errors import ExportError, InputError, InvalidSpecError, first_line
-from ..pipeline import Devices, ExportResult, Progress, entry_for, export_and_judge, land
+from ..artifacts.evidence import USER
+from ..errors import ExportError, InvalidSpecError, first_line
+from ..export.subject import Subject
 from ..spec import (
     DEFAULT_OPSET,
-    OUTPUT_NAME,
     Exporter,
     ExportSpec,
     Format,
     InputSpec,
     Layout,
     ModelSpec,
-    Tolerance,
     check_int,
 )
 
@@ -130,16 +113,6 @@ def _check_forward(net: nn.Module, spec: ExportSpec) -> None:
                                "only float32 outputs can be exported")
 
 
-def _eager_outputs(eager: Any, cases: Sequence[InputCase], inp: InputSpec) -> list[np.ndarray]:
-    """The outputs the artifact must reproduce; a batch or size the network refuses is the
-    caller's error (the artifact is declared to take it), said in one line."""
-    try:
-        return [np.ascontiguousarray(eager.infer(c.x), dtype=np.float32) for c in cases]
-    except InputError as e:
-        takes = "any batch" + (" and H x W (dynamic_hw)" if inp.dynamic_hw else "")
-        raise InvalidSpecError(f"the network must take {takes}, but {e}") from None
-
-
 def _state_bytes(net: nn.Module, name: str) -> bytes:
     """The state dict as safetensors; tensors are copied, so tied weights do not refuse."""
     from safetensors.torch import save
@@ -165,63 +138,17 @@ def _export(net: nn.Module, spec: ExportSpec) -> Any:
                           "net, report = swap_attention(net, example), then export net") from None
 
 
-def _output_record(ref: StoredReference) -> dict[str, Any]:
-    """The output's dims as seen over the parity cases: fixed where they never changed."""
-    shapes = [y.shape for y in ref.outputs]
-    dims: list[int | str] = []
-    for i in range(min(len(s) for s in shapes)):
-        seen = {s[i] for s in shapes}
-        batch = i == 0 and all(s[0] == x.shape[0] for s, x in zip(shapes, ref.inputs, strict=True))
-        dims.append(seen.pop() if len(seen) == 1 else "batch" if batch else f"out_{i}")
-    return {"name": OUTPUT_NAME, "dtype": "float32", "dims": dims}
-
-
-def export_network(net: nn.Module, fmt: Format | str, *, input_shape: Sequence[int],
-                   layout: Layout | str = Layout.NCHW, name: str | None = None,
-                   dynamic_hw: bool = False, opset: int = DEFAULT_OPSET,
-                   exporter: Exporter | str = Exporter.AUTO,
-                   out: str | Any = "artifacts", tolerance: Tolerance | None = None,
-                   parity_seed: int = 0, progress: Progress | None = None,
-                   devices: Devices = None, keep_failed: bool = False) -> ExportResult:
-    """Export ``net`` (a copy, eval mode, CPU), judge it against its eager outputs on the hard
-    cases at ``input_shape`` (batch dynamic, channels on ``layout``'s axis), and commit it with
-    its reference file, or keep it out of the folder when it fails (see ``export_artifact``)."""
-    from ..runtime import EagerRunner, require_devices, runners_for
-    from ..runtime.validation import Expected
-
-    say = progress or (lambda _msg: None)
+def network_subject(net: object, fmt: Format | str, *, input_shape: Sequence[int],
+                    layout: Layout | str = Layout.NCHW, name: str | None = None,
+                    dynamic_hw: bool = False, opset: int = DEFAULT_OPSET,
+                    exporter: Exporter | str = Exporter.AUTO) -> Subject:
+    """``net`` (a copy, eval mode, CPU) at ``input_shape`` (batch dynamic, channels on
+    ``layout``'s axis), checked with one forward pass before any export work."""
     spec = network_spec(net, fmt, input_shape, layout, name, dynamic_hw, opset, exporter)
-    require_devices(spec.format, devices)
-    net = _prepared(net)
-    _check_forward(net, spec)
-    expected = Expected.from_spec(spec.model, spec.input)
-    cases = make_cases(spec.model, spec.input, parity_seed, CASES)
-    say(f"running {spec.model.name} eagerly on {len(cases)} parity inputs ...")
-    outputs = _eager_outputs(EagerRunner(net, expected=expected), cases, spec.input)
-    folder = ArtifactFolder(out)
-    folder.ensure()  # after every check of the network, before the export work
-    ref_data = encode_reference([c.name for c in cases], [c.x for c in cases], outputs,
-                                model=spec.model.name, seed=parity_seed)
-    ref = decode_reference(ref_data)  # judged by the file's bytes, exactly as verify will be
-    weights_data = _state_bytes(net, spec.model.name)
-    tol = tolerance or Tolerance()
-    checked = export_and_judge(
-        spec, lambda: _export(net, spec),
-        lambda data: judge_stored(runners_for(spec.format, data, net, expected, devices), ref,
-                                  tol),
-        tol, parity_seed, say)
-    exported = checked.exported
-    r_sha = sha256_bytes(ref_data)
-    r_rel = reference_name(spec.model.stem, r_sha)
-    entry = entry_for(spec, checked, weights_data, "applied")
-    entry = replace(entry, files=(*entry.files, FileRecord(r_rel, r_sha, REFERENCE,
-                                                           len(ref_data))),
-                    outputs=(_output_record(ref),), source=USER, reference=r_rel)
-    files = {spec.filename: exported.data, entry.weights: weights_data, r_rel: ref_data}
-    path, written = land(folder, entry, files, keep_failed=keep_failed)
-    return ExportResult(spec, path, entry.sha256, len(exported.data), path.parent / entry.weights,
-                        exported.exporter, checked.seconds, checked.report,
-                        exported.fallback_reason, checked.lint, written, path.parent / r_rel)
+    ours = _prepared(net)  # type: ignore[arg-type]
+    _check_forward(ours, spec)
+    return Subject(ours, spec, _state_bytes(ours, spec.model.name),
+                   lambda: _export(ours, spec), USER, None)
 
 
-__all__ = ["export_network", "network_spec"]
+__all__ = ["network_spec", "network_subject"]

@@ -16,13 +16,15 @@ PARITY_SCHEMA = "chanattn_export.parity/1"
 VERIFY_SCHEMA = "chanattn_export.verify/1"
 
 
-def parity_json(folder: str | os.PathLike[str], checks: Sequence[Any]) -> str:
-    """``checks``: the ``EntryCheck`` list of ``parity DIR``."""
+def parity_json(folder: str | os.PathLike[str], checks: Sequence[Any], ok: bool) -> str:
+    """``checks``: the ``EntryCheck`` list of ``parity DIR``; ``ok``: the command's verdict
+    (every artifact that ran passed; with ``--strict``, none was skipped)."""
     arts = [{"path": c.entry.path, "sha256": c.entry.sha256, "format": str(c.entry.format),
              "passed": c.parity is not None and c.parity.passed,
+             "skipped": c.skipped, "not_checked": list(c.limits),
              "parity": c.parity.to_dict() if c.parity is not None else None} for c in checks]
-    doc = {"schema": PARITY_SCHEMA, "folder": str(folder),
-           "passed": bool(arts) and all(a["passed"] for a in arts), "artifacts": arts}
+    doc = {"schema": PARITY_SCHEMA, "folder": str(folder), "passed": bool(arts) and ok,
+           "artifacts": arts}
     return json.dumps(doc, indent=2)
 
 

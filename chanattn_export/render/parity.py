@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from ..check.parity import CheckResult, ParityReport
+from ..check.parity import EAGER, CheckResult, ParityReport
 from ..check.vacuous import SUFFIX as RANDOM_ROWS
 from .text import sci as _fmt
 from .text import table
@@ -15,15 +15,19 @@ def _where(c: CheckResult) -> str:
 
 
 def parity_rows(artifact: str, report: ParityReport) -> list[list[str]]:
+    """One row per backend and reference: the stored evidence's checks apart from the eager
+    module's (at export, or rebuilt from the weights by ``parity DIR``)."""
     rows = []
-    for backend in report.backends():
-        checks = [c for c in report.checks if c.backend == backend]
-        worst = report.worst(backend)
+    groups = dict.fromkeys((c.backend, c.reference) for c in report.checks)
+    for backend, ref in groups:
+        checks = [c for c in report.checks if (c.backend, c.reference) == (backend, ref)]
+        worst = max(checks, key=lambda c: (not c.passed, c.needed_atol, c.max_abs))
         ok = all(c.passed for c in checks)
         # passing checks that prove nothing at these weights are never shown as a plain PASS
         vacuous = bool(report.vacuous) and not backend.endswith(RANDOM_ROWS)
+        label = backend if ref == EAGER else f"{backend} vs {ref}"
         rows.append([
-            artifact, backend, str(len(checks)), _fmt(max(c.max_abs for c in checks)),
+            artifact, label, str(len(checks)), _fmt(max(c.max_abs for c in checks)),
             _fmt(max(c.max_rel for c in checks)), _fmt(worst.needed_atol), _where(worst),
             ("VACUOUS" if vacuous else "PASS") if ok else "FAIL",
         ])
