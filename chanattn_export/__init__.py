@@ -16,6 +16,7 @@ from .errors import (
     ExportError,
     InputError,
     InvalidSpecError,
+    LocalizeError,
     MissingDependencyError,
     ParityError,
     UnknownModelError,
@@ -37,6 +38,7 @@ _LAZY = {
     "ParityReport": "check.parity",
     "ArtifactFolder": "artifacts",
     "swap_attention": "network.swap",
+    "localize": "check.localize",
 }
 
 __all__ = [
@@ -50,6 +52,7 @@ __all__ = [
     "InputSpec",
     "InvalidSpecError",
     "Layout",
+    "LocalizeError",
     "MissingDependencyError",
     "ModelSpec",
     "ParityError",

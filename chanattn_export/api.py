@@ -183,9 +183,11 @@ def export_pt2(model: Any = "cbam-channel", *, channels: int = DEFAULT_CHANNELS,
 def check_parity(out: str | os.PathLike[str] = "artifacts", *, atol: float | None = None,
                  rtol: float | None = None,
                  progress: Progress | None = None, devices: Devices = None,
-                 trust_torchscript: bool = False) -> list[EntryCheck]:
+                 trust_torchscript: bool = False, localize: bool = False) -> list[EntryCheck]:
     """Re-run parity for every artifact in ``out`` from its manifest and weights files.
 
-    TorchScript files are programs: loaded only with ``trust_torchscript`` (see README)."""
+    TorchScript files are programs: loaded only with ``trust_torchscript`` (see README).
+    ``localize``: name the first diverging node of each failed ONNX block (``.localized``)."""
     return recheck_folder(out, tolerance=tolerance(atol, rtol), progress=progress,
-                          devices=devices, trust_torchscript=trust_torchscript)
+                          devices=devices, trust_torchscript=trust_torchscript,
+                          localize=localize)

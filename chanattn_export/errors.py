@@ -57,6 +57,11 @@ class InputError(ChanAttnError, ValueError):
     """A tensor handed to a runner has the wrong rank, shape, dtype or layout."""
 
 
+class LocalizeError(ChanAttnError):
+    """A divergence cannot be localised in this file (e.g. a legacy export, whose nodes keep
+    no link to torch's graph), with this module or this input; the message says why."""
+
+
 def first_line(e: BaseException) -> str:
     """The first non-empty line of an exception, for one-line messages."""
     for line in str(e).splitlines():

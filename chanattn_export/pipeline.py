@@ -25,11 +25,12 @@ from .artifacts.evidence import (
     reference_name,
     select_evidence,
 )
+from .check.localize_failure import FailureLocalization, localize_entry, localize_failure
 from .check.parity import InputCase, ParityReport, judge, make_cases, measure_usable
 from .check.recheck import EntryCheck, check_entry
 from .check.settings import CheckSettings, Devices
 from .check.summary import record_parity
-from .check.vacuous import prove_with_random_weights
+from .check.vacuous import copy_failed_only, prove_with_random_weights
 from .environment import versions
 from .errors import ArtifactError, ChanAttnError, InputError, InvalidSpecError, ParityError
 from .export import Exported
@@ -56,6 +57,8 @@ class ExportResult:
     lint: tuple[LintProblem, ...] = ()  # graph lint of an ONNX file; any problem fails it
     written: bool = True  # False: failed parity and not kept (the folder is unchanged)
     reference_path: Path | None = None  # the evidence file: parity inputs and eager outputs
+    localized: FailureLocalization | None = None  # a failed ONNX file's first diverging node
+    repro_path: Path | None = None  # its repro folder, written beside a kept failed file
 
     @property
     def passed(self) -> bool:
@@ -129,13 +132,21 @@ def export_subject(subject: Subject, out: str | os.PathLike[str] = "artifacts",
         if not lint:
             raise
         report = ParityReport(settings.tolerance, (), settings.seed)  # the lint says why
-    entry = entry_for(subject, exported, report, lint, evidence, outputs, cases)
+    localized = None
+    if report.failures:  # for the record: the first node where the file leaves eager
+        say(f"localising the first failure of {spec.filename} ...")
+        localized = localize_failure(net, spec.format, exported.data, report, cases,
+                                     settings.tolerance, copy_failed_only(report))
+    entry = entry_for(subject, exported, report, lint, evidence, outputs, cases, localized)
     evidence_rel = str(entry.reference)
     files = {spec.filename: exported.data, entry.weights: subject.weights, evidence_rel: evidence}
     path, written = land(folder, entry, files, keep_failed=keep_failed)
+    kept_failed = written and not entry.passed
+    repro = localized.write_repro(path) if kept_failed and localized is not None else None
     return ExportResult(spec, path, entry.sha256, len(exported.data),
                         path.parent / entry.weights, exported.exporter, seconds, report,
-                        exported.fallback_reason, lint, written, path.parent / evidence_rel)
+                        exported.fallback_reason, lint, written, path.parent / evidence_rel,
+                        localized, repro)
 
 
 def _judge_copy(subject: Subject, settings: CheckSettings,
@@ -201,7 +212,8 @@ def land(folder: ArtifactFolder, entry: ManifestEntry, files: Mapping[str, bytes
 
 def entry_for(subject: Subject, exported: Exported, report: ParityReport,
               lint: Sequence[LintProblem], evidence: bytes, outputs: Sequence[np.ndarray],
-              cases: Sequence[InputCase]) -> ManifestEntry:
+              cases: Sequence[InputCase],
+              localized: FailureLocalization | None = None) -> ManifestEntry:
     """The manifest record of a judged export: model, weights (``<stem>.<sha[:12]>``) and
     evidence (``<stem>.reference.<sha[:12]>``) content-addressed; failed when parity or the
     lint failed."""
@@ -215,7 +227,8 @@ def entry_for(subject: Subject, exported: Exported, report: ParityReport,
         weights=f"{spec.model.stem}.{w_sha[:12]}.safetensors", weights_sha256=w_sha,
         exporter=exported.exporter, opset=spec.opset if spec.format is Format.ONNX else None,
         versions=versions(),
-        parity={**report.to_dict(), **({"lint": [p.to_dict() for p in lint]} if lint else {})},
+        parity={**report.to_dict(), **({"lint": [p.to_dict() for p in lint]} if lint else {}),
+                **(localized.to_dict() if localized else {})},
         passed=report.passed and not lint, fallback_reason=exported.fallback_reason,
         weights_size=len(weights))
     seen = () if subject.output_kind else (_output_record(outputs, cases),)
@@ -246,12 +259,13 @@ def lint_export(spec: ExportSpec, data: bytes) -> tuple[LintProblem, ...]:
 
 def recheck_folder(out: str | os.PathLike[str], *, tolerance: Tolerance | None = None,
                    seed: int = 0, progress: Progress | None = None,
-                   devices: Devices = None,
-                   trust_torchscript: bool = False) -> list[EntryCheck]:
+                   devices: Devices = None, trust_torchscript: bool = False,
+                   localize: bool = False) -> list[EntryCheck]:
     """``parity DIR``: re-run parity for every entry from its files, stopping at the first file
     problem, and record the new verdicts. Judged at ``tolerance`` or the toolkit's defaults,
     never at a tolerance read from the manifest. TorchScript files are programs: they are
-    loaded only with ``trust_torchscript``; otherwise their checks say ``skipped``."""
+    loaded only with ``trust_torchscript``; otherwise their checks say ``skipped``.
+    ``localize``: each failed entry's first failure is localised (``EntryCheck.localized``)."""
     from .runtime import require_devices
 
     say = progress or (lambda _msg: None)
@@ -265,11 +279,15 @@ def recheck_folder(out: str | os.PathLike[str], *, tolerance: Tolerance | None =
             raise ArtifactError(f"{folder.manifest_path}: manifest lists no artifacts")
         for fmt in {e.format for e in manifest.entries}:
             require_devices(fmt, devices)  # an absent GPU that was asked for: before any verdict
-        checks = []
+        checks, cache = [], {}  # cache: the bytes each check read, by path and sha256
         for entry in manifest.entries:
             say(f"checking parity of {entry.path} ...")
-            checks.append(check_entry(folder, entry, settings, collect=False,
-                                      trust_torchscript=trust_torchscript))
+            check = check_entry(folder, entry, settings, collect=False, cache=cache,
+                                trust_torchscript=trust_torchscript)
+            if localize and check.parity is not None and check.parity.failures:
+                say(f"localising the first failure of {entry.path} ...")
+                check = replace(check, localized=localize_entry(check, cache, settings))
+            checks.append(check)
     record_parity(folder, checks)
     return checks
 

@@ -94,7 +94,8 @@ def test_all_defaults_to_every_registered_model(monkeypatch, tmp_path: Path) -> 
 
     def fake_export(fmt, ns, model, layout, note=None):
         seen.append((model, layout, str(fmt)))
-        return SimpleNamespace(path=tmp_path / model, parity=None, lint=())
+        return SimpleNamespace(path=tmp_path / model, parity=None, lint=(), localized=None,
+                               repro_path=None)
 
     monkeypatch.setattr(export_cmds, "_export", fake_export)
     monkeypatch.setattr("chanattn_export.render.folder.export_line", lambda res: "")

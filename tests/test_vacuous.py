@@ -103,6 +103,8 @@ def test_an_exporter_that_drops_the_block_no_longer_passes(tmp_path: Path,
     assert not res.passed
     assert res.parity.failures and all(c.backend.endswith(SUFFIX) for c in res.parity.failures)
     assert not (tmp_path / "manifest.json").exists()  # a failed export is not written
+    assert res.localized is not None and "only the copy with random weights fails" in \
+        res.localized.reason  # the file at hand has nothing to localise
 
 
 def test_a_vacuous_entry_without_a_recorded_proof_is_a_warning(tmp_path: Path,

@@ -12,7 +12,14 @@ import sys
 from pathlib import Path
 
 import pytest
-from reliability_helpers import ONNX_NAME, PT_NAME, read_manifest, resign, write_manifest
+from reliability_helpers import (
+    ONNX_NAME,
+    PT_NAME,
+    read_manifest,
+    resign,
+    scale_weights,
+    write_manifest,
+)
 
 from chanattn_export import ArtifactError
 from chanattn_export.artifacts import MANIFEST, SUMS, ArtifactFolder, sha256_bytes
@@ -443,8 +450,8 @@ def test_signed_folder_trusts_torchscript(folder: Path, tmp_path: Path) -> None:
     got = [str(p) for p in verify_folder(folder, public_key=pub)]
     assert got[0] == "extra.txt: added since the folder was signed (not covered by the signature)"
     assert got[1] == (f"{MANIFEST}: warning: not checked here: 1 TorchScript file not loaded "
-                      "(programs: --trust-torchscript or a valid signature with --public-key "
-                      "loads them)")  # no longer trusted
+                      f"({PT_NAME}; programs: --trust-torchscript or a valid signature with "
+                      "--public-key loads them)")  # no longer trusted
     assert len(got) == 2
     trusted = [str(p) for p in verify_folder(folder, public_key=pub, trust_torchscript=True)]
     assert trusted == got[:1]
@@ -488,16 +495,7 @@ def test_a_file_shared_by_entries_is_reported_once(folder: Path) -> None:
 
 def _nudged(folder: Path) -> None:
     """The ONNX file computes slightly wrong outputs, with matching checksums."""
-    import numpy as np
-    import onnx
-    from onnx import numpy_helper
-
-    model = onnx.load(str(folder / ONNX_NAME))
-    for init in model.graph.initializer:
-        arr = numpy_helper.to_array(init)
-        if arr.dtype == np.float32 and arr.size > 1:
-            init.CopyFrom(numpy_helper.from_array(arr * 1.05, init.name))
-    (folder / ONNX_NAME).write_bytes(model.SerializeToString())
+    scale_weights(folder / ONNX_NAME, 1.05)
     resign(folder, ONNX_NAME)
 
 
@@ -672,8 +670,12 @@ def test_torchscript_not_loaded_is_one_summary_line(folder: Path) -> None:
     check = check_entry(ArtifactFolder(folder), e)
     assert check.entry == e and check.problems == () and check.skipped == NOT_TRUSTED
     assert unchecked_line([check, check], MANIFEST) == Problem(
-        MANIFEST, "not checked here: 2 TorchScript files not loaded (programs: "
-        "--trust-torchscript or a valid signature with --public-key loads them)", WARNING)
+        MANIFEST, f"not checked here: 2 TorchScript files not loaded ({PT_NAME}, {PT_NAME}; "
+        "programs: --trust-torchscript or a valid signature with --public-key loads them)",
+        WARNING)
+    many = unchecked_line([check] * 5, MANIFEST)
+    assert f"5 TorchScript files not loaded ({PT_NAME}, {PT_NAME}, {PT_NAME} and 2 more; " \
+        in many.message
     assert unchecked_line([check_entry(ArtifactFolder(folder), entry_of(folder))]) is None
 
 

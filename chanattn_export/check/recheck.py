@@ -60,6 +60,7 @@ class EntryCheck:
     parity: ParityReport | None
     skipped: str | None = None
     limits: tuple[str, ...] = ()
+    localized: Any = None  # parity DIR --localize: a FailureLocalization of a failed check
 
     @property
     def ok(self) -> bool:

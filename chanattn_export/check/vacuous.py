@@ -170,6 +170,15 @@ def is_random_row(c: CheckResult) -> bool:
     return c.backend.endswith(SUFFIX)
 
 
+def copy_failed_only(report: ParityReport) -> str | None:
+    """Why a failure is not localised in the exported file: only the random-weights copy
+    failed, and the file at hand (the block at its own weights) matches its block."""
+    if report.failures and all(map(is_random_row, report.failures)):
+        return ("only the copy with random weights fails: the file matches its block at the "
+                "block's own weights, but the graph does not compute the block's function")
+    return None
+
+
 def note(report: ParityReport) -> str | None:
     """One sentence on a vacuous report: why its checks prove nothing, and what does."""
     v = report.vacuous
@@ -201,6 +210,6 @@ def vacuous_problems(report: ParityReport | None) -> list[tuple[str, bool]]:
     return [(note(report) or "", isinstance(rw, dict))]
 
 
-__all__ = ["RANDOM_SEED", "SUFFIX", "carry_forward", "is_random_row", "note",
+__all__ = ["RANDOM_SEED", "SUFFIX", "carry_forward", "copy_failed_only", "is_random_row", "note",
            "prove_with_random_weights", "random_weights_copy", "summary", "vacuity",
            "vacuous_problems"]

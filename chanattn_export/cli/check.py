@@ -25,7 +25,8 @@ def cmd_parity(args: argparse.Namespace) -> int:
 
     with progress(manifest_size(args.dir)) as bar:
         checks = check_parity(args.dir, atol=args.atol, rtol=args.rtol, devices=args.devices,
-                              trust_torchscript=args.trust_torchscript, progress=bar.step)
+                              trust_torchscript=args.trust_torchscript, progress=bar.step,
+                              localize=args.localize)
     from ..check.summary import unchecked_line
 
     summary = unchecked_line(checks, "manifest.json")
@@ -38,9 +39,12 @@ def cmd_parity(args: argparse.Namespace) -> int:
     if args.json:
         from ..render.machine import parity_json
 
-        print(parity_json(args.dir, checks, ok))
+        print(parity_json(args.dir, checks, ok, localized=args.localize))
     else:
         ok = print_parity([(c.entry.path, c.parity) for c in ran]) and ok
+        for c in checks:
+            if c.localized is not None:
+                print(c.localized.line(c.entry.path))
     save_reference_from_args(args, args.dir, None)
     return EXIT_OK if ok else EXIT_FAILED
 
@@ -97,6 +101,9 @@ def add_parsers(sub: Any) -> None:
     json_option(p, "parity")
     trust_option(p)
     strict_option(p)
+    p.add_argument("--localize", action="store_true",
+                   help="for each failed ONNX block, name the first node that leaves the "
+                   "tolerance (with --json: first_divergence per artifact)")
     p.set_defaults(func=cmd_parity)
     help_ = "prove an artifact folder: checksums, loading, quick parity (exit 1 on a problem)"
     p = sub.add_parser("verify", help=help_, description=help_)

@@ -43,6 +43,7 @@ def cmd_export(fmt: Format) -> Callable[[argparse.Namespace], int]:
         res = _export(fmt, args, _model_or_network(args), args.layout)
         print(export_line(res))
         ok = print_parity([(res.path.name, res.parity)]) and res.passed
+        _print_localized(res)
         print(f"manifest: {Path(args.out) / 'manifest.json'}")
         save_reference_from_args(args, Path(args.out), [res.path.name])
         return EXIT_OK if ok else EXIT_FAILED
@@ -88,12 +89,23 @@ def cmd_all(args: argparse.Namespace) -> int:
                     res = _export(fmt, ns, info.name, layout.value, bar.note)
                     bar.clear()
                     print(export_line(res), flush=True)
+                    _print_localized(res)
                     bar.step(res.path.name)
                     items.append((res.path.name, res.parity))
                     ok_lint = ok_lint and not res.lint
     ok = print_parity(items) and ok_lint
     print(f"{len(items)} artifacts, manifest: {Path(args.out) / 'manifest.json'}")
     return EXIT_OK if ok else EXIT_FAILED
+
+
+def _print_localized(res: Any) -> None:
+    """A failed export's first diverging node, and where its repro went."""
+    if res.localized is not None:
+        print(res.localized.line(res.path.name))
+    if res.repro_path is not None:
+        print(f"repro: {res.repro_path}/")
+    elif res.localized is not None and res.localized.divergence is not None and not res.written:
+        print("(--keep-failed keeps the file and writes a repro of the diverging node)")
 
 
 def cmd_list(args: argparse.Namespace) -> int:

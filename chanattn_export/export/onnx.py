@@ -53,17 +53,23 @@ def metadata(spec: ExportSpec, exporter: Exporter, version: str) -> dict[str, st
     }
 
 
-def _dynamo(model: nn.Module, spec: ExportSpec) -> Any:
+def dynamo_program(model: nn.Module, example: torch.Tensor, dynamic_axes: dict[int, str],
+                   opset: int, optimize: bool = True) -> Any:
+    """torch.onnx's ``ONNXProgram`` for ``model``: the one dynamo export call, shared with
+    localisation, which needs its ``exported_program`` (ONNX value names are its node names)."""
     from torch.export import Dim
 
-    dims: dict[int, Any] = {}
-    for axis, name in spec.input.dynamic_axes(spec.model.layout).items():
-        dims[axis] = Dim(name, min=1)
+    dims = {axis: Dim(name, min=1) for axis, name in dynamic_axes.items()}
     return torch.onnx.export(
-        model, (example_input(spec),), dynamo=True, verbose=False, external_data=False,
-        input_names=[INPUT_NAME], output_names=[OUTPUT_NAME], opset_version=spec.opset,
-        dynamic_shapes=({**dims},) if dims else None, optimize=True,
-    ).model_proto
+        model, (example,), dynamo=True, verbose=False, external_data=False,
+        input_names=[INPUT_NAME], output_names=[OUTPUT_NAME], opset_version=opset,
+        dynamic_shapes=({**dims},) if dims else None, optimize=optimize,
+    )
+
+
+def _dynamo(model: nn.Module, spec: ExportSpec) -> Any:
+    return dynamo_program(model, example_input(spec), spec.input.dynamic_axes(spec.model.layout),
+                          spec.opset).model_proto
 
 
 def _legacy(model: nn.Module, spec: ExportSpec) -> Any:

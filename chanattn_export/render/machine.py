@@ -16,16 +16,25 @@ PARITY_SCHEMA = "chanattn_export.parity/1"
 VERIFY_SCHEMA = "chanattn_export.verify/1"
 
 
-def parity_json(folder: str | os.PathLike[str], checks: Sequence[Any], ok: bool) -> str:
+def parity_json(folder: str | os.PathLike[str], checks: Sequence[Any], ok: bool,
+                localized: bool = False) -> str:
     """``checks``: the ``EntryCheck`` list of ``parity DIR``; ``ok``: the command's verdict
-    (every artifact that ran passed; with ``--strict``, none was skipped)."""
+    (every artifact that ran passed; with ``--strict``, none was skipped); ``localized``
+    (``--localize``): each artifact also carries ``first_divergence`` (null when nothing
+    failed)."""
     arts = [{"path": c.entry.path, "sha256": c.entry.sha256, "format": str(c.entry.format),
              "passed": c.parity is not None and c.parity.passed,
              "skipped": c.skipped, "not_checked": list(c.limits),
-             "parity": c.parity.to_dict() if c.parity is not None else None} for c in checks]
+             "parity": c.parity.to_dict() if c.parity is not None else None,
+             **(_localized(c) if localized else {})} for c in checks]
     doc = {"schema": PARITY_SCHEMA, "folder": str(folder), "passed": bool(arts) and ok,
            "artifacts": arts}
     return json.dumps(doc, indent=2)
+
+
+def _localized(check: Any) -> dict[str, Any]:
+    found = getattr(check, "localized", None)
+    return found.to_dict() if found is not None else {"first_divergence": None}
 
 
 def verify_json(folder: str | os.PathLike[str], problems: Sequence[Any], ok: bool) -> str:
