@@ -27,6 +27,7 @@ from .spec import (
     Format,
     InputSpec,
     Layout,
+    Precision,
     Tolerance,
 )
 
@@ -38,7 +39,9 @@ def make_export_spec(model: str = "cbam-channel", *, fmt: Format | str = Format.
                      dynamic_hw: bool = False, opset: int = DEFAULT_OPSET,
                      exporter: Exporter | str = Exporter.AUTO, hidden: int | None = None,
                      preset: str = "default",
-                     weights: str | os.PathLike[str] | None = None) -> ExportSpec:
+                     weights: str | os.PathLike[str] | None = None,
+                     precision: Precision | str = Precision.FP32,
+                     fp16_io: bool = False) -> ExportSpec:
     """Validated :class:`ExportSpec`; raises :class:`InvalidSpecError` naming the bad value.
 
     With ``weights`` (a file) and no ``hidden``, the hidden width comes from the file's shapes.
@@ -51,7 +54,7 @@ def make_export_spec(model: str = "cbam-channel", *, fmt: Format | str = Format.
     spec = ExportSpec(
         model=model_spec,
         input=InputSpec(batch=batch, height=height, width=width, dynamic_hw=dynamic_hw),
-        format=fmt, opset=opset, exporter=exporter,
+        format=fmt, opset=opset, exporter=exporter, precision=precision, fp16_io=fp16_io,
     )
     check_input(spec.model, spec.input)
     return spec
@@ -60,6 +63,26 @@ def make_export_spec(model: str = "cbam-channel", *, fmt: Format | str = Format.
 def tolerance(atol: float | None = None, rtol: float | None = None) -> Tolerance:
     """:class:`Tolerance` with the given values, the defaults for the rest."""
     return Tolerance(**{k: v for k, v in (("atol", atol), ("rtol", rtol)) if v is not None})
+
+
+def precision_tolerance(atol: float | None, rtol: float | None,
+                        precision: Precision | str) -> Tolerance:
+    """The tolerance a user asked for, the rest from ``precision``'s own defaults."""
+    from .check.reduced import default_tolerance
+
+    base = default_tolerance(Precision.parse(precision, "precision"))  # type: ignore[arg-type]
+    return Tolerance(base.atol if atol is None else atol, base.rtol if rtol is None else rtol)
+
+
+def _reduced(args: dict[str, Any]) -> Any:
+    """The fp16/int8 options of an ONNX export (None for fp32 or another format)."""
+    if Precision.parse(args.get("precision", "fp32"), "precision") is Precision.FP32:
+        if args.get("calibration") is not None or args.get("fp16_io"):
+            raise InvalidSpecError("calibration= and fp16_io= are for precision fp16/int8")
+        return None
+    from .pipeline.precision import ReducedOptions
+
+    return ReducedOptions(args.get("calibration"), args.get("int8_recipe") or "auto")
 
 
 # What describes a registered block, with its default: meaningless for a whole network.
@@ -101,9 +124,17 @@ def _subject(fmt: Format, args: dict[str, Any]) -> Subject:
 def _export(fmt: Format, args: dict[str, Any]) -> ExportResult:
     """The one body behind ``export_onnx``/``export_torchscript``/``export_pt2`` (``args`` is
     the caller's ``locals()``): build the subject, then the one export road."""
-    settings = CheckSettings(tolerance(args["atol"], args["rtol"]), 0, args["devices"])
-    return export_subject(_subject(fmt, args), args["out"], settings,
-                          progress=args["progress"], keep_failed=args["keep_failed"])
+    from dataclasses import replace
+
+    reduced, precision = _reduced(args), args.get("precision", Precision.FP32)
+    subject = _subject(fmt, args)
+    if reduced is not None:  # the spec names the precision: file name, checks, record
+        subject = replace(subject, spec=replace(subject.spec, precision=precision,
+                                                fp16_io=args.get("fp16_io", False)))
+    settings = CheckSettings(precision_tolerance(args["atol"], args["rtol"], precision),
+                             0, args["devices"])
+    return export_subject(subject, args["out"], settings, progress=args["progress"],
+                          keep_failed=args["keep_failed"], reduced=reduced)
 
 
 def _block_only(args: dict[str, Any]) -> None:
@@ -133,8 +164,16 @@ def export_onnx(model: Any = "cbam-channel", *, channels: int = DEFAULT_CHANNELS
                 rtol: float | None = None, progress: Progress | None = None,
                 devices: Devices = None,
                 keep_failed: bool = False, input_shape: Any = None,
-                name: str | None = None) -> ExportResult:
+                name: str | None = None, precision: Precision | str = Precision.FP32,
+                calibration: str | os.PathLike[str] | None = None, fp16_io: bool = False,
+                int8_recipe: str = "auto") -> ExportResult:
     """Export to ONNX, check parity against eager PyTorch, and record it in ``out``.
+
+    ``precision`` ``"fp16"`` or ``"int8"`` converts the file and judges it on the same cases
+    at that precision's bounds (docs/precision.md); ``calibration`` is a folder of ``.npy``
+    files or a Polygraphy JSON inputs file (default: the parity generator's inputs),
+    ``fp16_io`` makes an fp16 file take and return float16, ``int8_recipe`` is ``auto``,
+    ``quantize``, ``gate-float`` or ``gate-pinned``.
 
     ``devices`` (``"cpu"``, ``"cpu,cuda"``, ...) says where parity runs; the default is the
     CPU plus CUDA where detected, and an unusable CUDA backend is recorded as skipped.

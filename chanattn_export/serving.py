@@ -21,11 +21,14 @@ from typing import Any
 
 import numpy as np
 
-from .artifacts.folder import ArtifactFolder
+from .artifacts.fields import ParitySummary, TensorRecord, parity_summary, tensor_record
+from .artifacts.folder import MAX_FILE_BYTES, ArtifactFolder
 from .artifacts.manifest import ManifestEntry
-from .errors import ArtifactError, InputError, InvalidSpecError, MissingDependencyError
+from .errors import ArtifactError, InputError, InvalidSpecError, MissingDependencyError, first_line
 from .fileio import sha256_bytes
+from .fileio.bounded import read_bounded
 from .fileio.onnx_wire import refuse_external_data
+from .runtime.graph_match import check_graph
 from .runtime.validation import Expected, check_input
 from .spec import Device, Format, Layout
 
@@ -69,17 +72,30 @@ class ServedModel:
     provider: str  # what onnxruntime actually runs on, e.g. "CPUExecutionProvider"
     fallback_reason: str | None  # why an earlier device of ``providers`` was not used
     session: Any = field(repr=False)
+    precision: str = "fp32"  # fp16 / int8 files: how they were made is in the manifest
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "_expected", Expected(self.input.layout, self.input.dims))
 
     def run(self, x: np.ndarray) -> np.ndarray:
-        """The model's output for ``x``; a tensor the model cannot take raises InputError."""
+        """The model's output for ``x``; a tensor the model cannot take raises InputError
+        (an fp16 file with float16 I/O takes float16, every other file float32), and so does
+        one too large for this host's memory. Nothing but the package's exceptions leaves: a
+        server catching ``ChanAttnError`` sees every refusal."""
         try:
-            check_input(x, self._expected)
+            check_input(x, self._expected, dtypes=(np.dtype(self.input.dtype),))
         except InputError as e:
             raise InputError(f"{e}; {self.path.name} takes {self.input}") from None
-        return self.session.run([self.output.name], {self.input.name: x})[0]
+        try:
+            return self.session.run([self.output.name], {self.input.name: x})[0]
+        except Exception as e:  # onnxruntime's own types (Fail, RuntimeException, ...)
+            msg = first_line(e)
+            if isinstance(e, MemoryError) or "allocat" in msg.lower():
+                raise InputError(f"{self.path.name}: an input of shape {x.shape} does not fit "
+                                 f"in memory here; send smaller batches (onnxruntime: "
+                                 f"{msg[-160:]})") from None
+            raise ArtifactError(f"{self.path.name}: onnxruntime failed on an input of shape "
+                                f"{x.shape}: {msg}") from None
 
 
 def load_artifact(folder: str | os.PathLike[str], model: str | None = None,
@@ -90,6 +106,11 @@ def load_artifact(folder: str | os.PathLike[str], model: str | None = None,
     ``["cuda", "cpu"]`` (also onnxruntime's names, ``"CUDAExecutionProvider"``). A device
     that cannot run here is an error unless a later one is listed: then the later one runs
     and ``fallback_reason`` says why, so a CPU fallback is never silent.
+
+    The folder is input: every manifest field used is checked first (an error names it), the
+    model file is read once, bounded by the size the manifest records, checked against its
+    sha256, and only those bytes reach onnxruntime; then the graph's input and output must be
+    the manifest's before anything runs. Every refusal is a ``ChanAttnError``.
     """
     art = ArtifactFolder(folder)
     entry = select_entry(art, model)
@@ -97,25 +118,45 @@ def load_artifact(folder: str | os.PathLike[str], model: str | None = None,
     if not entry.passed:
         raise ArtifactError(f"{path}: parity FAILED at export; refusing to serve it "
                             "(re-export, or inspect the manifest's parity report)")
-    try:
-        data = path.read_bytes()
-    except OSError as e:
-        raise ArtifactError(f"{path}: cannot read the model file: {e.strerror or e}") from None
-    if sha256_bytes(data) != entry.sha256:
+    inp, out, verdict = _fields(entry, path)
+    size = entry.model_file.size
+    data = read_bounded(path, MAX_FILE_BYTES if size is None else size, "model file")
+    if sha256_bytes(data) != entry.sha256 or (size is not None and len(data) != size):
         raise ArtifactError(f"{path}: sha256 differs from the manifest (file changed or "
                             "corrupted); refusing to load it")
     session, provider, fallback = _session(data, _devices(providers), path)
-    got = session.get_inputs()[0]
-    inp, out, layout = entry.inputs[0], entry.outputs[0], entry.model.layout
-    if got.name != inp["name"] or len(got.shape) != len(inp["dims"]):
-        raise ArtifactError(f"{path}: the graph's input {got.name} {got.shape} is not the "
-                            f"manifest's {inp['name']} {inp['dims']}")
+    layout = entry.model.layout
+    served_in = TensorInfo(inp.name, inp.dims, inp.dtype, layout)
+    served_out = TensorInfo(out.name, out.dims, out.dtype, layout)
+    check_graph(session, served_in, served_out, path)
     return ServedModel(
-        path=path, sha256=entry.sha256,
-        input=TensorInfo(inp["name"], tuple(inp["dims"]), inp.get("dtype", "float32"), layout),
-        output=TensorInfo(out["name"], tuple(out["dims"]), out.get("dtype", "float32"), layout),
-        parity=_verdict(entry.parity), provider=provider, fallback_reason=fallback,
-        session=session)
+        path=path, sha256=entry.sha256, input=served_in, output=served_out,
+        parity=ParityVerdict(True, _nan(verdict.atol), _nan(verdict.rtol), verdict.checks,
+                             verdict.worst),
+        provider=provider, fallback_reason=fallback, session=session,
+        precision=str(entry.conversion.get("precision", "fp32")))
+
+
+def _fields(entry: ManifestEntry, path: Path) -> tuple[TensorRecord, TensorRecord,
+                                                       ParitySummary]:
+    """The manifest's input, output and parity record, checked before any file is read."""
+    try:
+        inp = tensor_record(entry.inputs, "inputs")
+        out = tensor_record(entry.outputs, "outputs", rank=None)
+        verdict = parity_summary(entry.parity)
+    except ArtifactError as e:
+        raise ArtifactError(f"{path}: manifest field {e}") from None
+    if inp.dtype not in ("float32", "float16"):
+        raise ArtifactError(f"{path}: manifest field inputs[0].dtype is {inp.dtype!r}; "
+                            "serving takes float32 inputs (float16 for an fp16 I/O file)")
+    if verdict.passed is False:
+        raise ArtifactError(f"{path}: the manifest's status says passed but its parity record "
+                            "says failed; refusing to serve a contradictory artifact")
+    return inp, out, verdict
+
+
+def _nan(v: float | None) -> float:
+    return float("nan") if v is None else v
 
 
 def select_entry(folder: ArtifactFolder, model: str | None) -> ManifestEntry:
@@ -183,14 +224,6 @@ def _session(data: bytes, devices: list[Device], path: Path) -> tuple[Any, str, 
         reasons.append(f"{dev}: {want} did not load (CUDA/cuDNN libraries missing?), "
                        f"the session ran on {ran}")
     raise MissingDependencyError(f"{path}: no requested provider can run: {'; '.join(reasons)}")
-
-
-def _verdict(parity: dict[str, Any]) -> ParityVerdict:
-    checks = parity.get("checks") or []
-    worst = max(checks, key=lambda c: (not c.get("passed"), float(c.get("needed_atol", 0)),
-                                       float(c.get("max_abs", 0))), default=None)
-    return ParityVerdict(bool(parity.get("passed")), float(parity.get("atol", "nan")),
-                         float(parity.get("rtol", "nan")), len(checks), worst)
 
 
 __all__ = ["ParityVerdict", "ServedModel", "TensorInfo", "load_artifact"]

@@ -101,6 +101,12 @@ class Format(StrEnum):
         return {Format.ONNX: ".onnx", Format.TORCHSCRIPT: ".pt", Format.PT2: ".pt2"}[self]
 
 
+class Precision(StrEnum):
+    """An ONNX file's number format (docs/precision.md); the file name says all but fp32."""
+
+    FP32, FP16, INT8 = "fp32", "fp16", "int8"
+
+
 class Exporter(StrEnum):
     """Which torch.onnx path builds the graph."""
 
@@ -273,13 +279,21 @@ class ExportSpec:
     format: Format = Format.ONNX
     opset: int = DEFAULT_OPSET
     exporter: Exporter = Exporter.AUTO
+    precision: Precision = Precision.FP32  # fp16 and int8: ONNX only
+    fp16_io: bool = False  # fp16: the graph takes and returns float16 (default: float32)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "format", Format.parse(self.format, "format"))
         object.__setattr__(self, "exporter", Exporter.parse(self.exporter, "exporter"))
         object.__setattr__(self, "opset", check_int(self.opset, "opset", 7, 99))
+        object.__setattr__(self, "precision", Precision.parse(self.precision, "precision"))
+        if self.precision is not Precision.FP32 and self.format is not Format.ONNX:
+            raise InvalidSpecError(f"precision {self.precision} is for ONNX files only")
+        if self.fp16_io and self.precision is not Precision.FP16:
+            raise InvalidSpecError("fp16 I/O is for precision fp16 only")
 
     @property
     def filename(self) -> str:
         hw = "dynhw" if self.input.dynamic_hw else f"{self.input.height}x{self.input.width}"
-        return f"{self.model.stem}-{hw}{self.format.suffix}"
+        p = "" if self.precision is Precision.FP32 else f"-{self.precision}"
+        return f"{self.model.stem}-{hw}{p}{self.format.suffix}"

@@ -61,7 +61,7 @@ def test_config_speaks_the_shared_vocabulary() -> None:
 def test_plan_keeps_each_backend_contiguous() -> None:
     cfg = BenchConfig(models=("se", "eca"), backends=("eager", "onnxruntime"),
                       batch_sizes=(1, 8))
-    order = [(m, str(b)) for m, b, _, _ in plan(cfg)]
+    order = [(c.model, str(c.backend)) for c in plan(cfg)]
     runs = [k for i, k in enumerate(order) if i == 0 or order[i - 1] != k]
     assert runs == [("se", "eager"), ("se", "onnxruntime"), ("eca", "eager"),
                     ("eca", "onnxruntime")]

@@ -196,6 +196,8 @@ def test_compare_flags_overlapping_iqrs_and_gates() -> None:
     assert by["eager"].inconclusive and not by["onnxruntime"].inconclusive
     assert [r.key[1] for r in c.regressions(0.10)] == ["onnxruntime"]
     assert [r.key[1] for r in c.regressions(0.04)] == ["eager", "onnxruntime"]
-    assert parse_threshold("10%") == pytest.approx(0.1) == parse_threshold("0.1")
+    assert parse_threshold("10%") == pytest.approx(0.1) == parse_threshold(" 10 % ")
     with pytest.raises(Exception, match="percentage"):
         parse_threshold("ten")
+    with pytest.raises(Exception, match="needs its unit"):  # 10% or 1000%? never guessed
+        parse_threshold("0.1")

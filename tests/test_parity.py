@@ -7,18 +7,8 @@ import warnings
 import numpy as np
 import pytest
 
-from chanattn_export.check.parity import (
-    CASES,
-    LARGE,
-    ParityReport,
-    compare,
-    input_scale,
-    judge,
-    make_cases,
-    measure,
-    parity_batches,
-    parity_sizes,
-)
+from chanattn_export.check.cases import CASES, LARGE, make_cases, parity_batches, parity_sizes
+from chanattn_export.check.parity import ParityReport, compare, input_scale, judge, measure
 from chanattn_export.spec import InputSpec, Layout, ModelSpec, Tolerance
 
 

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from reliability_helpers import ONNX_NAME, PT_NAME
 
-from chanattn_export.check.parity import CASES
+from chanattn_export.check.cases import CASES
 from chanattn_export.check.reference import save_reference
 
 polygraphy = pytest.importorskip("polygraphy", reason="pip install polygraphy (test extra)")

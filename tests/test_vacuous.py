@@ -11,7 +11,7 @@ import numpy as np
 import torch
 
 from chanattn_export import api
-from chanattn_export.check.parity import make_cases
+from chanattn_export.check.cases import make_cases
 from chanattn_export.check.vacuous import (
     SUFFIX,
     eager_outputs,

@@ -20,7 +20,7 @@ from pathlib import Path, PurePosixPath
 
 from ..errors import ArtifactError
 from ..fileio import TMP_PREFIX, sha256_file, write_atomic
-from ..fileio.bounded import MANIFEST_MAX_BYTES, read_bounded
+from ..fileio.bounded import MANIFEST_MAX_BYTES, read_bounded, sha256_bounded
 from .lock import flocked
 from .manifest import MANIFEST, WEIGHTS_NAME, Manifest, ManifestEntry
 from .parsing import parse_manifest
@@ -124,8 +124,9 @@ class ArtifactFolder:
         try:
             path = self.resolve(entry.path)
             size = entry.model_file.size
-            return sha256_file(path, limit=size if size is not None else MAX_FILE_BYTES)
-        except (ArtifactError, OSError, ValueError):
+            return sha256_bounded(path, size if size is not None else MAX_FILE_BYTES,
+                                  "model file")
+        except ArtifactError:  # missing, a FIFO, too large: not the pending artifact
             return None
 
     # -- locking and the manifest ---------------------------------------------------------
@@ -143,7 +144,10 @@ class ArtifactFolder:
             yield
 
     def read_manifest(self, missing_ok: bool = True) -> Manifest:
-        """The parsed, validated manifest with pending entries settled against the disk."""
+        """The parsed, validated manifest with pending entries settled against the disk.
+
+        Read once and bounded: a FIFO, a device or a file over ``MANIFEST_MAX_BYTES`` in its
+        place is refused unread (it would block or fill memory)."""
         path = self.manifest_path
         if not path.exists() and not path.is_symlink():
             if missing_ok:

@@ -16,6 +16,7 @@ from typing import Any
 
 from ..errors import ArtifactError, InvalidSpecError
 from ..spec import INPUT_NAME, OUTPUT_NAME, Format, InputSpec, ModelSpec
+from .conversion import conversion_field
 from .evidence import REGISTRY, source_fields
 
 MANIFEST = "manifest.json"
@@ -93,6 +94,7 @@ class ManifestEntry:
     fallback_reason: str | None = None
     source: str = REGISTRY  # "user": a user's network, which cannot be rebuilt from weights
     reference: str | None = None  # the evidence file (parity inputs and eager outputs)
+    conversion: dict[str, Any] = field(default_factory=dict)  # fp16/int8 (conversion.py)
 
     @property
     def passed(self) -> bool:
@@ -129,6 +131,7 @@ class ManifestEntry:
             "parity": self.parity,
             **({"source": self.source} if self.source != REGISTRY else {}),
             **({"reference": self.reference} if self.reference is not None else {}),
+            **({"conversion": self.conversion} if self.conversion else {}),
         }
 
     @classmethod
@@ -194,6 +197,7 @@ class ManifestEntry:
             outputs=_records(d.get("outputs", []), where, "outputs"),
             versions={str(k): str(v) for k, v in versions.items()}, parity=dict(parity),
             fallback_reason=fallback, source=source, reference=reference,
+            conversion=conversion_field(d, where),
         )
 
     @classmethod

@@ -23,6 +23,7 @@ Keys are PEM files (PKCS#8 private, SubjectPublicKeyInfo public), as ``openssl g
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import os
 from pathlib import Path
@@ -85,25 +86,49 @@ def _inside(path: Path, root: Path) -> bool:
 
 
 def generate_key(private: Path) -> Path:
-    """Write a new Ed25519 key pair: ``private`` (mode 0600) and ``private`` + ``.pub``."""
+    """Write a new Ed25519 key pair: ``private`` (mode 0600) and ``private`` + ``.pub``.
+
+    Neither file may exist (a key is never overwritten: the old one may have signed releases,
+    and a ``.pub`` replaced under a kept private key breaks every later verify). A missing
+    parent folder is created with mode 0700. Both files are created exclusively; if the second
+    cannot be written, the first is removed, so a pair is written whole or not at all.
+    """
     serialization, ed25519 = _crypto()
+    public = private.with_name(private.name + ".pub")
     if (private.parent / MANIFEST).exists():
         raise ArtifactError(f"{private.parent} is an artifact folder: keep keys outside it")
-    if private.exists():
-        raise ArtifactError(f"{private} exists; refusing to overwrite a key")
+    for p in (private, public):
+        if os.path.lexists(p):
+            raise ArtifactError(f"{p} exists; refusing to overwrite a key (choose another name "
+                                "or move the old pair away)")
     key = ed25519.Ed25519PrivateKey.generate()
     pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                             serialization.NoEncryption())
     pub = key.public_key().public_bytes(serialization.Encoding.PEM,
                                         serialization.PublicFormat.SubjectPublicKeyInfo)
     try:
-        fd = os.open(private, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "wb") as f:
-            f.write(pem)
-        write_atomic(private.with_name(private.name + ".pub"), pub)
+        private.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     except OSError as e:
-        raise ArtifactError(f"cannot write key {private}: {e.strerror or e}") from None
-    return private.with_name(private.name + ".pub")
+        raise ArtifactError(f"cannot create the key folder {private.parent}: "
+                            f"{e.strerror or e}") from None
+    written: list[Path] = []
+    try:
+        for path, data, mode in ((private, pem, 0o600), (public, pub, 0o644)):
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+            written.append(path)
+            with os.fdopen(fd, "wb") as f:
+                f.write(data)
+                f.flush()
+                os.fsync(f.fileno())
+    except BaseException as e:
+        for path in written:
+            with contextlib.suppress(OSError):
+                path.unlink()
+        if isinstance(e, OSError):
+            raise ArtifactError(f"cannot write key {e.filename or private}: "
+                                f"{e.strerror or e}; no key was written") from None
+        raise
+    return public
 
 
 def _read_key(path: Path, private: bool):

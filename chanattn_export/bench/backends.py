@@ -24,7 +24,7 @@ import numpy as np
 
 from ..errors import ChanAttnError, MissingDependencyError
 from ..runtime.devices import torch_threads
-from ..spec import Backend, Device, DType, ExportSpec, Format, InputSpec, Layout
+from ..spec import Backend, Device, DType, ExportSpec, Format, InputSpec, Layout, Precision
 from .config import rotation_buffers
 from .roofline import last_level_cache_bytes
 from .timing import time_calls, time_cuda_events
@@ -74,16 +74,18 @@ class ModelArtifacts:
         return cls(name, channels, height, width, layout, info.output,
                    build_model(spec, seed=seed), spec)
 
-    def file(self, fmt: Format) -> bytes:
-        """The exported file, through the package's own exporters (what users ship)."""
-        if fmt.value not in self._files:
+    def file(self, fmt: Format, precision: Precision = Precision.FP32) -> bytes:
+        """The file users ship: the package's exporters, and its fp16/int8 conversion."""
+        key = fmt.value if precision is Precision.FP32 else f"{fmt.value}-{precision}"
+        if key not in self._files:
             from ..export import export_bytes
+            from ..pipeline.precision import reduced_file
 
-            spec = ExportSpec(model=self.spec,
-                              input=InputSpec(batch=2, height=self.height, width=self.width),
-                              format=fmt)
-            self._files[fmt.value] = export_bytes(self.net, spec).data
-        return self._files[fmt.value]
+            spec = ExportSpec(model=self.spec, format=fmt, precision=precision, input=InputSpec(
+                batch=2, height=self.height, width=self.width))
+            self._files[key] = export_bytes(self.net, spec).data if precision is \
+                Precision.FP32 else reduced_file(spec, self.net, self.file(fmt))
+        return self._files[key]
 
     @property
     def exported(self) -> list[str]:
@@ -133,7 +135,8 @@ class BackendHandle:
 
     def __init__(self, art: ModelArtifacts, backend: Backend, device: Device, dtype: DType,
                  threads: int, rotate_inputs: bool = False,
-                 include_transfer: bool = False) -> None:
+                 include_transfer: bool = False,
+                 precision: Precision = Precision.FP32) -> None:
         import torch
 
         self.art, self.backend = art, Backend.parse(backend, "backend")
@@ -142,6 +145,9 @@ class BackendHandle:
         self.pin_host = pin_host_memory(self.device, include_transfer)
         self._torch = torch
         self.compile_s: float | None = None
+        self.precision = Precision.parse(precision, "precision")
+        if self.precision is not Precision.FP32 and self.backend is not Backend.ONNXRUNTIME:
+            raise SkipCase(f"{self.precision} files are ONNX files: onnxruntime only")
         if self.device is Device.CUDA and not torch.cuda.is_available():
             raise SkipCase("no CUDA device")
         if self.dtype is DType.FLOAT16 and self.device is Device.CPU:
@@ -193,8 +199,8 @@ class BackendHandle:
 
         if self.device is Device.CUDA and not ort_cuda_available():
             raise SkipCase("onnxruntime has no CUDAExecutionProvider (install onnxruntime-gpu)")
-        data = self.art.file(Format.ONNX)
-        if self.dtype is DType.FLOAT16:
+        data = self.art.file(Format.ONNX, self.precision)
+        if self.dtype is DType.FLOAT16 and self.precision is Precision.FP32:
             from .float16 import to_float16
 
             data = to_float16(data)

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 from ..errors import InvalidSpecError, MissingDependencyError
-from ..spec import Backend, Device, DType, Layout, StrEnum, check_int
+from ..spec import Backend, Device, DType, Layout, Precision, StrEnum, check_int
 
 MIB = 1 << 20
 MAX_ROTATION_BYTES = 1024 * MIB
@@ -72,6 +72,7 @@ class BenchConfig:
     settle_s: float = 1.0
     bandwidth_repeats: int = 7
     stretches: int = 1  # > 1: time each case again with fresh buffers, pool the samples
+    precisions: tuple[Precision, ...] = (Precision.FP32,)  # onnxruntime's files; others fp32
 
     def __post_init__(self) -> None:
         if not self.models:
@@ -93,6 +94,10 @@ class BenchConfig:
         object.__setattr__(self, "repeats", check_int(self.repeats, "repeats", 3))
         object.__setattr__(self, "stretches", check_int(self.stretches, "stretches", 1, 100))
         check_dtype(self.dtype, self.devices)
+        object.__setattr__(self, "precisions", tuple(dict.fromkeys(
+            Precision.parse(p, "precision") for p in self.precisions)))
+        if not self.precisions:
+            raise InvalidSpecError("no precisions to benchmark")
 
     def to_dict(self) -> dict[str, Any]:
         return {k: (list(map(str, v)) if isinstance(v, tuple) else
@@ -101,18 +106,23 @@ class BenchConfig:
 
 
 class Case(NamedTuple):
-    """One timed case: a model on a backend on a device at one batch size."""
+    """One timed case: a model on a backend on a device at one batch size (and, for
+    onnxruntime, one precision of its file)."""
 
     model: str
     backend: Backend
     device: Device
     batch: int
+    precision: Precision = Precision.FP32
 
 
 def plan(cfg: BenchConfig) -> list[Case]:
-    """Every case in run order: model, then backend (one contiguous stretch), device, batch."""
-    return [Case(m, b, d, n) for m in cfg.models for b in cfg.backends for d in cfg.devices
-            for n in cfg.batch_sizes]
+    """Every case in run order: model, then backend and precision (one contiguous stretch),
+    device, batch. Only onnxruntime runs the fp16 and int8 files; the others run fp32."""
+    fp32 = (Precision.FP32,)
+    return [Case(m, b, d, n, p) for m in cfg.models for b in cfg.backends
+            for p in (cfg.precisions if b is Backend.ONNXRUNTIME else fp32)
+            for d in cfg.devices for n in cfg.batch_sizes]
 
 
 __all__ = ["ALL_BACKENDS", "DEFAULT_BACKENDS", "DEFAULT_BATCH_SIZES", "BenchConfig", "Case",

@@ -28,7 +28,8 @@ def make_result(cfg: BenchConfig, case: Case, output: str,
                     dtype=str(cfg.dtype), batch_size=case.batch, threads=cfg.threads,
                     channels=cfg.channels, height=cfg.height, width=cfg.width,
                     layout=str(cfg.layout), warmup=cfg.warmup, rotate_inputs=cfg.rotate_inputs,
-                    include_transfer=cfg.include_transfer, skipped=skipped, error=error)
+                    include_transfer=cfg.include_transfer, skipped=skipped, error=error,
+                    precision=str(case.precision))
     if output:
         r.bytes_moved = bytes_moved(output, shape, cfg.channels, cfg.dtype.itemsize)
     if bandwidth is not None and r.bytes_moved is not None:

@@ -17,7 +17,7 @@ import statistics
 from datetime import datetime, timezone
 from typing import Any
 
-from .records import SCHEMA, BenchResult
+from .records import SCHEMA, BenchResult, ResultsFileError, checked, finite_time
 
 FORMAT_VERSION = "5.1.0"  # the pytest-benchmark JSON layout these files follow (as of 4.0-5.x)
 _UNTIMED_EXTRA = ("samples_ms",)  # the samples are stats.data; not repeated in extra_info
@@ -25,8 +25,10 @@ TEST_FILE = "benchmarks/test_throughput.py"
 
 
 def case_id(r: BenchResult) -> str:
-    """The suite's parametrize id (``eca-onnxruntime-cpu-b8``), dtype added when not float32."""
-    tail = "" if r.dtype == "float32" else f"-{r.dtype}"
+    """The suite's parametrize id (``eca-onnxruntime-cpu-b8``), dtype added when not float32
+    and the file's precision when not fp32."""
+    tail = ("" if r.dtype == "float32" else f"-{r.dtype}") + \
+        ("" if r.precision == "fp32" else f"-{r.precision}")
     return f"{r.model}-{r.backend}-{r.device}-b{r.batch_size}{tail}"
 
 
@@ -98,20 +100,27 @@ _DEFAULTS = {"dtype": "float32", "threads": 0, "channels": 0, "height": 0, "widt
              "layout": ""}
 
 
-def result_of(bench: dict[str, Any]) -> BenchResult:
+def result_of(bench: Any, where: str = "benchmark") -> BenchResult:
     """A record from a pytest-benchmark item (ours or the suite's): ``extra_info`` names the
-    case, ``stats`` (seconds) gives the numbers, recomputed from the raw samples when present."""
+    case, ``stats`` (seconds) gives the numbers, recomputed from the raw samples when present.
+    The item is untrusted: any malformed part raises :class:`ResultsFileError` naming it."""
     from .timing import summarize
 
-    info = dict(bench.get("extra_info") or {})
+    if not isinstance(bench, dict):
+        raise ResultsFileError(f"{where} is not an object (got {type(bench).__name__})")
+    info, st = bench.get("extra_info") or {}, bench.get("stats") or {}
+    if not isinstance(info, dict) or not isinstance(st, dict):
+        raise ResultsFileError(f"{where}: extra_info and stats must be objects")
     missing = [k for k in _REQUIRED if k not in info]
     if missing:
-        raise ValueError(f"benchmark {bench.get('name', '?')!r} has no {', '.join(missing)} "
-                         "in extra_info (not a chanattn_export benchmark)")
-    info = {**_DEFAULTS, **info}
-    r = BenchResult.from_dict(info)
-    st = bench.get("stats") or {}
+        raise ResultsFileError(f"{where} ({str(bench.get('name', '?'))[:80]!r}) has no "
+                               f"{', '.join(missing)} in extra_info (not a chanattn_export "
+                               "benchmark)")
+    r = BenchResult.from_dict({**_DEFAULTS, **info}, where)
     data = st.get("data") or []
+    if not isinstance(data, list):
+        raise ResultsFileError(f"{where}: stats.data must be a list of seconds")
+    data = [finite_time(x, where, f"stats.data[{i}]") for i, x in enumerate(data)]
     if data:
         s = summarize(data)
         r.samples_ms = [x * 1e3 for x in data]
@@ -120,27 +129,37 @@ def result_of(bench: dict[str, Any]) -> BenchResult:
         r.min_ms, r.max_ms, r.mean_ms = s.min_ms, s.max_ms, s.mean_ms
         r.p90_ms, r.p99_ms = s.p90_ms, s.p99_ms
     elif st.get("median") is not None:  # saved without data: the summary is all there is
-        r.n_samples = int(st.get("rounds") or 0)
+        rounds = st.get("rounds") or 0
+        if isinstance(rounds, bool) or not isinstance(rounds, int) or rounds < 0:
+            raise ResultsFileError(f"{where}: stats.rounds must be an integer >= 0")
+        r.n_samples = rounds
         for ours, theirs in (("median_ms", "median"), ("q1_ms", "q1"), ("q3_ms", "q3"),
                              ("iqr_ms", "iqr"), ("min_ms", "min"), ("max_ms", "max"),
                              ("mean_ms", "mean")):
             v = st.get(theirs)
-            setattr(r, ours, None if v is None else float(v) * 1e3)
+            setattr(r, ours, None if v is None else finite_time(v, where, f"stats.{theirs}") * 1e3)
     if r.median_ms and r.images_per_s is None:
         r.images_per_s = r.batch_size / (r.median_ms / 1e3)
     if r.median_ms and r.floor_ms and r.x_floor is None:
         r.x_floor = r.median_ms / r.floor_ms
-    return r
+    return checked(r, where)
 
 
 def results_of(doc: dict[str, Any]) -> list[BenchResult]:
     """Every record of a document, in run order when the file says it (untimed ones too)."""
     ours = doc.get("chanattn_export") or {}
-    timed = [result_of(b) for b in doc["benchmarks"]]
-    untimed = [BenchResult.from_dict({**_DEFAULTS, **d}) for d in ours.get("untimed") or []]
+    if not isinstance(ours, dict):
+        raise ResultsFileError("the 'chanattn_export' block must be an object")
+    timed = [result_of(b, f"benchmarks[{i}]") for i, b in enumerate(doc["benchmarks"])]
+    raw_untimed = ours.get("untimed") or []
+    if not isinstance(raw_untimed, list):
+        raise ResultsFileError("chanattn_export.untimed must be a list")
+    untimed = [BenchResult.from_dict({**_DEFAULTS, **d} if isinstance(d, dict) else d,
+                                     f"chanattn_export.untimed[{i}]")
+               for i, d in enumerate(raw_untimed)]
     order = ours.get("order")
     records = timed + untimed
-    if order:
+    if isinstance(order, list) and all(isinstance(k, str) for k in order):
         rank = {k: i for i, k in enumerate(order)}
         records.sort(key=lambda r: rank.get(case_id(r), math.inf))
     return records

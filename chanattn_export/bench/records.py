@@ -72,19 +72,77 @@ class BenchResult:
     error: str | None = None
     stretch_medians_ms: list[float] = field(default_factory=list)
     samples_ms: list[float] = field(default_factory=list)
+    precision: str = "fp32"  # the onnxruntime file's: fp32, fp16 or int8 (older files: fp32)
+
+    @property
+    def label(self) -> str:
+        """The backend, with the file's precision where it is not fp32 (onnxruntime:int8)."""
+        return self.backend if self.precision == "fp32" else f"{self.backend}:{self.precision}"
 
     @property
     def key(self) -> tuple[str, str, str, str, int]:
         """What makes two records the same case across runs (threads are shown, not matched)."""
-        return (self.model, self.backend, self.device, self.dtype, self.batch_size)
+        return (self.model, self.label, self.device, self.dtype, self.batch_size)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> BenchResult:
+    def from_dict(cls, d: dict[str, Any], where: str = "a result record") -> BenchResult:
+        """A record from an untrusted mapping: every field checked (:func:`checked`)."""
+        if not isinstance(d, dict):
+            raise ResultsFileError(f"{where} is not an object (got {type(d).__name__})")
         names = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in d.items() if k in names})
+        missing = [n for n in _REQUIRED if n not in d]
+        if missing:
+            raise ResultsFileError(f"{where} lacks {', '.join(missing)}")
+        return checked(cls(**{k: v for k, v in d.items() if k in names}), where)
+
+
+_REQUIRED = ("model", "backend", "device", "dtype", "batch_size", "threads", "channels",
+             "height", "width", "layout")
+_NUMBER = (int, float)
+
+
+def _bad(where: str, name: str, want: str, value: Any) -> ResultsFileError:
+    shown = repr(value)
+    return ResultsFileError(f"{where}: {name} must be {want}; got "
+                            f"{shown[:40] + '...' if len(shown) > 40 else shown}")
+
+
+def finite_time(value: Any, where: str, name: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, _NUMBER) \
+            or not math.isfinite(value) or value < 0:
+        raise _bad(where, name, "a finite number >= 0", value)
+    return float(value)
+
+
+def checked(r: BenchResult, where: str = "a result record") -> BenchResult:
+    """``r`` with every field of its declared type, every time and rate finite and >= 0 and a
+    timed median > 0; else :class:`ResultsFileError` naming the field. A results file is input:
+    a NaN, negative or text timing must never reach a comparison (NaN compares as "not
+    slower") or a table."""
+    for f in fields(r):
+        v, kind = getattr(r, f.name), str(f.type)
+        if kind in ("str", "str | None") and not isinstance(v, str) \
+                and not (v is None and kind == "str | None"):
+            raise _bad(where, f.name, "a string", v)
+        if kind == "bool" and not isinstance(v, bool):
+            raise _bad(where, f.name, "true or false", v)
+        if kind in ("int", "int | None") and not (v is None and kind == "int | None") and (
+                isinstance(v, bool) or not isinstance(v, int) or v < 0):
+            raise _bad(where, f.name, "an integer >= 0", v)
+        if kind == "float | None" and v is not None:
+            setattr(r, f.name, finite_time(v, where, f.name))
+        if kind == "list[float]":
+            if not isinstance(v, list):
+                raise _bad(where, f.name, "a list of numbers", v)
+            setattr(r, f.name, [finite_time(x, where, f"{f.name}[{i}]") for i, x in enumerate(v)])
+    if r.batch_size < 1:
+        raise _bad(where, "batch_size", "an integer >= 1", r.batch_size)
+    if r.median_ms is not None and r.median_ms <= 0:
+        raise _bad(where, "median_ms", "> 0 for a timed case", r.median_ms)
+    return r
 
 
 CSV_FIELDS = [f.name for f in fields(BenchResult)

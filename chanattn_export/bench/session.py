@@ -57,7 +57,8 @@ def make_config(*, models: str | None = None, backends: str | None = None,
                 threads: int | None = None, dtype: str = "float32", warmup: int | None = None,
                 repeats: int | None = None, stretches: int | None = None,
                 quick: bool = False, rotate_inputs: bool = False,
-                include_transfer: bool = False, has_cuda: bool | None = None) -> BenchConfig:
+                include_transfer: bool = False, has_cuda: bool | None = None,
+                precisions: str | None = None) -> BenchConfig:
     """A validated config from CLI-style strings; ``quick`` shrinks every default."""
     from ..registry import get_model_info, list_models
 
@@ -83,6 +84,7 @@ def make_config(*, models: str | None = None, backends: str | None = None,
         repeats=(15 if quick else 50) if repeats is None else repeats,
         rotate_inputs=rotate_inputs, include_transfer=include_transfer,
         stretches=(1 if quick else 3) if stretches is None else stretches,
+        precisions=tuple(split_list(precisions) or ("fp32",)),
         settle_s=0.2 if quick else 1.0, bandwidth_repeats=3 if quick else 7)
 
 

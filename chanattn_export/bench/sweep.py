@@ -48,7 +48,7 @@ class _Current:
     def handle(self, case: Case) -> BackendHandle:
         """The backend for ``case``, opened once per (model, backend, device); re-raises the
         reason it could not be opened for every case of that stretch."""
-        key = (case.model, case.backend, case.device)
+        key = (case.model, case.backend, case.device, case.precision)
         if key != self._key:
             self.close()
             self._key, self._failure = key, None
@@ -57,7 +57,8 @@ class _Current:
                 art = self._artifacts(case.model)
                 self.say(f"{case.model}: opening {case.backend} on {case.device}")
                 self._handle = BackendHandle(art, case.backend, case.device, c.dtype, c.threads,
-                                             c.rotate_inputs, c.include_transfer)
+                                             c.rotate_inputs, c.include_transfer,
+                                             case.precision)
             except Exception as e:
                 self._failure = e
             else:

@@ -114,7 +114,8 @@ def localize_entry(check: Any, cache: dict[str, bytes | None],
     block was compared at. ``cache``: the bytes the re-check read and checked."""
     from ..artifacts.evidence import USER, decode_reference
     from ..registry import build_model
-    from .parity import CASES, STORED, make_cases
+    from .cases import CASES, make_cases
+    from .parity import STORED
     from .recheck import FRESH_SEED_OFFSET
 
     entry, report = check.entry, check.parity

@@ -1,7 +1,8 @@
 """Parity: measure how far each backend is from eager PyTorch, then judge against tolerances.
 
-Measuring and judging are separate so a report can be re-judged at other tolerances, and a
-failure can say which tolerance would have passed (``needed_atol``).
+The inputs come from :mod:`.cases`. Measuring and judging are separate so a report can be
+re-judged at other tolerances, and a failure can say which tolerance would have passed
+(``needed_atol``).
 """
 
 from __future__ import annotations
@@ -12,69 +13,12 @@ from typing import Any
 
 import numpy as np
 
-from ..spec import InputSpec, Layout, ModelSpec, Tolerance
+from ..spec import Tolerance
+from .cases import InputCase
 
-CASES = ("random", "large", "constant", "negative", "saturate")
 # What a check compared against: the eager module's outputs (at export, or rebuilt from the
 # weights file), or the outputs stored in the artifact's evidence file.
 EAGER, STORED = "eager", "stored"
-LARGE = 1e2
-
-
-@dataclass(frozen=True)
-class InputCase:
-    name: str
-    x: np.ndarray
-
-
-def _case(name: str, shape: tuple[int, ...], layout: Layout,
-          rng: np.random.Generator) -> np.ndarray:
-    if name == "random":
-        x = rng.standard_normal(shape)
-    elif name == "large":  # float32 rounding in the pooling sums grows with magnitude
-        x = rng.standard_normal(shape) * LARGE
-    elif name == "constant":  # avg == max: both MLP branches see the same vector
-        x = np.full(shape, 0.75)
-    elif name == "negative":  # max pooling of all-negative data, ReLU cutting everything
-        x = -np.abs(rng.standard_normal(shape)) - 0.1
-    elif name == "saturate":  # per-channel offsets of +-30 push the sigmoid to 0 and 1
-        c_axis = layout.channel_axis
-        offsets = np.where(rng.random(shape[c_axis]) < 0.5, -30.0, 30.0)
-        bshape = [1, 1, 1, 1]
-        bshape[c_axis] = shape[c_axis]
-        x = rng.standard_normal(shape) + offsets.reshape(bshape)
-    else:
-        raise ValueError(f"unknown parity case {name!r}")
-    return np.ascontiguousarray(x, dtype=np.float32)
-
-
-def parity_batches(inp: InputSpec) -> list[int]:
-    """Batch 1, the traced batch and one never traced (3, or 5 when 3 was traced)."""
-    untraced = 3 if inp.trace_batch != 3 else 5
-    batches = [1, inp.trace_batch] + ([untraced] if inp.dynamic_batch else [])
-    if not inp.dynamic_batch:
-        batches = [inp.batch]
-    return sorted(set(batches))
-
-
-def parity_sizes(inp: InputSpec) -> list[tuple[int, int]]:
-    """The export H x W, plus another one when H and W are dynamic."""
-    sizes = [(inp.height, inp.width)]
-    if inp.dynamic_hw:
-        sizes.append((max(1, inp.height // 2 + 3), inp.width + 7))
-    return sizes
-
-
-def make_cases(model: ModelSpec, inp: InputSpec, seed: int = 0,
-               cases: Sequence[str] = CASES) -> list[InputCase]:
-    """Deterministic inputs for every case x batch x size (fresh: never the traced example)."""
-    rng = np.random.default_rng(seed)
-    out = []
-    for h, w in parity_sizes(inp):
-        for n in parity_batches(inp):
-            shape = inp.shape(model.layout, model.channels, batch=n, height=h, width=w)
-            out.extend(InputCase(name, _case(name, shape, model.layout, rng)) for name in cases)
-    return out
 
 
 @dataclass(frozen=True)
@@ -190,6 +134,13 @@ class CheckResult:
     passed: bool
     nonfinite_reference: int = 0
     reference: str = EAGER  # EAGER or STORED
+    # Reduced precision (check/reduced.py): the output's SQNR in dB and cosine similarity; an
+    # int8 case outside the calibrated input range is measured but not judged; ``why`` names
+    # the measure that failed where the bound is not atol.
+    sqnr_db: float | None = None
+    cosine: float | None = None
+    judged: bool = True
+    why: str = ""
 
 
 @dataclass(frozen=True)
@@ -198,6 +149,7 @@ class ParityReport:
     checks: tuple[CheckResult, ...]
     seed: int = 0
     skipped: tuple[Skip, ...] = ()  # backends not checked, with why; never a failed check
+    gate: dict[str, Any] | None = None  # reduced precision: the measures' bounds and record
     # At these weights the checks prove nothing (the block is the identity, say): why, and the
     # verdict of a random-weights copy exported the same way (check/vacuous.py)
     vacuous: dict[str, Any] | None = None
@@ -206,6 +158,7 @@ class ParityReport:
     def passed(self) -> bool:
         rw = (self.vacuous or {}).get("random_weights")
         return (bool(self.checks) and all(c.passed for c in self.checks)
+                and any(c.judged for c in self.checks)
                 and not (isinstance(rw, dict) and rw.get("passed") is not True))
 
     @property
@@ -227,12 +180,13 @@ class ParityReport:
             "rtol": self.tolerance.rtol,
             "seed": self.seed,
             "checks": [
-                {**asdict(c), "shape": list(c.shape),
+                {**_plain(asdict(c)), "shape": list(c.shape),
                  "max_abs": _num(c.max_abs), "max_rel": _num(c.max_rel),
                  "needed_atol": _num(c.needed_atol)}
                 for c in self.checks
             ],
             "skipped": [asdict(k) for k in self.skipped],
+            **({"gate": self.gate} if self.gate is not None else {}),
             **({"vacuous": self.vacuous} if self.vacuous is not None else {}),
         }
 
@@ -241,14 +195,16 @@ class ParityReport:
         checks = tuple(
             CheckResult(c["backend"], c["case"], tuple(c["shape"]), _denum(c["max_abs"]),
                         _denum(c["max_rel"]), _denum(c["needed_atol"]), c["nan_mismatch"],
-                        c["passed"], reference=str(c.get("reference", EAGER)))
+                        c["passed"], reference=str(c.get("reference", EAGER)),
+                        sqnr_db=_opt(c.get("sqnr_db")), cosine=_opt(c.get("cosine")),
+                        judged=bool(c.get("judged", True)), why=str(c.get("why", "")))
             for c in d.get("checks", [])
         )
         skipped = tuple(Skip(k["backend"], k["reason"], bool(k.get("requested", False)))
                         for k in d.get("skipped", []))
         vacuous = d.get("vacuous")
         return cls(Tolerance(d["atol"], d["rtol"]), checks, d.get("seed", 0), skipped,
-                   vacuous if isinstance(vacuous, dict) else None)
+                   d.get("gate"), vacuous if isinstance(vacuous, dict) else None)
 
 
 def _num(x: float) -> float | str:
@@ -258,6 +214,20 @@ def _num(x: float) -> float | str:
 
 def _denum(x: float | str) -> float:
     return float(x)
+
+
+def _opt(x: float | str | None) -> float | None:
+    return None if x is None else float(x)
+
+
+def _plain(d: dict[str, Any]) -> dict[str, Any]:
+    """The optional reduced-precision fields only where set (fp32 records stay as they were)."""
+    for k, unset in (("sqnr_db", None), ("cosine", None), ("judged", True), ("why", "")):
+        if d.get(k) == unset:
+            d.pop(k, None)
+        elif isinstance(d.get(k), float):
+            d[k] = _num(d[k])
+    return d
 
 
 def judge(diffs: Iterable[Diff], tolerance: Tolerance, seed: int = 0,
@@ -277,4 +247,5 @@ def merge(first: ParityReport, second: ParityReport) -> ParityReport:
     rebuilt-module checks of one artifact); a backend skipped by both is listed once."""
     seen = {k.backend for k in first.skipped}
     skipped = first.skipped + tuple(k for k in second.skipped if k.backend not in seen)
-    return ParityReport(first.tolerance, first.checks + second.checks, first.seed, skipped)
+    return ParityReport(first.tolerance, first.checks + second.checks, first.seed, skipped,
+                        first.gate or second.gate)

@@ -26,7 +26,7 @@ def torch_available() -> bool:
 
 def size_problem(entry: ManifestEntry) -> str | None:
     """What the untrusted manifest would make us allocate, refused before allocating it."""
-    from .parity import parity_batches, parity_sizes
+    from .cases import parity_batches, parity_sizes
 
     m, inp = entry.model, entry.input
     for h, w in parity_sizes(inp):

@@ -21,10 +21,12 @@ from ..artifacts import MANIFEST, ArtifactFolder, ManifestEntry
 from ..artifacts.evidence import REGISTRY
 from ..errors import ArtifactError, ChanAttnError, first_line
 from ..spec import Format, Tolerance
+from .cases import CASES, make_cases
 from .evidence import judge_stored, read_evidence
 from .files import FileCache, checked_bytes
-from .parity import CASES, ParityReport, judge, make_cases, measure_usable, merge
+from .parity import ParityReport, judge, measure_usable, merge
 from .rebuild import rebuild, size_problem, torch_available
+from .reduced import precision_default, recheck_reduced
 from .settings import CheckSettings
 from .vacuous import carry_forward
 
@@ -144,6 +146,9 @@ def _judge(entry: ManifestEntry, model: bytes, net: Any, ref: Any, settings: Che
     from ..runtime.select import EAGER_CUDA
     from ..runtime.validation import Expected
 
+    if entry.conversion:  # fp16/int8: their own runners and bounds (check/reduced.py)
+        return recheck_reduced(entry, model, net, ref, settings.tolerance, cases,
+                               settings.seed + FRESH_SEED_OFFSET, out.add)
     expected = Expected.from_spec(entry.model, entry.input)
     try:
         runners = runners_for(entry.format, model, net, expected, settings.devices)
@@ -171,7 +176,7 @@ def _judge(entry: ManifestEntry, model: bytes, net: Any, ref: Any, settings: Che
 
 def _stored_tolerance(entry: ManifestEntry, tolerance: Tolerance, out: _Collector) -> None:
     """A tolerance in the manifest looser than the defaults is reported, never used."""
-    default = Tolerance()
+    default = precision_default(entry)
     stored = {k: entry.parity.get(k) for k in ("atol", "rtol")}
     looser = [f"{k} {v:g}" for k, v in stored.items()
               if isinstance(v, int | float) and not isinstance(v, bool)

@@ -25,7 +25,8 @@ from ..errors import ArtifactError, MissingDependencyError
 from ..fileio import sha256_bytes, write_atomic
 from ..fileio.bounded import read_bounded
 from ..spec import Format, Tolerance
-from .parity import CASES, InputCase, input_scale, make_cases
+from .cases import CASES, make_cases
+from .parity import InputCase, input_scale
 
 SCHEMA = "chanattn_export.reference/1"
 RUNNER_NAME = "eager-cpu (chanattn_export)"

@@ -22,7 +22,8 @@ from typing import Any
 import numpy as np
 
 from ..spec import InputSpec, ModelSpec, Tolerance
-from .parity import CheckResult, InputCase, ParityReport, compare, input_scale, make_cases
+from .cases import make_cases
+from .parity import CheckResult, InputCase, ParityReport, compare, input_scale
 
 RANDOM_SEED = 1  # seed of the random-weights copy: recorded with its verdict
 RANDOM_STD = 0.5  # N(0, 0.5^2): large enough that every parameter changes the output
@@ -95,19 +96,23 @@ def eager_outputs(net: Any, cases: Sequence[InputCase], model: ModelSpec,
 
 def prove_with_random_weights(report: ParityReport, net: Any, spec: Any,
                               cases: Sequence[InputCase], outputs: Sequence[np.ndarray],
-                              judge_copy: Callable[[Any, list[np.ndarray]], ParityReport],
-                              ) -> ParityReport:
+                              judge_copy: Callable[[Any, list[np.ndarray]], ParityReport]
+                              | None) -> ParityReport:
     """``report`` unchanged when its checks prove something; otherwise with the vacuous record
     and the checks of a random-weights copy of ``net`` (an ``ExportSpec``'s ``spec``), which
     ``judge_copy(copy, its eager outputs)`` exports the same way and judges on ``cases`` (the
     export side provides it: this module imports nothing of it). ``outputs``: ``net``'s eager
-    outputs on ``cases``. Without a proof, the record says why."""
+    outputs on ``cases``. Without a proof (``judge_copy`` None: an fp16 or int8 file, whose
+    conversion step the copy would also need), the record says why."""
     if not report.passed:  # a failed check already proves the graph wrong
         return report
     why = vacuity(cases, outputs, report.tolerance)
     if why is None:
         return report
     record: dict[str, Any] = {"reason": why, "random_weights": None, "unproven": None}
+    if judge_copy is None:
+        record["unproven"] = "no random-weights check for reduced-precision files yet"
+        return replace(report, vacuous=record)
     twin = random_weights_copy(net)
     if twin is None:
         record["unproven"] = "the block has no parameters to draw at random"

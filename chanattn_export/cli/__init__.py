@@ -66,8 +66,20 @@ def main(argv: Sequence[str] | None = None) -> int:
             if getattr(args, "needs_torch", False):
                 require_torch(args.command)
             return int(args.func(args))
-    except ChanAttnError as e:
-        print(f"error: {e}", file=sys.stderr)
+    except ChanAttnError as e:  # messages quote files and manifests: one line, no controls
+        from ..render.text import escape_controls
+
+        print(f"error: {escape_controls(e)}", file=sys.stderr)
+        return EXIT_ERROR
+    except SystemExit as e:  # no command of ours exits: a plugin's or a user network's code did
+        print(f"error: code outside chanattn_export (a plugin, a --network) called "
+              f"sys.exit({e.code!r}); the command did not finish", file=sys.stderr)
+        return EXIT_ERROR
+    except (MemoryError, RuntimeError) as e:
+        if not isinstance(e, MemoryError) and "can't allocate memory" not in str(e):
+            raise  # any other RuntimeError is a bug of ours: keep its traceback
+        print("error: out of memory: this machine cannot allocate what the command needs "
+              "(use smaller shapes or batches)", file=sys.stderr)
         return EXIT_ERROR
     except BrokenPipeError:  # `... | head`: the reader left; not an error of ours
         silence_stdout()

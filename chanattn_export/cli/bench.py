@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from .common import EXIT_FAILED, EXIT_OK, require_torch, say
+from .common import EXIT_ERROR, EXIT_FAILED, EXIT_OK, require_torch, say
 
 DEFAULT_REPORT = "report.html"
 
@@ -16,32 +16,55 @@ def _display_names(a: Path, b: Path) -> tuple[str, str]:
     return (a.name, b.name) if a.name != b.name else (str(a), str(b))
 
 
+def _compare(args: argparse.Namespace) -> int:
+    """``--compare A B [--fail-slower PCT]``: exit 1 only for a case slower beyond PCT; exit 2
+    (one line) for files that cannot be compared, or a case not timed on both sides."""
+    from ..bench.compare import (
+        check_comparable,
+        compare,
+        gate,
+        parse_threshold,
+    )
+    from ..bench.files import read_json
+    from ..render.bench import comparison_table
+
+    threshold = None if args.fail_slower is None else parse_threshold(args.fail_slower)
+    if args.allow_missing and threshold is None:
+        from ..errors import InvalidSpecError
+
+        raise InvalidSpecError("--allow-missing goes with --fail-slower PCT")
+    (_, a), (_, b) = read_json(args.compare[0]), read_json(args.compare[1])
+    names = _display_names(*args.compare)
+    c = compare(a, b, *names)
+    check_comparable(c, *names)
+    verdict = None if threshold is None else gate(c, threshold, args.allow_missing, *names)
+    print(comparison_table(c, *names, fail_slower=threshold, verdict=verdict))
+    if verdict is not None and verdict.code == EXIT_ERROR:
+        say(f"error: bench --compare: {c.unmatched} case(s) not timed on both sides; "
+            "the gate cannot pass (--allow-missing gates on the common cases only)")
+    return EXIT_OK if verdict is None else verdict.code
+
+
 def cmd_bench(args: argparse.Namespace) -> int:
     from ..bench import session
     from ..bench.config import plan
-    from ..bench.files import read_json
-    from ..render.bench import comparison_table, results_table, run_footer
+    from ..render.bench import results_table, run_footer
 
     if args.compare:
-        from ..bench.compare import compare, parse_threshold
-
-        threshold = None if args.fail_slower is None else parse_threshold(args.fail_slower)
-        (_, a), (_, b) = read_json(args.compare[0]), read_json(args.compare[1])
-        c = compare(a, b)
-        print(comparison_table(c, *_display_names(*args.compare), fail_slower=threshold))
-        failed = threshold is not None and bool(c.regressions(threshold))
-        return EXIT_FAILED if failed else EXIT_OK
-    if args.fail_slower is not None:
+        return _compare(args)
+    if args.fail_slower is not None or args.allow_missing:
         from ..errors import InvalidSpecError
 
-        raise InvalidSpecError("--fail-slower goes with --compare A.json B.json")
+        raise InvalidSpecError("--fail-slower and --allow-missing go with --compare A.json "
+                               "B.json")
     require_torch("bench")  # --compare reads JSON only: it works without torch
     cfg = session.make_config(
         models=args.models, backends=args.backends, devices=args.devices,
         batch_sizes=args.batch_sizes, threads=args.threads, dtype=args.dtype,
         warmup=args.warmup, repeats=args.repeats, stretches=args.stretches,
         quick=args.quick,
-        rotate_inputs=args.rotate_inputs, include_transfer=args.include_transfer)
+        rotate_inputs=args.rotate_inputs, include_transfer=args.include_transfer,
+        precisions=args.precisions)
     session.check_output_deps(not args.no_plot)
     from ..render.progress import Progress, Silent
 
@@ -56,7 +79,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
     with bar:
         res = session.run(cfg, say=note, on_result=lambda r: bar.step(
-            f"{r.model} {r.backend} {r.device} batch {r.batch_size}"))
+            f"{r.model} {r.label} {r.device} batch {r.batch_size}"))
     paths = session.write(res, args.out, plot=not args.no_plot)
     print(results_table(res.results))
     print(run_footer(cfg, res.bandwidth))
@@ -78,6 +101,8 @@ def _bench_parser(sub: Any) -> None:
                    help="threads for torch and onnxruntime alike (default: all cores)")
     p.add_argument("--dtype", choices=["float32", "float16"], default="float32",
                    help="float16 runs on CUDA only (default float32)")
+    p.add_argument("--precisions", default=None, help="comma-separated onnxruntime file "
+                   "precisions: fp32,fp16,int8 (default fp32; others run fp32 only)")
     p.add_argument("--warmup", type=int, default=None, help="discarded calls per case")
     p.add_argument("--repeats", type=int, default=None, help="timed calls per case (>= 3)")
     p.add_argument("--stretches", type=int, default=None,
@@ -98,7 +123,11 @@ def _bench_parser(sub: Any) -> None:
                    "pytest-benchmark's JSON) and exit")
     p.add_argument("--fail-slower", metavar="PCT", default=None,
                    help="with --compare: exit 1 when a case of B is slower than A by more "
-                   "than PCT (e.g. 10%%)")
+                   "than PCT (e.g. 10%%; the %% is required); a case not timed on both "
+                   "sides (missing, skipped on one side, failed) exits 2")
+    p.add_argument("--allow-missing", action="store_true",
+                   help="with --fail-slower: gate on the cases both files timed; cases "
+                   "missing or failed on one side are listed but do not fail the gate")
     p.set_defaults(func=cmd_bench)
 
 

@@ -13,6 +13,7 @@ from .options import (
     model_options,
     network_options,
     onnx_options,
+    precision_options,
     reference_option,
     refuse_onnx_options,
 )
@@ -31,7 +32,9 @@ def _export(fmt: Format, args: argparse.Namespace, model: object, layout: str,
                   devices=args.devices, keep_failed=args.keep_failed,
                   input_shape=args.input_shape, name=args.name)
     if fmt is Format.ONNX:
-        return api.export_onnx(model, opset=args.opset, exporter=args.exporter, **common)
+        return api.export_onnx(model, opset=args.opset, exporter=args.exporter,
+                               precision=args.precision, calibration=args.calibration,
+                               fp16_io=args.fp16_io, int8_recipe=args.int8_recipe, **common)
     export = api.export_pt2 if fmt is Format.PT2 else api.export_torchscript
     return export(model, **common)
 
@@ -77,7 +80,9 @@ def cmd_all(args: argparse.Namespace) -> int:
     infos = [get_model_info(n.strip()) for n in args.models.split(",")] if args.models \
         else [i for i in list_models() if args.preset == "default" or args.preset in i.presets]
     items, ok_lint = [], True
-    formats = (Format.ONNX, Format.TORCHSCRIPT)  # .pt2: the `pt2` command
+    formats: tuple[Format, ...] = (Format.ONNX, Format.TORCHSCRIPT)  # .pt2: the `pt2` command
+    if args.precision != "fp32":  # fp16/int8 are ONNX files; TorchScript stays fp32
+        formats = (Format.ONNX,)
     with progress(len(infos) * len(Layout) * len(formats)) as bar:
         for info in infos:
             for layout in Layout:
@@ -135,6 +140,8 @@ def add_parsers(sub: Any) -> None:
                        (Format.PT2, "export one model as a torch.export program (.pt2)")):
         parents = [common, onnx_only] if fmt is Format.ONNX else [common]
         p = sub.add_parser(fmt.value, parents=parents, help=help_, description=help_)
+        if fmt is Format.ONNX:
+            precision_options(p)
         p.add_argument("--model", default=None,
                        help=f"registered model (see: list; default {DEFAULT_MODEL})")
         network_options(p)
@@ -148,6 +155,7 @@ def add_parsers(sub: Any) -> None:
         p.set_defaults(func=cmd_export(fmt), needs_torch=True)
     p = sub.add_parser("all", parents=[common, onnx_only], help=ALL_HELP,
                        description=ALL_DESCRIPTION)
+    precision_options(p)
     # --model is an alias: `all --model se` means what it says (argparse's prefix matching,
     # which used to read it as --models, is off)
     p.add_argument("--models", "--model", dest="models", metavar="A,B",

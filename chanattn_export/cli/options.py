@@ -102,10 +102,30 @@ class _NotForThisFormat(argparse.Action):
                      f"{parser.prog.split()[-1]} does not use it")
 
 
+ONNX_ONLY = ("--opset", "--exporter", "--precision", "--calibration", "--fp16-io",
+             "--int8-recipe")
+
+
 def refuse_onnx_options(p: argparse.ArgumentParser) -> None:
-    """``--opset``/``--exporter`` on a non-ONNX export: hidden from --help, and an error."""
-    for flag in ("--opset", "--exporter"):
-        p.add_argument(flag, action=_NotForThisFormat, help=argparse.SUPPRESS)
+    """The ONNX exporter's options on a non-ONNX export: hidden from --help, and an error."""
+    for flag in ONNX_ONLY:
+        p.add_argument(flag, action=_NotForThisFormat, nargs="?", help=argparse.SUPPRESS)
+
+
+def precision_options(p: argparse.ArgumentParser) -> None:
+    """``--precision`` and what an fp16 or int8 file is made from (docs/precision.md)."""
+    g = p.add_argument_group("precision (ONNX)")
+    g.add_argument("--precision", choices=["fp32", "fp16", "int8"], default="fp32",
+                   help="number format of the ONNX file (default fp32); fp16 and int8 files "
+                   "are judged on the same cases at their own bounds")
+    g.add_argument("--calibration", metavar="PATH", type=Path, default=None,
+                   help="calibration data: a folder of .npy files or a Polygraphy JSON inputs "
+                   "file (default: the parity generator's inputs)")
+    g.add_argument("--fp16-io", action="store_true",
+                   help="fp16: the file takes and returns float16 (default: float32 I/O)")
+    g.add_argument("--int8-recipe", choices=["auto", "quantize", "gate-float", "gate-pinned"],
+                   default="auto", help="how int8 treats attention gates (default auto: the "
+                   "best on the calibration data)")
 
 
 def network_options(p: argparse.ArgumentParser) -> None:

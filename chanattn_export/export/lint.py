@@ -17,8 +17,9 @@ from typing import Any
 
 import numpy as np
 
+from .unseen import GraphRunner, graph_dims, unseen_shape, unseen_shape_problems
+
 STANDARD_DOMAINS = ("", "ai.onnx")
-MAX_RUN_ELEMENTS = 1 << 24  # the unseen-shape run allocates at most 64 MB of float32 input
 _META = "chanattn_export."
 
 
@@ -39,12 +40,16 @@ class LintProblem:
 
 
 def lint_onnx(data: bytes, *, dims: Sequence[int | str] | None = None,
-              export_shape: Sequence[int] | None = None, run: bool = True) -> list[LintProblem]:
+              export_shape: Sequence[int] | None = None, run: bool = True,
+              runner: GraphRunner | None = None) -> list[LintProblem]:
     """Every lint problem of the serialized model ``data``; empty when it is clean.
 
     ``dims`` are the input dims the model is meant to have (ints fixed, names dynamic) and
     ``export_shape`` the example shape it was exported at; both default to the file's
-    ``chanattn_export.input_dims`` / ``.input_shape`` metadata when it has them.
+    ``chanattn_export.input_dims`` / ``.input_shape`` metadata when it has them. ``run=False``
+    keeps to the rules that read the graph; the unseen-shape rule executes it, in this process
+    by default (an export's own file) or through ``runner`` (``inspect``: a limited child
+    process, for files nobody vouches for).
     """
     import onnx
 
@@ -58,7 +63,8 @@ def lint_onnx(data: bytes, *, dims: Sequence[int | str] | None = None,
     problems = _external_data(model, data) + _domains(model) + _baked_shapes(model)
     problems += _declared_dims(model, dims)
     if run and not any(p.rule in ("external-data", "nonstandard-op") for p in problems):
-        problems += _unseen_shape_run(data, model, export_shape)
+        problems += [LintProblem("unseen-shape", m)
+                     for m in unseen_shape_problems(data, model, export_shape, runner)]
     return problems
 
 
@@ -136,18 +142,30 @@ def _domains(model: Any) -> list[LintProblem]:
 
 
 def _constants(graph: Any) -> dict[str, np.ndarray]:
-    from onnx import numpy_helper
-
-    values = {t.name: numpy_helper.to_array(t) for t in graph.initializer
-              if not _stored_outside(t)}  # external bytes are never read (lint says so)
+    """Constant tensors by name. A tensor whose bytes do not match its dims or type (a file
+    nobody vouches for) is left out: the lint reads what it can, it never crashes on input."""
+    values = {t.name: v for t in graph.initializer
+              if not _stored_outside(t)  # external bytes are never read (lint says so)
+              and (v := _array(t)) is not None}
     for n in graph.node:
-        if n.op_type == "Constant":
+        if n.op_type == "Constant" and n.output:
             for a in n.attribute:
                 if a.name == "value" and a.HasField("t") and not _stored_outside(a.t):
-                    values[n.output[0]] = numpy_helper.to_array(a.t)
+                    v = _array(a.t)
+                    if v is not None:
+                        values[n.output[0]] = v
                 elif a.name == "value_ints":
                     values[n.output[0]] = np.array(a.ints, dtype=np.int64)
     return values
+
+
+def _array(t: Any) -> np.ndarray | None:
+    from onnx import numpy_helper
+
+    try:
+        return numpy_helper.to_array(t)
+    except Exception:  # malformed: short raw data, unknown type, dims without data
+        return None
 
 
 def _stored_outside(t: Any) -> bool:
@@ -216,15 +234,10 @@ def _fmt(dims: Sequence[int | None]) -> str:
     return "[" + ", ".join("?" if d is None else str(d) for d in dims) + "]"
 
 
-def _graph_dims(value_info: Any) -> list[int | str | None]:
-    return [d.dim_value if d.HasField("dim_value") else (d.dim_param or None)
-            for d in value_info.type.tensor_type.shape.dim]
-
-
 def _declared_dims(model: Any, dims: Sequence[int | str] | None) -> list[LintProblem]:
     if dims is None or not model.graph.input:
         return []
-    graph = _graph_dims(model.graph.input[0])
+    graph = graph_dims(model.graph.input[0])
     if len(graph) != len(dims):
         return [LintProblem("static-dim", f"input has rank {len(graph)}, the metadata declares "
                             f"dims {list(dims)}")]
@@ -239,57 +252,4 @@ def _declared_dims(model: Any, dims: Sequence[int | str] | None) -> list[LintPro
     return out
 
 
-def unseen_shape(graph_dims: Sequence[int | str | None],
-                 export_shape: Sequence[int] | None) -> list[int]:
-    """A concrete shape whose dynamic dims differ from every size used at export."""
-    used = set(export_shape or ()) | {1, 2}  # 2: the trace batch when the batch is dynamic
-    pool = iter(v for v in range(3, 1 << 16, 2) if v not in used)
-    shape = []
-    for i, d in enumerate(graph_dims):
-        if isinstance(d, int) and d > 0:
-            shape.append(d)
-        elif i == 0:
-            shape.append(next(pool))
-        else:  # a spatial dim: near the export size, different per axis
-            base = export_shape[i] if export_shape and i < len(export_shape) else 8
-            shape.append(next(v for v in pool if v > base))
-    return shape
-
-
-def _unseen_shape_run(data: bytes, model: Any,
-                      export_shape: Sequence[int] | None) -> list[LintProblem]:
-    """Run at a batch and H x W never used at export; dynamic output dims must follow."""
-    try:
-        import onnxruntime as ort
-    except ImportError:
-        return []
-    if len(model.graph.input) != 1:
-        return []
-    in_dims = _graph_dims(model.graph.input[0])
-    if all(isinstance(d, int) for d in in_dims):
-        return []  # nothing dynamic to check
-    shape = unseen_shape(in_dims, export_shape)
-    if int(np.prod(shape)) > MAX_RUN_ELEMENTS:
-        return []
-    opts, quiet = ort.SessionOptions(), ort.RunOptions()
-    opts.log_severity_level = quiet.log_severity_level = 4  # the failure is reported here
-    try:
-        sess = ort.InferenceSession(data, sess_options=opts, providers=["CPUExecutionProvider"])
-        x = np.random.default_rng(0).standard_normal(shape).astype(np.float32)
-        ys = sess.run(None, {sess.get_inputs()[0].name: x}, quiet)
-    except Exception as e:
-        return [LintProblem("unseen-shape", f"fails at input shape {shape} (dynamic dims at "
-                            f"sizes not used at export): {str(e).splitlines()[0][:300]}")]
-    by_name = {d: v for d, v in zip(in_dims, shape, strict=True) if isinstance(d, str)}
-    out = []
-    for info, y in zip(model.graph.output, ys, strict=False):
-        want = [by_name.get(d, d) if isinstance(d, str) else d for d in _graph_dims(info)]
-        if len(want) != y.ndim or any(isinstance(w, int) and w != g
-                                      for w, g in zip(want, y.shape, strict=False)):
-            out.append(LintProblem("unseen-shape", f"at input shape {shape} output "
-                                   f"{info.name} has shape {list(y.shape)}, the graph "
-                                   f"declares {want}"))
-    return out
-
-
-__all__ = ["LintProblem", "lint_onnx", "unseen_shape"]
+__all__ = ["GraphRunner", "LintProblem", "lint_onnx", "unseen_shape"]

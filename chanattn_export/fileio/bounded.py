@@ -10,8 +10,10 @@ ones the caller may check, parse, load or run.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import stat
+from collections.abc import Callable
 from pathlib import Path
 
 from ..errors import ArtifactError
@@ -28,7 +30,20 @@ def read_bounded(path: str | os.PathLike[str], limit: int, what: str = "file") -
     Raises :class:`ArtifactError` (one line naming ``path`` and ``what``) for a missing or
     unreadable file, a FIFO, device, socket or folder, or a file larger than ``limit``.
     """
-    p = Path(path)
+    chunks: list[bytes] = []
+    _stream(Path(path), limit, what, chunks.append)
+    return b"".join(chunks)
+
+
+def sha256_bounded(path: str | os.PathLike[str], limit: int, what: str = "file") -> str:
+    """sha256 of the regular file ``path``, read in blocks (never whole into memory), under the
+    same rules as :func:`read_bounded`: for files that are hashed but never parsed."""
+    h = hashlib.sha256()
+    _stream(Path(path), limit, what, h.update)
+    return h.hexdigest()
+
+
+def _stream(p: Path, limit: int, what: str, sink: Callable[[bytes], object]) -> None:
     flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
     try:
         fd = os.open(p, flags)
@@ -44,17 +59,17 @@ def read_bounded(path: str | os.PathLike[str], limit: int, what: str = "file") -
         if st.st_size > limit:
             raise ArtifactError(f"{p}: the {what} has {st.st_size} bytes, more than the "
                                 f"{limit} allowed; refused without reading it")
-        chunks, total = [], 0
+        total = 0
         while total <= limit:
             block = os.read(fd, min(_CHUNK, limit + 1 - total))
             if not block:
                 break
-            chunks.append(block)
             total += len(block)
+            if total <= limit:
+                sink(block)
         if total > limit:
             raise ArtifactError(f"{p}: the {what} grew past the {limit} bytes allowed while "
                                 "it was read; refused")
-        return b"".join(chunks)
     except OSError as e:
         raise ArtifactError(f"{p}: cannot read the {what}: {e.strerror or e}") from None
     finally:
@@ -70,4 +85,5 @@ def _kind(mode: int) -> str:
     return "not a plain file"
 
 
-__all__ = ["MANIFEST_MAX_BYTES", "SIGNATURE_MAX_BYTES", "SMALL_FILE_MAX_BYTES", "read_bounded"]
+__all__ = ["MANIFEST_MAX_BYTES", "SIGNATURE_MAX_BYTES", "SMALL_FILE_MAX_BYTES", "read_bounded",
+           "sha256_bounded"]

@@ -19,7 +19,9 @@ import torch
 from torch import nn
 
 from ..artifacts.evidence import USER
+from ..check.cases import check_input_size
 from ..errors import ExportError, InvalidSpecError, first_line
+from ..export.foreign import cannot_exit
 from ..export.subject import Subject
 from ..spec import (
     DEFAULT_OPSET,
@@ -47,8 +49,9 @@ def network_spec(net: object, fmt: Format | str, input_shape: object,
     shape = _shape(input_shape, lay)
     h, w = (shape[a] for a in lay.spatial_axes)
     model = ModelSpec(_name(net, name), shape[lay.channel_axis], None, lay)
-    return ExportSpec(model, InputSpec(shape[0], h, w, dynamic_hw=bool(dynamic_hw)), fmt, opset,
-                      exporter)
+    inp = InputSpec(shape[0], h, w, dynamic_hw=bool(dynamic_hw))
+    check_input_size(model, inp)  # before the first forward allocates it
+    return ExportSpec(model, inp, fmt, opset, exporter)
 
 
 def _shape(input_shape: object, layout: Layout) -> tuple[int, ...]:
@@ -102,9 +105,10 @@ def _check_forward(net: nn.Module, spec: ExportSpec) -> None:
     try:
         with torch.no_grad():
             y = net(x)
-    except Exception as e:  # the user's code: any exception type
+    except (Exception, SystemExit) as e:  # the user's code: any exception, sys.exit() too
+        why = f"it called sys.exit({e.code!r})" if isinstance(e, SystemExit) else first_line(e)
         raise InvalidSpecError(f"the network's forward fails on input_shape {list(shape)} "
-                               f"({str(m.layout).upper()}): {first_line(e)}") from None
+                               f"({str(m.layout).upper()}): {why}") from None
     if not isinstance(y, torch.Tensor):
         raise InvalidSpecError(f"the network returns a {type(y).__name__}; only a network "
                                "returning one tensor can be exported")
@@ -138,6 +142,7 @@ def _export(net: nn.Module, spec: ExportSpec) -> Any:
                           "net, report = swap_attention(net, example), then export net") from None
 
 
+@cannot_exit
 def network_subject(net: object, fmt: Format | str, *, input_shape: Sequence[int],
                     layout: Layout | str = Layout.NCHW, name: str | None = None,
                     dynamic_hw: bool = False, opset: int = DEFAULT_OPSET,

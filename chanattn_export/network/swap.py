@@ -169,7 +169,8 @@ def _input_shapes(net: nn.Module, example: torch.Tensor | None) -> dict[int, tup
 
 def _parity(original: nn.Module, ours: nn.Module, c: int, hw: tuple[int, int],
             tolerance: Tolerance, seed: int) -> tuple[bool, float]:
-    from ..check.parity import compare, input_scale, judge, make_cases
+    from ..check.cases import make_cases
+    from ..check.parity import compare, input_scale, judge
 
     cases = make_cases(ModelSpec("swap", c, None), InputSpec(batch=2, height=hw[0], width=hw[1]),
                        seed)

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from ..bench.compare import Comparison
+from ..bench.compare import Comparison, Verdict
 from ..bench.config import BenchConfig
 from ..bench.records import BenchResult
 from ..bench.roofline import Bandwidth
-from .text import num, table
+from .text import escape_controls, num, table
 
 RESULT_HEADERS = ["model", "backend", "device", "dtype", "batch", "threads", "median_ms",
                   "iqr_ms", "p90_ms", "p99_ms", "images/s", "GB/s", "x_floor", "x_copy"]
@@ -28,7 +28,7 @@ def ratio(x: float) -> str:
 
 
 def _case(r: BenchResult) -> str:
-    return f"{r.model} {r.backend} {r.device} batch {r.batch_size}"
+    return f"{r.model} {r.label} {r.device} batch {r.batch_size}"
 
 
 def results_table(results: Sequence[BenchResult]) -> str:
@@ -41,7 +41,7 @@ def results_table(results: Sequence[BenchResult]) -> str:
         if r.skipped:
             notes.append(f"skipped {_case(r)}: {r.skipped}")
             continue
-        rows.append([r.model, r.backend, r.device, r.dtype, str(r.batch_size), str(r.threads),
+        rows.append([r.model, r.label, r.device, r.dtype, str(r.batch_size), str(r.threads),
                      ms(r.median_ms), ms(r.iqr_ms), ms(r.p90_ms), ms(r.p99_ms),
                      num(r.images_per_s, ",.0f"), num(r.gb_per_s, ".1f"),
                      num(r.x_floor, ".2f"), num(r.x_copy, ".2f")])
@@ -49,9 +49,11 @@ def results_table(results: Sequence[BenchResult]) -> str:
 
 
 def comparison_table(c: Comparison, a_name: str = "A", b_name: str = "B",
-                     fail_slower: float | None = None) -> str:
-    """B against A per matched case, the geometric mean, the cases found on one side only,
-    rows whose IQRs overlap flagged, and (with ``fail_slower``) the regressions named."""
+                     fail_slower: float | None = None, verdict: Verdict | None = None) -> str:
+    """B against A per matched case, the geometric mean, the cases timed on one side only or
+    failed, rows whose IQRs overlap flagged, and (with ``fail_slower``) the regressions named
+    and the gate's ``verdict`` line. Names come from the files: control characters escaped."""
+    a_name, b_name = escape_controls(a_name), escape_controls(b_name)
     headers = ["model", "backend", "device", "dtype", "batch", f"{a_name} ms", f"{b_name} ms",
                "time B/A", "speedup", "threads A/B", "note"]
     rows = []
@@ -61,8 +63,9 @@ def comparison_table(c: Comparison, a_name: str = "A", b_name: str = "B",
             notes.append(f"SLOWER by {100 * (r.time_ratio - 1):.3g}%")
         if r.inconclusive:
             notes.append("inconclusive: IQRs overlap")
-        rows.append([*map(str, r.key), ms(r.a_ms), ms(r.b_ms), ratio(r.time_ratio),
-                     f"{ratio(r.speedup)}x", f"{r.a_threads}/{r.b_threads}", "; ".join(notes)])
+        rows.append([*(escape_controls(k) for k in r.key), ms(r.a_ms), ms(r.b_ms),
+                     ratio(r.time_ratio), f"{ratio(r.speedup)}x",
+                     f"{r.a_threads}/{r.b_threads}", "; ".join(notes)])
     out = [f"A = {a_name}, B = {b_name}", table(headers, rows, right_from=_RIGHT_FROM)]
     if c.geomean_speedup is not None:
         out.append(f"geometric mean speedup of {b_name} over {a_name}: "
@@ -71,17 +74,18 @@ def comparison_table(c: Comparison, a_name: str = "A", b_name: str = "B",
     if noisy:
         out.append(f"{noisy} of {len(c.ratios)} rows are inconclusive: their interquartile "
                    "ranges overlap, so the difference is within the runs' own noise")
-    for k in c.only_a:
-        out.append(f"only in {a_name}: {' '.join(map(str, k))}")
-    for k in c.only_b:
-        out.append(f"only in {b_name}: {' '.join(map(str, k))}")
-    if fail_slower is not None:
-        bad = c.regressions(fail_slower)
-        limit = f"{100 * fail_slower:.3g}%"
-        out.append(f"FAIL: {len(bad)} case(s) of {b_name} slower than {a_name} by more than "
-                   f"{limit}" if bad else
-                   f"ok: no case of {b_name} is slower than {a_name} by more than {limit}")
+    for side, keys in ((a_name, c.only_a), (b_name, c.only_b)):
+        out.extend(f"only in {side}: {_key(k)}" for k in keys)
+    for side, k, why in c.failed:
+        out.append(f"failed in {a_name if side == 'A' else b_name}: {_key(k)}: "
+                   f"{escape_controls(why)}")
+    if verdict is not None:
+        out.append(verdict.line)
     return "\n".join(out)
+
+
+def _key(k: tuple[object, ...]) -> str:
+    return escape_controls(" ".join(map(str, k)))
 
 
 def run_footer(cfg: BenchConfig, bandwidth: Mapping[str, Bandwidth]) -> str:

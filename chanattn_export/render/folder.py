@@ -9,6 +9,7 @@ from typing import Any
 
 from ..check.recheck import ERROR, Problem
 from ..spec import Format
+from .text import escape_controls
 
 
 def export_line(res: Any) -> str:
@@ -31,11 +32,15 @@ def export_line(res: Any) -> str:
 def problem_line(folder: str | os.PathLike[str], p: Problem) -> str:
     """``FOLDER/FILE: [warning: ]message``; the folder itself is not repeated."""
     where = p.path if p.path == str(folder) else str(Path(folder) / p.path)
-    return f"{where}: {'' if p.severity == ERROR else p.severity + ': '}{p.message}"
+    # The path and message quote the folder's files and the manifest's strings: a control
+    # character there could clear the screen or forge a line such as verify's summary.
+    return escape_controls(f"{where}: {'' if p.severity == ERROR else p.severity + ': '}"
+                           f"{p.message}")
 
 
 def verify_summary(folder: str | os.PathLike[str], problems: Sequence[Problem],
                    strict: bool = False) -> str:
+    folder = escape_controls(folder)
     errors = sum(p.severity == ERROR for p in problems)
     if errors:
         return f"verify {folder}: {errors} problem{'s' * (errors != 1)}"

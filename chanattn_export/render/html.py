@@ -123,12 +123,14 @@ def _overview(views: Sequence[ArtifactView]) -> str:
         m, i = v.entry.model, v.entry.input
         hw = "dynamic" if i.dynamic_hw else f"{i.height}x{i.width}"
         worst = _worst(v)
-        rows.append([v.entry.path, str(v.entry.format), m.name, str(m.layout), m.channels,
-                     m.ratio, hw, v.entry.exporter or "-", v.entry.opset,
+        rows.append([v.entry.path, str(v.entry.format),
+                     str(v.entry.conversion.get("precision", "fp32")), m.name, str(m.layout),
+                     m.channels, m.ratio, hw, v.entry.exporter or "-", v.entry.opset,
                      len(v.parity.checks) if v.parity else 0,
                      "-" if worst is None else sci(worst), _overall(v)])
-    return _table(["artifact", "format", "model", "layout", "C", "ratio", "H x W", "exporter",
-                   "opset", "checks", "worst needed_atol", "result"], rows, numeric_from=9)
+    return _table(["artifact", "format", "precision", "model", "layout", "C", "ratio", "H x W",
+                   "exporter", "opset", "checks", "worst needed_atol", "result"], rows,
+                  numeric_from=10)
 
 
 def _artifact(v: ArtifactView) -> str:
@@ -139,7 +141,7 @@ def _artifact(v: ArtifactView) -> str:
            _dl({"model": en.model.to_dict(), "input": en.input.to_dict(),
                 "format": str(en.format), "exporter": en.exporter, "opset": en.opset,
                 "fallback": en.fallback_reason or "none", "inputs": list(en.inputs),
-                "outputs": list(en.outputs),
+                "outputs": list(en.outputs), "precision": en.conversion or "fp32",
                 **({"source": f"user network, verified by {en.reference}"}
                    if en.reference else {})})]
     out.append("<h3>Parity: every check</h3>")
@@ -155,11 +157,12 @@ def _artifact(v: ArtifactView) -> str:
         if note(v.parity):
             out.append(f'<p class="fail">{e(note(v.parity))}</p>')
         rows = [[c.backend, c.case, "x".join(map(str, c.shape)), sci(c.max_abs),
-                 sci(c.max_rel), sci(c.needed_atol), c.nan_mismatch,
-                 _verdict(c.passed, _vacuous_row(v, c.backend))]
-                for c in v.parity.checks]
+                 sci(c.max_rel), sci(c.needed_atol),
+                 "-" if c.sqnr_db is None else f"{c.sqnr_db:.1f}", c.nan_mismatch,
+                 _verdict(c.passed, _vacuous_row(v, c.backend)) if c.judged
+                 else c.why] for c in v.parity.checks]
         out.append(_table(["backend", "input", "shape", "max_abs", "max_rel", "needed_atol",
-                           "NaN mismatches", "result"], rows, numeric_from=3))
+                           "SQNR dB", "NaN mismatches", "result"], rows, numeric_from=3))
     out.append("<h3>Files and checksums</h3>")
     out.append(_table(["file", "role", "bytes", "sha256"],
                       [[f.path, f.role, f.size, _Raw(f'<code>{e(f.sha256)}</code>')]
@@ -173,10 +176,10 @@ def _bench_rows(results: Sequence[BenchResult]) -> tuple[list[list[Any]], list[s
     for r in results:
         if r.error or r.skipped:
             what = "failed" if r.error else "skipped"
-            notes.append(f"{what} {r.model} {r.backend} {r.device} batch {r.batch_size}: "
+            notes.append(f"{what} {r.model} {r.label} {r.device} batch {r.batch_size}: "
                          f"{r.error or r.skipped}")
             continue
-        rows.append([r.model, r.backend, r.device, r.dtype, r.batch_size, r.threads,
+        rows.append([r.model, r.label, r.device, r.dtype, r.batch_size, r.threads,
                      ms(r.median_ms), ms(r.iqr_ms), ms(r.p90_ms), ms(r.p99_ms),
                      num(r.images_per_s, ",.0f"), num(r.gb_per_s, ".1f"),
                      num(r.x_floor, ".2f"), num(r.x_copy, ".2f")])
@@ -216,7 +219,8 @@ def _bench(name: str, f: ResultsFile) -> str:
 
 def _machine(name: str, f: ResultsFile) -> str:
     flat = {k: v for k, v in f.machine.items() if k != "chanattn_export"}
-    flat.update(f.machine.get("chanattn_export") or {})
+    ours = f.machine.get("chanattn_export")
+    flat.update(ours if isinstance(ours, dict) else {})
     return (f"<details><summary>{e(name)}</summary><h3>machine_info</h3>{_dl(flat)}"
             f"<h3>commit</h3>{_dl(f.commit)}<h3>this run</h3>{_dl(f.run)}</details>")
 

@@ -33,7 +33,7 @@ DPI = 100
 
 
 def _label(r: BenchResult) -> str:
-    return f"{r.backend} ({r.device}{', ' + r.dtype if r.dtype != 'float32' else ''})"
+    return f"{r.label} ({r.device}{', ' + r.dtype if r.dtype != 'float32' else ''})"
 
 
 def _iqr_throughput(r: BenchResult) -> tuple[float, float]:

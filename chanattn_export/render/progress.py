@@ -12,6 +12,8 @@ import sys
 import time
 from typing import TextIO
 
+from .text import escape_controls
+
 _CLEAR = "\r\033[K"
 
 
@@ -39,6 +41,7 @@ class Progress:
         return f" (about {left:.0f} s left)"
 
     def _show(self, text: str) -> None:
+        text = escape_controls(text)  # labels name files from a folder: never raw controls
         if self.tty:
             width = shutil.get_terminal_size((100, 20)).columns - 1
             self.stream.write(_CLEAR + text[:width])

@@ -13,9 +13,10 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from ..artifacts import ArtifactFolder, ManifestEntry
+from ..artifacts.fields import parity_summary
 from ..bench.files import read_results
 from ..check.parity import ParityReport
-from ..errors import ArtifactError, InvalidSpecError
+from ..errors import ArtifactError, InvalidSpecError, first_line
 from ..fileio import write_atomic
 from .report_data import ArtifactView, ReportData
 
@@ -37,9 +38,13 @@ def _view(entry: ManifestEntry) -> ArtifactView:
     if not entry.parity:
         return ArtifactView(entry, None, "no parity record in the manifest")
     try:
+        parity_summary(entry.parity)  # names the malformed field, if any
         return ArtifactView(entry, ParityReport.from_dict(entry.parity))
-    except (KeyError, TypeError, ValueError) as e:
-        return ArtifactView(entry, None, f"unreadable parity record ({type(e).__name__}: {e})")
+    except ArtifactError as e:
+        return ArtifactView(entry, None, f"unreadable parity record: {e}")
+    except Exception as e:  # untrusted record: whatever from_dict trips over is shown, not raised
+        return ArtifactView(entry, None, f"unreadable parity record ({type(e).__name__}: "
+                                         f"{first_line(e)})")
 
 
 def gather(folder: str | os.PathLike[str],
@@ -61,7 +66,19 @@ def write_report(data: ReportData, out: str | os.PathLike[str]) -> Path:
     out = Path(out)
     if out.is_dir():
         out = out / "report.html"
-    return write_atomic(out, render_report(data).encode("utf-8"), make_parents=True)
+    anc = out.parent  # the nearest existing ancestor must be a folder: check before mkdir
+    while not anc.exists() and anc != anc.parent:
+        anc = anc.parent
+    if anc.exists() and not anc.is_dir():
+        raise ArtifactError(f"cannot write the report {out}: {anc} is not a folder; nothing "
+                            "was written")
+    page = render_report(data).encode("utf-8")
+    try:
+        return write_atomic(out, page, make_parents=True)
+    except OSError as e:  # a parent that is a regular file, a read-only or full disk
+        where = f" ({e.filename})" if e.filename else ""
+        raise ArtifactError(f"cannot write the report {out}: {e.strerror or e}{where}; "
+                            "nothing was written") from None
 
 
 __all__ = ["ArtifactView", "ReportData", "bench_files", "gather", "write_report"]

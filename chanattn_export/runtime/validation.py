@@ -64,7 +64,8 @@ def check_input(x: object, expected: Expected | None = None, *,
         raise InputError(f"input must have rank 4{want}; got rank {x.ndim}, shape {x.shape}")
     if x.dtype not in dtypes:
         valid = ", ".join(str(d) for d in dtypes)
-        raise InputError(f"input dtype must be {valid}; got {x.dtype} (use x.astype(np.float32))")
+        raise InputError(f"input dtype must be {valid}; got {x.dtype} "
+                         f"(use x.astype(np.{dtypes[0]}))")
     if x.size == 0:
         raise InputError(f"input is empty: shape {x.shape} has a zero dim")
     if expected is not None:  # before contiguity: a wrong shape is the more useful message

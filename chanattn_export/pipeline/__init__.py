@@ -16,8 +16,8 @@ from typing import Any
 
 import numpy as np
 
-from .artifacts import FAILED_DIR, ArtifactFolder, FileRecord, ManifestEntry, sha256_bytes
-from .artifacts.evidence import (
+from ..artifacts import FAILED_DIR, ArtifactFolder, FileRecord, ManifestEntry, sha256_bytes
+from ..artifacts.evidence import (
     REFERENCE,
     USER,
     decode_reference,
@@ -25,18 +25,23 @@ from .artifacts.evidence import (
     reference_name,
     select_evidence,
 )
-from .check.localize_failure import FailureLocalization, localize_entry, localize_failure
-from .check.parity import InputCase, ParityReport, judge, make_cases, measure_usable
-from .check.recheck import EntryCheck, check_entry
-from .check.settings import CheckSettings, Devices
-from .check.summary import record_parity
-from .check.vacuous import copy_failed_only, prove_with_random_weights
-from .environment import versions
-from .errors import ArtifactError, ChanAttnError, InputError, InvalidSpecError, ParityError
-from .export import Exported
-from .export.lint import LintProblem
-from .export.subject import Subject, block_subject
-from .spec import OUTPUT_NAME, ExportSpec, Format, Tolerance
+from ..artifacts.outdir import leaves_no_empty_folder
+from ..check.cases import check_input_size, make_cases
+from ..check.localize_failure import FailureLocalization, localize_entry, localize_failure
+from ..check.parity import InputCase, ParityReport, judge, measure_usable
+from ..check.recheck import EntryCheck, check_entry
+from ..check.settings import CheckSettings, Devices
+from ..check.summary import record_parity
+from ..check.vacuous import copy_failed_only, prove_with_random_weights
+from ..environment import versions
+from ..errors import ArtifactError, ChanAttnError, InputError, InvalidSpecError, ParityError
+from ..export import Exported
+from ..export.foreign import cannot_exit
+from ..export.lint import LintProblem
+from ..export.subject import Subject, block_subject
+from ..spec import OUTPUT_NAME, ExportSpec, Format, Tolerance
+from .precision import step_for
+from .random_weights import judge_copy
 
 Progress = Callable[[str], None]
 
@@ -71,10 +76,11 @@ class ExportResult:
                               "the artifact is marked failed")
         if not self.passed:
             c = self.parity.failures[0]
+            why = c.why or (f"needs atol {c.needed_atol:.3g}, allowed "
+                            f"{self.parity.tolerance.atol:g}")
             raise ParityError(
                 f"{self.path.name} fails parity on {c.backend} (case {c.case}, shape "
-                f"{list(c.shape)}): needs atol {c.needed_atol:.3g}, allowed "
-                f"{self.parity.tolerance.atol:g}; the artifact is marked failed")
+                f"{list(c.shape)}): {why}; the artifact is marked failed")
         return self
 
 
@@ -82,52 +88,64 @@ def export_artifact(spec: ExportSpec, out: str | os.PathLike[str] = "artifacts",
                     weights: str | os.PathLike[str] | None = None, seed: int = 0,
                     tolerance: Tolerance | None = None, parity_seed: int = 0,
                     progress: Progress | None = None, devices: Devices = None,
-                    keep_failed: bool = False) -> ExportResult:
-    """A registered block (``spec``, weights from a file or ``seed``) down the export road."""
-    from .runtime import require_devices
+                    keep_failed: bool = False, reduced: Any = None) -> ExportResult:
+    """A registered block (``spec``, weights from a file or ``seed``) down the export road;
+    ``reduced``: the fp16/int8 options (:class:`~.precision.ReducedOptions`)."""
+    from ..check.reduced import default_tolerance
+    from ..runtime import require_devices
 
     require_devices(spec.format, devices)  # an absent GPU that was asked for: before any work
-    settings = CheckSettings(tolerance or Tolerance(), parity_seed, devices)
+    settings = CheckSettings(tolerance or default_tolerance(spec.precision), parity_seed,
+                             devices)
     return export_subject(block_subject(spec, weights, seed), out, settings,
-                          progress=progress, keep_failed=keep_failed)
+                          progress=progress, keep_failed=keep_failed, reduced=reduced)
 
 
+@leaves_no_empty_folder("out")
+@cannot_exit
 def export_subject(subject: Subject, out: str | os.PathLike[str] = "artifacts",
                    settings: CheckSettings | None = None, *, progress: Progress | None = None,
-                   keep_failed: bool = False) -> ExportResult:
+                   keep_failed: bool = False, reduced: Any = None) -> ExportResult:
     """Export, lint and judge ``subject`` on every parity case, keep its evidence, and commit it.
+    ``subject.spec.precision`` fp16/int8: the file is converted and judged at that precision's
+    bounds against the same eager outputs (:mod:`.precision`; ``reduced``: its options).
 
     A failed artifact never lands beside the passing ones: it is not written (the folder, and
     any earlier passing artifact of that name, stay as they were), or with ``keep_failed`` it
     is written under ``DIR/failed/`` with its manifest record, outside ``manifest.json``.
     """
-    from .runtime import EagerRunner, require_devices, runners_for
-    from .runtime.validation import Expected
+    from ..runtime import EagerRunner, require_devices, runners_for
+    from ..runtime.validation import Expected
 
     say = progress or (lambda _msg: None)
     settings = settings or CheckSettings()
     spec, net = subject.spec, subject.net
+    check_input_size(spec.model, spec.input)  # what parity would allocate: before any work
     require_devices(spec.format, settings.devices)
     expected = Expected.from_spec(spec.model, spec.input)
     cases = make_cases(spec.model, spec.input, settings.seed)
     say(f"running {spec.model.name} eagerly on {len(cases)} parity inputs ...")
     outputs = _eager_outputs(EagerRunner(net, expected=expected), cases, spec, subject.source)
+    step = step_for(spec, net, reduced, settings.devices, say)  # fp16/int8: calibration now
     folder = ArtifactFolder(out)
     folder.ensure()  # every check of the subject passed: now the export work
     evidence = _evidence(spec, cases, outputs, settings.seed)
     say(f"exporting {spec.filename} ...")
     t0 = time.perf_counter()
-    exported = subject.export()
+    exported = subject.export() if step is None else step.export(subject.export())
     seconds = time.perf_counter() - t0
     lint = lint_export(spec, exported.data)
     say(f"checking parity of {spec.filename} ...")
     try:
-        runners = runners_for(spec.format, exported.data, net, expected, settings.devices)
-        diffs, skips = measure_usable(None, runners, cases, outputs=outputs)
-        report = judge(diffs, settings.tolerance, settings.seed, skips)
-        # weights that make the block trivial: also judge a random-weights copy
+        if step is not None:
+            report = step.judge(exported.data, cases, settings.tolerance, settings.seed, outputs)
+        else:
+            runners = runners_for(spec.format, exported.data, net, expected, settings.devices)
+            diffs, skips = measure_usable(None, runners, cases, outputs=outputs)
+            report = judge(diffs, settings.tolerance, settings.seed, skips)
+        # weights that make the block trivial: a random-weights copy judged too (fp32 files)
         report = prove_with_random_weights(report, net, spec, cases, outputs,
-                                           _judge_copy(subject, settings, cases))
+                                           None if step else judge_copy(subject, settings, cases))
     except ChanAttnError:
         if not lint:
             raise
@@ -135,9 +153,13 @@ def export_subject(subject: Subject, out: str | os.PathLike[str] = "artifacts",
     localized = None
     if report.failures:  # for the record: the first node where the file leaves eager
         say(f"localising the first failure of {spec.filename} ...")
+        why_not = None if step is None else (
+            f"not for {spec.precision} files yet: their graph is the converted one, and the "
+            "float16 reference that catches overflow is not what localisation runs")
         localized = localize_failure(net, spec.format, exported.data, report, cases,
-                                     settings.tolerance, copy_failed_only(report))
+                                     settings.tolerance, why_not or copy_failed_only(report))
     entry = entry_for(subject, exported, report, lint, evidence, outputs, cases, localized)
+    entry = step.annotate(entry) if step is not None else entry
     evidence_rel = str(entry.reference)
     files = {spec.filename: exported.data, entry.weights: subject.weights, evidence_rel: evidence}
     path, written = land(folder, entry, files, keep_failed=keep_failed)
@@ -147,26 +169,6 @@ def export_subject(subject: Subject, out: str | os.PathLike[str] = "artifacts",
                         path.parent / entry.weights, exported.exporter, seconds, report,
                         exported.fallback_reason, lint, written, path.parent / evidence_rel,
                         localized, repro)
-
-
-def _judge_copy(subject: Subject, settings: CheckSettings,
-                cases: Sequence[InputCase]) -> Callable[[Any, list[np.ndarray]], ParityReport]:
-    """How a copy of ``subject`` with other weights is exported (the subject's way) and judged
-    (check/vacuous.py: weights that make parity prove nothing)."""
-    from .export import export_bytes
-    from .runtime import runners_for
-    from .runtime.validation import Expected
-
-    spec = subject.spec
-
-    def run(twin: Any, outputs: list[np.ndarray]) -> ParityReport:
-        data = export_bytes(twin, spec, registered=subject.source != USER).data
-        runners = runners_for(spec.format, data, twin,
-                              Expected.from_spec(spec.model, spec.input), settings.devices)
-        diffs, skips = measure_usable(None, runners, cases, outputs=outputs)
-        return judge(diffs, settings.tolerance, settings.seed, skips)
-
-    return run
 
 
 def _eager_outputs(eager: Any, cases: Sequence[InputCase], spec: ExportSpec,
@@ -199,8 +201,8 @@ def land(folder: ArtifactFolder, entry: ManifestEntry, files: Mapping[str, bytes
          keep_failed: bool) -> tuple[Path, bool]:
     """Commit a passing entry with its files; keep a failed one under ``DIR/failed/`` when
     asked, else write nothing. Returns the model file's path and whether it was written."""
-    from .artifacts.commit import commit
-    from .artifacts.commit import keep_failed as write_failed
+    from ..artifacts.commit import commit
+    from ..artifacts.commit import keep_failed as write_failed
 
     if entry.passed:
         commit(folder, entry, dict(files))
@@ -252,7 +254,7 @@ def lint_export(spec: ExportSpec, data: bytes) -> tuple[LintProblem, ...]:
     """Graph lint of an ONNX export: a problem fails the export like a parity failure."""
     if spec.format is not Format.ONNX:
         return ()
-    from .export.lint import lint_onnx
+    from ..export.lint import lint_onnx
 
     return tuple(lint_onnx(data))
 
@@ -266,7 +268,7 @@ def recheck_folder(out: str | os.PathLike[str], *, tolerance: Tolerance | None =
     never at a tolerance read from the manifest. TorchScript files are programs: they are
     loaded only with ``trust_torchscript``; otherwise their checks say ``skipped``.
     ``localize``: each failed entry's first failure is localised (``EntryCheck.localized``)."""
-    from .runtime import require_devices
+    from ..runtime import require_devices
 
     say = progress or (lambda _msg: None)
     settings = CheckSettings(tolerance or Tolerance(), seed, devices)
