@@ -131,14 +131,16 @@ def test_all_model_is_an_alias_of_models() -> None:
 
 
 @pytest.mark.parametrize("command", ["torchscript", "pt2"])
-@pytest.mark.parametrize("flag", [["--opset", "17"], ["--exporter", "legacy"]])
+@pytest.mark.parametrize("flag", [["--opset", "17"], ["--exporter", "legacy"],
+                                  ["--precision", "fp16"], ["--fp16-io"]])
 def test_onnx_only_options_are_refused_elsewhere(command: str, flag: list[str], capfd) -> None:
     code, out, err = _run([command, *flag], capfd)
     assert code == EXIT_ERROR and out == ""
     assert err.strip() == (f"error: chanattn_export {command}: {flag[0]} is an ONNX option "
                            f"(commands onnx and all); {command} does not use it (see --help)")
     help_ = build_parser()._subparsers._group_actions[0].choices[command].format_help()
-    assert "--opset" not in help_ and "--exporter" not in help_
+    assert not [f for f in ("--opset", "--exporter", "--precision", "--calibration",
+                            "--fp16-io", "--int8-recipe") if f in help_]
 
 
 def test_onnx_and_all_offer_the_onnx_options() -> None:

@@ -144,3 +144,15 @@ def test_real_blocks_are_untouched(tmp_path: Path) -> None:
     assert res.passed and res.parity.vacuous is None
     assert not [c for c in res.parity.checks if c.backend.endswith(SUFFIX)]
     assert np.isfinite(max(c.max_abs for c in res.parity.checks))
+
+
+def test_a_reduced_precision_file_of_a_vacuous_block_is_marked_not_proven(tmp_path: Path,
+                                                                         capsys) -> None:
+    code = main(["onnx", "--model", "gct", *SMALL_ARGS, "--precision", "fp16",
+                 "--out", str(tmp_path)])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert " VACUOUS" in out and " PASS" not in out
+    assert "not proven: no random-weights check for reduced-precision files yet" in out
+    (entry,) = json.loads((tmp_path / "manifest.json").read_text())["artifacts"]
+    assert entry["parity"]["vacuous"]["random_weights"] is None
