@@ -21,7 +21,8 @@ _seen: dict[str, int] = {"benchmarks": 0}
 def pytest_addoption(parser: pytest.Parser) -> None:
     g = parser.getgroup("chanattn_export benchmarks")
     g.addoption("--bench-full", action="store_true",
-                help="run the full sweep (torch.compile, batch 64); opt-in, slow")
+                help="time the full matrix: every model, every backend (torch.compile too), "
+                "batch 1, 8, 32 and 64 (the default is a quick subset); slow")
     g.addoption("--bench-threads", type=int, default=None,
                 help="threads for torch and onnxruntime alike (default: all cores)")
     g.addoption("--bench-rotate-inputs", action="store_true",
@@ -63,6 +64,14 @@ def pytest_configure(config: pytest.Config) -> None:
             raise pytest.UsageError(
                 "--benchmark-histogram needs pygal and pygaljs: "
                 "pip install 'chanattn_export[histogram]'") from None
+
+
+def pytest_report_header(config: pytest.Config) -> list[str]:
+    """Say up front that the whole suite takes minutes, and how to run the fast part."""
+    if _benchmark_only(config) or config.getoption("markexpr", default=""):
+        return []
+    return ["chanattn_export: the whole suite takes minutes on a 2-core machine "
+            "(docs/testing.md); the fast subset: pytest -m \"not slow\""]
 
 
 @pytest.hookimpl(trylast=True)

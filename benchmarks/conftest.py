@@ -1,9 +1,10 @@
 """pytest-benchmark suite setup: options, markers, thread count, machine_info, settling.
 
-Run: ``pytest --benchmark-only`` from the repository root (default sweep, CPU: 168 cases
-with the torch-export backend, 7 min on 2 cores at load average 6-7); ``--bench-full`` adds
-torch.compile and batch 64. The options are declared in the root
-``conftest.py``; a plain ``pytest`` does not collect this folder (``testpaths = ["tests"]``).
+Run: ``pytest --benchmark-only`` from the repository root: the quick default (the cases
+``test_throughput.py`` does not mark ``full``); ``--bench-full`` runs the whole matrix (every
+model, backend and batch size). ``pytest --benchmark-only --co -q`` lists what a run will time.
+The options are declared in the root ``conftest.py``; a plain ``pytest`` does not collect this
+folder (``testpaths = ["tests"]``).
 """
 
 from __future__ import annotations
@@ -17,16 +18,18 @@ _state: dict[str, Any] = {"last_backend": None}
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line("markers", "full: only in the opt-in full sweep (--bench-full)")
+    config.addinivalue_line("markers", "full: only in the full matrix (--bench-full)")
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Without --bench-full the full matrix's cases are deselected (not skipped): a run and
+    ``--co`` show what is timed, and the summary counts the rest as deselected."""
     if config.getoption("--bench-full"):
         return
-    skip = pytest.mark.skip(reason="full sweep only: pass --bench-full")
-    for item in items:
-        if "full" in item.keywords:
-            item.add_marker(skip)
+    keep = [item for item in items if "full" not in item.keywords]
+    if len(keep) != len(items):
+        config.hook.pytest_deselected(items=[i for i in items if "full" in i.keywords])
+        items[:] = keep
 
 
 def bench_threads(config: pytest.Config) -> int:

@@ -22,8 +22,12 @@ from chanattn_export.registry import list_models
 from chanattn_export.runtime import cuda_available
 from chanattn_export.spec import Backend, Device, DType
 
-BATCHES = (1, 8, 32)
-FULL_BATCHES = (64,)
+# The default run: a few representative blocks (the tutorial block, SE, ECA) at the smallest
+# and the largest default batch on the CLI's default backends, quick enough to run often.
+# --bench-full: every registered model, every backend (torch.compile too), batches 1 to 64.
+QUICK_MODELS = ("cbam-channel", "se", "eca")
+QUICK_BATCHES = (1, 32)
+BATCHES = (1, 8, 32, 64)
 TARGET_S = 0.5  # timed seconds per case: enough rounds for a stable median
 STRETCHES = 3
 HAS_CUDA = cuda_available()
@@ -34,9 +38,10 @@ def _cases() -> list[Any]:
     for info in list_models():
         for backend in Backend:
             for device in Device:
-                for batch in BATCHES + FULL_BATCHES:
+                for batch in BATCHES:
                     marks = []
-                    if backend is Backend.COMPILE or batch in FULL_BATCHES:
+                    if (info.name not in QUICK_MODELS or backend is Backend.COMPILE
+                            or batch not in QUICK_BATCHES):
                         marks.append(pytest.mark.full)
                     if device is Device.CUDA and not HAS_CUDA:
                         marks.append(pytest.mark.skip(reason="no CUDA device on this machine"))

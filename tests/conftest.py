@@ -50,3 +50,14 @@ def pristine(tmp_path_factory) -> Path:
 def folder(pristine: Path, tmp_path: Path) -> Path:
     """A private copy of the pristine folder, free to corrupt."""
     return Path(shutil.copytree(pristine, tmp_path / "art"))
+
+
+@pytest.hookimpl(tryfirst=True)  # before `-m` deselects by marker
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark the measured-slow functions ``slow``: ``pytest -m "not slow"`` is the fast subset."""
+    from slow_list import slow_functions
+
+    slow = slow_functions()
+    for item in items:
+        if item.nodeid.split("[", 1)[0] in slow:
+            item.add_marker(pytest.mark.slow)

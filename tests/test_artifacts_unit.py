@@ -854,7 +854,7 @@ def test_signature_covers_every_file(signed) -> None:
     folder, pub = signed
     assert check_signature(folder.root, pub) == []
     payload = json.loads(json.loads((folder.root / SIGNATURE).read_text())["payload"])
-    assert payload["format"] == "chanattn_export-folder-signature" and payload["version"] == 1
+    assert payload["format"] == "chanattn_export-folder-signature" and payload["version"] == 2
     assert payload["files"] == folder_digests(folder.root)
     assert set(payload["files"]) == {p.name for p in folder.root.iterdir()} - {SIGNATURE}
     model = folder.read_manifest().entries[0].path

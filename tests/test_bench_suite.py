@@ -98,3 +98,48 @@ def test_histogram_without_pygal_fails_up_front() -> None:
                 "no:cacheprovider")
     assert r.returncode != 0
     assert "pip install 'chanattn_export[histogram]'" in r.stdout + r.stderr
+
+
+def _selected(*args: str) -> list[str]:
+    r = _pytest("--benchmark-only", "--co", "-q", "-p", "no:cacheprovider", *args)
+    assert r.returncode == 0, r.stdout + r.stderr
+    return [ln.split("[", 1)[1].rstrip("]") for ln in r.stdout.splitlines() if "::" in ln]
+
+
+def test_default_suite_is_the_quick_subset_and_bench_full_the_whole_matrix() -> None:
+    """The default `pytest --benchmark-only` times a small subset (a couple of minutes at most
+    on 2 cores, measured in benchmarks/NOTES.md), --bench-full every model, backend, device
+    and batch size; the rest is deselected, not reported as hundreds of skips."""
+    import ast
+    from types import SimpleNamespace
+
+    tree = ast.parse((ROOT / "benchmarks" / "test_throughput.py").read_text())
+    suite = SimpleNamespace(**{t.id: ast.literal_eval(n.value) for n in tree.body
+                               if isinstance(n, ast.Assign) for t in n.targets
+                               if isinstance(t, ast.Name) and t.id.isupper()
+                               and t.id.endswith(("MODELS", "BATCHES"))})
+
+    from chanattn_export.bench.config import DEFAULT_BACKENDS
+    from chanattn_export.registry import list_models
+    from chanattn_export.spec import Backend, Device
+
+    quick = _selected()
+    want = {f"{m}-{b}-cpu-b{n}" for m in suite.QUICK_MODELS for b in DEFAULT_BACKENDS
+            for n in suite.QUICK_BATCHES}
+    assert {c for c in quick if "-cpu-" in c} == want
+    assert len(suite.QUICK_MODELS) * len(suite.QUICK_BATCHES) < len(list_models()) * 2
+    full = _selected("--bench-full")
+    assert len(full) == len(list_models()) * len(Backend) * len(Device) * len(suite.BATCHES)
+    assert set(quick) < set(full) and any("-compile-" in c for c in full)
+
+
+def test_docs_carry_no_hand_written_suite_count_or_duration() -> None:
+    """A count or duration typed next to the suite's command goes stale ("45 CPU cases, ~80 s"
+    while the suite ran 168 cases in 431 s): `--co -q` counts, the run times itself."""
+    import re
+
+    stale = re.compile(r"\b\d+\s+(CPU\s+)?cases\b|~\s*\d+\s*(s|min)\b|\b\d+\s*min\b")
+    pages = [*sorted((ROOT / "docs").glob("*.md")), ROOT / "benchmarks" / "conftest.py"]
+    bad = [f"{p.name}: {ln.strip()}" for p in pages for ln in p.read_text().splitlines()
+           if "--benchmark-only" in ln and stale.search(ln)]
+    assert not bad, bad

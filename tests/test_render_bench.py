@@ -102,3 +102,57 @@ def test_plot_is_readable_at_its_default_size() -> None:
     three = [dataclasses.replace(r, model=m) for m in ("se", "eca", "cbam") for r in one]
     w3, _ = _png_size(throughput_png(three))
     assert w3 >= 3 * 450
+
+
+def _roofline_case(copy: bool) -> list:
+    """Points above the DRAM line (x_floor 0.51-0.61, inputs in cache, as the report showed),
+    and below a copy of the same working set (x_copy 1.6-2.0) when one was measured."""
+    out = []
+    for b, n in (("eager", 1), ("eager", 8), ("onnxruntime", 1), ("onnxruntime", 8)):
+        r = result(b, 0.001 * n, n)
+        x_floor = 0.51 + 0.1 * (b == "onnxruntime") * (n == 8)
+        r = dataclasses.replace(r, floor_ms=r.median_ms / x_floor, x_floor=x_floor)
+        if copy:
+            r = dataclasses.replace(r, copy_ms=r.median_ms / 1.6, x_copy=1.6)
+        out.append(r)
+    return out
+
+
+@pytest.mark.parametrize("copy", [True, False], ids=["with-x_copy", "suite-without-x_copy"])
+def test_no_plotted_point_lies_above_a_line_labelled_ceiling(
+        copy: bool, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A ceiling that measured points exceed is not a ceiling: every line the figure labels a
+    ceiling is checked against every point drawn in its panel (the figure the PNG is made
+    from, kept open by intercepting ``plt.close``)."""
+    pytest.importorskip("matplotlib")
+    import matplotlib.pyplot as plt
+
+    from chanattn_export.render.plot import throughput_png
+
+    kept, close = [], plt.close
+    monkeypatch.setattr(plt, "close", kept.append)
+    throughput_png(_roofline_case(copy))
+    monkeypatch.setattr(plt, "close", close)
+    (fig,) = kept
+    try:
+        (ax,) = fig.axes
+        labels = [ln.get_label() for ln in ax.get_lines() if not ln.get_label().startswith("_")]
+        points = [(x, y) for c in ax.containers for x, y in zip(*c.lines[0].get_data(),
+                                                                  strict=True)]
+        assert len(points) == 4
+        refs = {ln.get_label(): dict(zip(*ln.get_data(), strict=True))
+                for ln in ax.get_lines() if "=1" in ln.get_label()}
+        assert refs, labels
+        for label, line in refs.items():
+            above = [p for p in points if p[1] > line[p[0]] * (1 + 1e-9)]
+            if "ceiling" in label and "not a ceiling" not in label:
+                assert not above, (label, above)
+            else:
+                assert above, label  # called "not a ceiling" only when a point beats it
+        dram = [label for label in refs if "x_floor=1" in label]
+        assert dram and all("not a ceiling" in label for label in dram)
+        if copy:
+            assert refs.keys() - set(dram) == {
+                "cpu copy of the same working set (x_copy=1), ceiling"}
+    finally:
+        plt.close(fig)

@@ -58,14 +58,19 @@ def test_every_family_agrees_in_every_runtime(model: str, tmp_path: Path, capsys
                                            dynamic_hw=True, out=tmp_path, runtimes=ALL))
     for res in results:
         assert res.passed, (res.path.name, res.parity.failures[:2])
-        assert set(res.parity.backends()) == RUNNERS and not res.parity.skipped
+        # a block that is the identity at its weights (gct) is also judged as a random-weights
+        # copy: in every runtime too
+        judged = {b.removesuffix(" (random weights)") for b in res.parity.backends()}
+        assert judged == RUNNERS and not res.parity.skipped
         if res.spec.input.dynamic_hw:  # its parity ran at 1 x 1 too
             assert any(c.shape[1:3] in ((1, 1), (1, 8)) or c.shape[-2:] == (1, 1)
                        for c in res.parity.checks)
         _one_thread_openvino(res)
     capsys.readouterr()
     assert main(["parity", str(tmp_path), "--runtimes", ALL]) == 0
-    rows = [ln.split() for ln in capsys.readouterr().out.splitlines() if ln.endswith("PASS")]
+    # simam at a static 1 x 1 is a fixed gate (no spatial variance): VACUOUS, agreeing anyway
+    rows = [ln.split() for ln in capsys.readouterr().out.splitlines()
+            if ln.endswith(("PASS", "VACUOUS"))]
     assert {(r[0], r[1]) for r in rows} == {(r.path.name, b) for r in results for b in RUNNERS}
 
 

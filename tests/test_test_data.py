@@ -13,7 +13,7 @@ import torch
 from onnx import TensorProto, numpy_helper
 
 from chanattn_export import api
-from chanattn_export.check.parity import make_cases
+from chanattn_export.check.cases import make_cases
 from chanattn_export.check.test_data import folder_for, save_test_data
 from chanattn_export.cli import main
 from chanattn_export.errors import ArtifactError

@@ -3,8 +3,17 @@
 Checksums prove that files match the manifest, not who wrote them: an attacker who replaces the
 weights, the model and the manifest together leaves a folder that is consistent. A signature
 made with a private key the attacker does not have is what catches that. The signed payload
-lists the sha256 of **every** file in the folder (the manifest included, ``signature.json``
-excluded), so a changed byte, a re-written manifest, an added or a removed file all fail.
+lists the sha256 of every file in the folder (the manifest and SHA256SUMS included,
+``signature.json`` excluded) **except hidden ones**: a path with a component starting with
+``.`` (``.gitignore``, an editor's swap file) is neither signed nor checked, because copies
+drop them (``cp DIR/* elsewhere/``) and nothing in the toolkit reads them. A file the manifest
+names is covered twice: by its own entry and by its sha256 in the signed manifest. So a
+changed byte, a re-written manifest, an added or a removed (non-hidden) file all fail.
+
+Payload version 2 also records the signer's key fingerprint (``sha256:`` of the public key's
+DER SubjectPublicKeyInfo, as ``openssl pkey -pubin -outform DER | sha256sum`` prints it), so
+``inspect`` can say who signed without the key. Version 1 payloads (no fingerprint, hidden
+files listed) still verify: their hidden entries are skipped as well.
 
 Keys are PEM files (PKCS#8 private, SubjectPublicKeyInfo public), as ``openssl genpkey
 -algorithm ed25519`` writes them, and never live inside the folder. Needs ``cryptography``
@@ -25,6 +34,7 @@ from .manifest import MANIFEST
 
 SIGNATURE = "signature.json"
 PAYLOAD_FORMAT = "chanattn_export-folder-signature"
+PAYLOAD_VERSION = 2  # 1: every file, hidden ones included, no key fingerprint
 MAX_HASHED_BYTES = 1 << 32
 
 
@@ -38,12 +48,18 @@ def _crypto():
     return serialization, ed25519
 
 
+def hidden(rel: str) -> bool:
+    """A path with a hidden component: not covered by a signature (see the module docstring)."""
+    return any(part.startswith(".") for part in rel.split("/"))
+
+
 def folder_digests(root: Path) -> dict[str, str]:
-    """sha256 of every regular file under ``root`` (relative POSIX paths), but the signature."""
+    """sha256 of every regular file under ``root`` (relative POSIX paths), but the signature
+    and hidden files."""
     out: dict[str, str] = {}
     for p in sorted(root.rglob("*")):
         rel = p.relative_to(root).as_posix()
-        if rel == SIGNATURE or p.is_dir():
+        if rel == SIGNATURE or hidden(rel) or p.is_dir():
             continue
         if p.is_symlink() or not p.is_file():
             out[rel] = "not-a-regular-file"
@@ -53,6 +69,16 @@ def folder_digests(root: Path) -> dict[str, str]:
         except (OSError, ValueError) as e:
             raise ArtifactError(f"{p}: cannot hash for the signature: {e}") from None
     return out
+
+
+def key_fingerprint(public_key) -> str:
+    """``sha256:<hex>`` of the public key's DER SubjectPublicKeyInfo."""
+    import hashlib
+
+    serialization, _ = _crypto()
+    der = public_key.public_bytes(serialization.Encoding.DER,
+                                  serialization.PublicFormat.SubjectPublicKeyInfo)
+    return "sha256:" + hashlib.sha256(der).hexdigest()
 
 
 def _inside(path: Path, root: Path) -> bool:
@@ -135,7 +161,8 @@ def sign_folder(root: Path, key_path: Path) -> Path:
 
     try:  # exclusive: no export changes the folder between hashing and writing
         with flocked(root, exclusive=True, timeout_s=LOCK_TIMEOUT_S):
-            payload = json.dumps({"format": PAYLOAD_FORMAT, "version": 1,
+            payload = json.dumps({"format": PAYLOAD_FORMAT, "version": PAYLOAD_VERSION,
+                                  "key_sha256": key_fingerprint(key.public_key()),
                                   "files": folder_digests(root)}, sort_keys=True)
             sig = key.sign(payload.encode())
             doc = {"algorithm": "ed25519", "payload": payload,
@@ -143,6 +170,44 @@ def sign_folder(root: Path, key_path: Path) -> Path:
             return write_atomic(root / SIGNATURE, (json.dumps(doc, indent=2) + "\n").encode())
     except OSError as e:
         raise ArtifactError(f"cannot write {root / SIGNATURE}: {e.strerror or e}") from None
+
+
+def read_signature(root: Path) -> tuple[dict | None, str | None]:
+    """The folder's ``signature.json`` document, or None and why it cannot be used (one line,
+    without the file name); read bounded. Torch-free and cryptography-free: ``inspect``
+    describes it."""
+    from ..fileio.bounded import SIGNATURE_MAX_BYTES, read_bounded
+
+    path = root / SIGNATURE
+    if not path.exists() and not path.is_symlink():
+        return None, "missing: the folder is not signed (sign DIR --key KEY)"
+    try:
+        if path.stat().st_size > SIGNATURE_MAX_BYTES:
+            return None, "larger than any signature this toolkit writes"
+        doc = json.loads(read_bounded(path, SIGNATURE_MAX_BYTES, "signature"))
+    except ArtifactError as e:
+        return None, str(e).removeprefix(f"{path}: ")
+    except OSError as e:
+        return None, f"unreadable: {e.strerror or e}"
+    except (ValueError, RecursionError) as e:
+        first = str(e).splitlines()[0] if str(e) else repr(e)
+        return None, f"unreadable: {first}"
+    if not isinstance(doc, dict) or not isinstance(doc.get("payload"), str) \
+            or not isinstance(doc.get("signature"), str):
+        return None, "not a signature written by this toolkit"
+    return doc, None
+
+
+def payload_of(doc: dict) -> dict | None:
+    """The signed payload as a dict whose ``files`` maps paths to sha256 strings, or None."""
+    try:
+        payload = json.loads(doc["payload"])
+    except (ValueError, RecursionError):
+        return None
+    files = payload.get("files", {}) if isinstance(payload, dict) else None
+    if not isinstance(files, dict) or not all(isinstance(v, str) for v in files.values()):
+        return None
+    return payload
 
 
 def check_signature(root: Path, public_key: Path) -> list[str]:
@@ -160,36 +225,19 @@ def signed_digests(root: Path, public_key: Path) -> tuple[list[str], dict[str, s
     key = _read_key(public_key, private=False)
     from cryptography.exceptions import InvalidSignature
 
-    from ..fileio.bounded import SIGNATURE_MAX_BYTES, read_bounded
-
-    path = root / SIGNATURE
-    if not path.exists() and not path.is_symlink():
-        return [f"{SIGNATURE}: missing: the folder is not signed (sign DIR --key KEY)"], None
-    try:
-        if path.stat().st_size > SIGNATURE_MAX_BYTES:
-            return [f"{SIGNATURE}: larger than any signature this toolkit writes"], None
-        doc = json.loads(read_bounded(path, SIGNATURE_MAX_BYTES, "signature"))
-    except ArtifactError as e:
-        return [f"{SIGNATURE}: {str(e).removeprefix(f'{path}: ')}"], None
-    except OSError as e:
-        return [f"{SIGNATURE}: unreadable: {e.strerror or e}"], None
-    except (ValueError, RecursionError) as e:
-        first = str(e).splitlines()[0] if str(e) else repr(e)
-        return [f"{SIGNATURE}: unreadable: {first}"], None
-    if not isinstance(doc, dict) or not isinstance(doc.get("payload"), str) \
-            or not isinstance(doc.get("signature"), str):
-        return [f"{SIGNATURE}: not a signature written by this toolkit"], None
+    doc, why = read_signature(root)
+    if doc is None:
+        return [f"{SIGNATURE}: {why}"], None
     try:
         key.verify(base64.b64decode(doc["signature"], validate=True), doc["payload"].encode())
     except (InvalidSignature, ValueError):
         return [f"{SIGNATURE}: does not verify with {public_key}: signed by another key, or "
                 "the signature or its file list was edited"], None
-    try:
-        signed = json.loads(doc["payload"]).get("files", {})
-    except (ValueError, AttributeError, RecursionError):
+    payload = payload_of(doc)
+    if payload is None:
         return [f"{SIGNATURE}: its payload is not a file list"], None
-    if not isinstance(signed, dict) or not all(isinstance(v, str) for v in signed.values()):
-        return [f"{SIGNATURE}: its payload is not a file list"], None
+    # hidden files are not covered (a version 1 payload lists them: a copy may have dropped them)
+    signed = {rel: sha for rel, sha in payload.get("files", {}).items() if not hidden(rel)}
     from .folder import LOCK_TIMEOUT_S
     from .lock import flocked
 
@@ -204,5 +252,28 @@ def signed_digests(root: Path, public_key: Path) -> tuple[list[str], dict[str, s
     return problems, dict(signed)
 
 
-__all__ = ["SIGNATURE", "check_signature", "folder_digests", "generate_key", "sign_folder",
-           "signed_digests"]
+def describe_signature(root: Path, public_key: Path | None = None) -> dict:
+    """What ``inspect`` says about the folder's signature: present or not, the signer's key
+    fingerprint (payload version 2), how many files it covers and, with ``public_key``,
+    whether it still matches (``valid`` and the problems, as ``verify --public-key``)."""
+    doc, why = read_signature(root)
+    out: dict = {"file": SIGNATURE, "present": (root / SIGNATURE).exists(),
+                 "usable": doc is not None, "reason": why, "key_sha256": None,
+                 "payload_version": None, "files": None, "checked_with": None, "valid": None,
+                 "problems": []}
+    if doc is not None:
+        payload = payload_of(doc) or {}
+        fp = payload.get("key_sha256")
+        out.update(key_sha256=fp if isinstance(fp, str) else None,
+                   payload_version=payload.get("version"),
+                   files=len(payload.get("files") or {}) if payload else None)
+    if public_key is not None:
+        problems = check_signature(root, Path(public_key))
+        key = _read_key(Path(public_key), private=False)
+        out.update(checked_with=str(public_key), valid=not problems, problems=problems,
+                   checked_key_sha256=key_fingerprint(key))
+    return out
+
+
+__all__ = ["SIGNATURE", "check_signature", "describe_signature", "folder_digests", "generate_key",
+           "hidden", "key_fingerprint", "read_signature", "sign_folder", "signed_digests"]

@@ -28,20 +28,42 @@ SIGNATURE_FILES = ("signature.json", "manifest.json.sig", "manifest.sig", "SHA25
                    "SHA256SUMS.asc")
 
 
-def signature_state(folder: Path) -> str:
-    """"signed (...): see verify" when a signature file sits in the folder, else "unsigned"."""
-    found = [n for n in SIGNATURE_FILES if (folder / n).is_file()]
-    return f"signed ({found[0]}): see verify" if found else "unsigned"
+def signature_state(folder: Path, info: dict[str, Any] | None = None) -> str:
+    """One line on the folder's signature: who signed (the key's fingerprint) and, when a
+    public key was given (``info`` from :func:`describe_signature`), whether it still matches;
+    a detached signature of another tool is only named; else "unsigned"."""
+    from ..artifacts.signing import SIGNATURE, describe_signature
+
+    info = describe_signature(folder) if info is None else info
+    if info["present"]:
+        if not info["usable"]:
+            return f"{SIGNATURE} present but unusable: {info['reason']}"
+        who = (f"signed by key {info['key_sha256']}" if info["key_sha256"] else
+               f"signed ({SIGNATURE}, an older format without the key's fingerprint)")
+        if info["checked_with"] is None:
+            return f"{who}; not checked (inspect --public-key PUB, or verify --public-key PUB)"
+        if info["valid"]:
+            return f"{who}; valid with {info['checked_with']}"
+        more = len(info["problems"]) - 1
+        return (f"{who}; DOES NOT MATCH {info['checked_with']}: {info['problems'][0]}"
+                + (f" (and {more} more)" if more else ""))
+    found = [n for n in SIGNATURE_FILES if n != SIGNATURE and (folder / n).is_file()]
+    if info["checked_with"] is not None:
+        return f"unsigned: no {SIGNATURE} to check with {info['checked_with']}"
+    return f"signed ({found[0]}, not a signature of this toolkit): see verify" if found \
+        else "unsigned"
 
 
 def inspect_path(target: str | os.PathLike[str], *, lint: bool = True,
-                 run_graph: float | None = None) -> dict[str, Any]:
+                 run_graph: float | None = None,
+                 public_key: str | os.PathLike[str] | None = None) -> dict[str, Any]:
     """The ``chanattn_export.inspect/1`` record of a folder, an ``.onnx`` or a ``.pt`` file.
 
     Every file is read once, bounded (a model file by the size its manifest records), and only
     those bytes are hashed, parsed and listed. ``lint`` runs the graph lint's static rules;
     the graph itself runs only with ``run_graph`` (seconds): then the unseen-shape rule runs
     it in a child process limited to that wall time and :data:`.graph_run.MEMORY_BYTES`.
+    With ``public_key``, the folder's signature is checked against it (``signature_info``).
     """
     path = Path(target)
     if path.is_dir():
@@ -57,12 +79,16 @@ def inspect_path(target: str | os.PathLike[str], *, lint: bool = True,
     arts = [_artifact(folder, n, by_name.get(n), lint, run_graph, given) for n in names]
     if not path.is_dir() and arts[0].get("sha256") is None:  # the one file asked about
         raise ArtifactError(arts[0].get("error") or f"{path}: cannot read it")
+    from ..artifacts.signing import describe_signature
+
+    signed = describe_signature(folder, None if public_key is None else Path(public_key))
     return {
         "schema": SCHEMA,
         "target": str(path),
         "kind": "folder" if path.is_dir() else _format_of(path),
         "manifest": str(folder / MANIFEST) if entries else None,
-        "signature": signature_state(folder),
+        "signature": signature_state(folder, signed),
+        "signature_info": signed,  # added in inspect/1: fields are only ever added
         "graph_run": run_graph if lint else None,  # seconds the graph could run; None: not run
         "artifacts": arts,
     }
@@ -171,8 +197,10 @@ def _parity(parity: object) -> dict[str, Any]:
                   and isinstance(c.get("sqnr_db"), int | float)]
         worst = min(judged, key=lambda c: (bool(c.get("passed")), float(c["sqnr_db"])),
                     default=worst)
+    vacuous = parity.get("vacuous") if isinstance(parity, dict) else None
     return {"passed": p.passed, "atol": p.atol, "rtol": p.rtol, "checks": p.checks,
-            "worst": worst, "gate": gate}
+            "worst": worst, "gate": gate,
+            "vacuous": vacuous if isinstance(vacuous, dict) else None}
 
 
 __all__ = ["SCHEMA", "inspect_path", "signature_state"]

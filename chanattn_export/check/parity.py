@@ -166,11 +166,16 @@ class ParityReport:
     seed: int = 0
     skipped: tuple[Skip, ...] = ()  # backends not checked, with why; never a failed check
     gate: dict[str, Any] | None = None  # reduced precision: the measures' bounds and record
+    # At these weights the checks prove nothing (the block is the identity, say): why, and the
+    # verdict of a random-weights copy exported the same way (check/vacuous.py)
+    vacuous: dict[str, Any] | None = None
 
     @property
     def passed(self) -> bool:
+        rw = (self.vacuous or {}).get("random_weights")
         return (bool(self.checks) and all(c.passed for c in self.checks)
-                and any(c.judged for c in self.checks))
+                and any(c.judged for c in self.checks)
+                and not (isinstance(rw, dict) and rw.get("passed") is not True))
 
     @property
     def failures(self) -> list[CheckResult]:
@@ -198,6 +203,7 @@ class ParityReport:
             ],
             "skipped": [asdict(k) for k in self.skipped],
             **({"gate": self.gate} if self.gate is not None else {}),
+            **({"vacuous": self.vacuous} if self.vacuous is not None else {}),
         }
 
     @classmethod
@@ -212,8 +218,9 @@ class ParityReport:
         )
         skipped = tuple(Skip(k["backend"], k["reason"], bool(k.get("requested", False)))
                         for k in d.get("skipped", []))
+        vacuous = d.get("vacuous")
         return cls(Tolerance(d["atol"], d["rtol"]), checks, d.get("seed", 0), skipped,
-                   d.get("gate"))
+                   d.get("gate"), vacuous if isinstance(vacuous, dict) else None)
 
 
 def _num(x: float) -> float | str:

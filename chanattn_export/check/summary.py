@@ -20,6 +20,7 @@ from .recheck import (
     EntryCheck,
     Problem,
 )
+from .vacuous import vacuous_problems
 
 TORCH_INSTALL = ("pip install torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu "
                  "(or your CUDA build), then the package with its dependencies")
@@ -65,6 +66,8 @@ def failure_problems(check: EntryCheck) -> list[Problem]:
     tol = check.parity.tolerance
     problems = [Problem(check.entry.path, k.reason, ERROR if k.requested else WARNING)
                 for k in check.parity.skipped]  # asked-for CUDA unusable: an error, else a note
+    problems += [Problem(check.entry.path, m, ERROR if e else WARNING)
+                 for m, e in vacuous_problems(check.parity)]  # checks that prove nothing
     fails = check.parity.failures  # the first failure of each backend (runtime)
     for c in [c for i, c in enumerate(fails) if c.backend not in {f.backend for f in fails[:i]}]:
         source = (f"stored in {check.entry.reference}" if c.reference == STORED

@@ -30,7 +30,8 @@ from ..errors import ArtifactError, MissingDependencyError
 from ..fileio import sha256_bytes
 from ..fileio.bounded import read_bounded
 from ..spec import INPUT_NAME, OUTPUT_NAME, Format
-from .parity import InputCase, make_cases
+from .cases import make_cases
+from .parity import InputCase
 
 SUFFIX = ".test_data"
 MODEL = "model.onnx"

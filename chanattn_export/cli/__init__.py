@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 from .._version import __version__
 from ..errors import ChanAttnError
@@ -24,12 +25,20 @@ from .common import (
     require_torch,
     silence_stdout,
 )
+from .options import HelpFormatter
 
 __all__ = ["EXIT_ERROR", "EXIT_FAILED", "EXIT_INTERRUPTED", "EXIT_OK", "build_parser", "main"]
 
 
 class _Parser(argparse.ArgumentParser):
-    """argparse with the toolkit's one-line error format (usage stays behind --help)."""
+    """argparse with the toolkit's one-line error format (usage stays behind --help), and no
+    prefix matching: ``--model`` is never silently read as ``--models``. Sub-command parsers
+    are of this class too (argparse makes them with the parent's class)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs["allow_abbrev"] = False
+        kwargs.setdefault("formatter_class", HelpFormatter)
+        super().__init__(*args, **kwargs)
 
     def error(self, message: str):  # type: ignore[override]
         self.exit(EXIT_ERROR, f"error: {self.prog}: {message} (see --help)\n")

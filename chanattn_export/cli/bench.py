@@ -8,6 +8,8 @@ from typing import Any
 
 from .common import EXIT_ERROR, EXIT_FAILED, EXIT_OK, require_torch, say
 
+DEFAULT_REPORT = "report.html"
+
 
 def _display_names(a: Path, b: Path) -> tuple[str, str]:
     """File names for the comparison's columns; whole paths when the names are the same."""
@@ -132,8 +134,16 @@ def _bench_parser(sub: Any) -> None:
 def cmd_report(args: argparse.Namespace) -> int:
     from ..render.report import gather, write_report
 
+    out = args.out
+    if out is None:  # the default name: never silently replace a page from an earlier run
+        out = Path(DEFAULT_REPORT)
+        if out.exists() and not args.force:
+            from ..errors import InvalidSpecError
+
+            raise InvalidSpecError(f"{out} exists: pass --force to replace it, or --out PATH "
+                                   "to write another page")
     data = gather(args.dir, args.bench)
-    path = write_report(data, args.out)
+    path = write_report(data, out)
     print(f"wrote {path} ({len(data.artifacts)} artifacts, {len(data.bench)} benchmark files)")
     return EXIT_OK
 
@@ -145,8 +155,12 @@ def _report_parser(sub: Any) -> None:
                    help="artifact folder (default ./artifacts)")
     p.add_argument("--bench", type=Path, default=None, metavar="FILE_OR_DIR",
                    help="a bench or pytest-benchmark JSON file, or a folder of them")
-    p.add_argument("--out", type=Path, default=Path("report.html"),
-                   help="the page to write (default ./report.html)")
+    p.add_argument("--out", type=Path, default=None,
+                   help=f"the page to write, replaced if it exists (a folder: FOLDER/"
+                   f"{DEFAULT_REPORT}); default ./{DEFAULT_REPORT}, which is never replaced "
+                   "without --force")
+    p.add_argument("--force", action="store_true",
+                   help=f"replace an existing ./{DEFAULT_REPORT} when --out is not given")
     p.set_defaults(func=cmd_report)
 
 

@@ -65,6 +65,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
     from ..render.folder import problem_line, verify_summary
     from ..spec import Tolerance
 
+    require_artifact_folder(args.dir)  # bad input (exit 2), not a failed check (exit 1)
     with progress(manifest_size(args.dir)) as bar:
         tol = {k: v for k in ("atol", "rtol") if (v := getattr(args, k)) is not None}
         problems = verify_folder(args.dir, tolerance=Tolerance(**tol),
@@ -83,6 +84,18 @@ def cmd_verify(args: argparse.Namespace) -> int:
         print(problem_line(args.dir, p))
     print(verify_summary(args.dir, problems, strict=args.strict))
     return EXIT_FAILED if failed else EXIT_OK
+
+
+def require_artifact_folder(folder: Path) -> None:
+    """A path that is no folder, or a folder without a manifest, is the caller's mistake: one
+    line on stderr and exit 2, as for parity, sign and report (docs/cli.md, exit codes)."""
+    from ..artifacts import MANIFEST
+    from ..errors import ArtifactError
+
+    if not folder.is_dir():
+        raise ArtifactError(f"{folder}: no such folder")
+    if not (folder / MANIFEST).exists():
+        raise ArtifactError(f"{folder}: no manifest.json (not an artifact folder?)")
 
 
 def _folder_argument(p: argparse.ArgumentParser) -> None:

@@ -17,13 +17,14 @@ def say(msg: str) -> None:
 
 def print_parity(items: list[tuple[str, Any]]) -> bool:
     """The parity table, then each skip and failure line; False when anything failed."""
-    from ..render.parity import failure_lines, parity_table, skip_lines
+    from ..render.parity import failure_lines, parity_table, skip_lines, vacuous_lines
 
     print(parity_table(items))
     ok = True
     for name, rep in items:
-        for line in skip_lines(name, rep):
+        for line in skip_lines(name, rep) + vacuous_lines(name, rep):
             print(line)
+        ok = ok and not (rep.vacuous and not rep.passed)  # its random-weights copy failed
         # A GPU named in --devices that could not be checked fails the command, not the file.
         ok = ok and not any(k.requested for k in rep.skipped)
         for line in failure_lines(name, rep):

@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from .common import EXIT_OK, json_option
+from .common import EXIT_FAILED, EXIT_OK, json_option
 
 GRAPH_RUN_S = 10.0  # check/graph_run.py's default wall time (not imported: keeps --help fast)
 
@@ -19,9 +19,11 @@ def cmd_inspect(args: argparse.Namespace) -> int:
         from ..errors import InvalidSpecError
 
         raise InvalidSpecError(f"--run-graph takes seconds > 0; got {args.run_graph:g}")
-    record = inspect_path(args.target, lint=not args.no_lint, run_graph=args.run_graph)
+    record = inspect_path(args.target, lint=not args.no_lint, run_graph=args.run_graph,
+                          public_key=args.public_key)
     print(inspect_json(record) if args.json else inspect_text(record))
-    return EXIT_OK
+    # --public-key makes inspect a check: a signature that does not match fails it
+    return EXIT_FAILED if record["signature_info"]["valid"] is False else EXIT_OK
 
 
 def cmd_sign(args: argparse.Namespace) -> int:
@@ -45,6 +47,9 @@ def add_parsers(sub: Any) -> None:
     p.add_argument("target", type=Path, metavar="FILE_OR_DIR")
     json_option(p, "inspect")
     p.add_argument("--no-lint", action="store_true", help="skip the graph lint of ONNX files")
+    p.add_argument("--public-key", type=Path, default=None, metavar="PUB",
+                   help="check the folder's signature.json with this Ed25519 public key (PEM): "
+                   "exit 1 when it does not match (needs cryptography)")
     p.add_argument("--run-graph", type=float, nargs="?", const=GRAPH_RUN_S, default=None,
                    metavar="SECONDS", help="also run each ONNX graph once at an unseen shape "
                    "(the lint's unseen-shape rule), in a child process limited to SECONDS "

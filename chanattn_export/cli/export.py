@@ -20,8 +20,10 @@ from .common import (
 from .options import (
     model_options,
     network_options,
+    onnx_options,
     precision_options,
     reference_option,
+    refuse_onnx_options,
     runtimes_option,
     test_data_option,
 )
@@ -134,12 +136,23 @@ def cmd_list(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+ALL_HELP = "export every registered model (or --models) to ONNX and TorchScript, both layouts"
+ALL_DESCRIPTION = (
+    "Export each model in both layouts (nchw, nhwc) to ONNX and TorchScript and check parity "
+    "of each; one table at the end, exit 1 if any artifact failed parity or the graph lint. "
+    ".pt2 programs come from the pt2 command.")
+LIST_HELP = "list the registered models: name and one-line summary"
+LIST_DESCRIPTION = ("Print every registered model (built-in and from plugins), one per line: "
+                    "the name --model takes, then what the block computes.")
+
+
 def add_parsers(sub: Any) -> None:
-    common = model_options()
+    common, onnx_only = model_options(), onnx_options()
     for fmt, help_ in ((Format.ONNX, "export one model to ONNX and check parity"),
                        (Format.TORCHSCRIPT, "export one model to TorchScript and check parity"),
                        (Format.PT2, "export one model as a torch.export program (.pt2)")):
-        p = sub.add_parser(fmt.value, parents=[common], help=help_, description=help_)
+        parents = [common, onnx_only] if fmt is Format.ONNX else [common]
+        p = sub.add_parser(fmt.value, parents=parents, help=help_, description=help_)
         if fmt is Format.ONNX:
             precision_options(p)
             runtimes_option(p)
@@ -152,13 +165,19 @@ def add_parsers(sub: Any) -> None:
         reference_option(p)
         p.add_argument("--hidden", type=int, default=None, help="hidden (bottleneck) width "
                        "(default: from --ratio and --preset, or the --weights file's shapes)")
+        if fmt is not Format.ONNX:
+            refuse_onnx_options(p)
         p.set_defaults(func=cmd_export(fmt), needs_torch=True)
-    p = sub.add_parser("all", parents=[common], help="both formats for every model and layout")
+    p = sub.add_parser("all", parents=[common, onnx_only], help=ALL_HELP,
+                       description=ALL_DESCRIPTION)
     precision_options(p)
     runtimes_option(p)
-    p.add_argument("--models", metavar="A,B", help="comma-separated models (default: all)")
+    # --model is an alias: `all --model se` means what it says (argparse's prefix matching,
+    # which used to read it as --models, is off)
+    p.add_argument("--models", "--model", dest="models", metavar="A,B",
+                   help="comma-separated models (default: all; --model is the same option)")
     # every registered model: no --weights, no network
     p.set_defaults(func=cmd_all, weights=None, hidden=None, input_shape=None, name=None,
                    needs_torch=True)
-    p = sub.add_parser("list", help="list the registered models")
+    p = sub.add_parser("list", help=LIST_HELP, description=LIST_DESCRIPTION)
     p.set_defaults(func=cmd_list, needs_torch=True)

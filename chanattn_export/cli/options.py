@@ -16,14 +16,46 @@ from ..spec import (
     Layout,
 )
 
+RATIO_HELP = "MLP reduction ratio %(ratio_models)s"
+
+
+def ratio_help() -> str:
+    """Each model's default ratio and the models that refuse ``--ratio``, read from the registry
+    when the help is shown (building the parser stays torch-free)."""
+    try:
+        from ..registry import list_models
+
+        models = list_models()
+    except Exception:  # no torch here (a deployment host): the registry cannot load
+        return "(the models without a reduction MLP refuse it: see the list command)"
+    by_default: dict[int, list[str]] = {}
+    for m in models:
+        if m.uses_ratio:
+            by_default.setdefault(m.default_ratio, []).append(m.name)
+    common = max(by_default, key=lambda r: len(by_default[r]), default=16)
+    others = "; ".join(f"{', '.join(names)}: {r}" for r, names in by_default.items()
+                       if r != common)
+    free = ", ".join(m.name for m in models if not m.uses_ratio) or "none"
+    return (f"(default {common}{'; ' + others if others else ''}; never more than C); the "
+            f"models without a reduction MLP refuse it (all passes it to the others only): "
+            f"{free}")
+
+
+class HelpFormatter(argparse.HelpFormatter):
+    """argparse's formatter, filling ``%(ratio_models)s`` in a help text only when shown."""
+
+    def _expand_help(self, action: argparse.Action) -> str:
+        if action.help and "%(ratio_models)s" in action.help:
+            action.help = action.help.replace("%(ratio_models)s", ratio_help())
+        return super()._expand_help(action)
+
 
 def model_options() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(add_help=False)
     g = p.add_argument_group("model")
     g.add_argument("--channels", type=int, default=DEFAULT_CHANNELS,
                    help=f"input channels C (default {DEFAULT_CHANNELS})")
-    g.add_argument("--ratio", type=int, default=None,
-                   help="MLP reduction ratio (default 16, or C when C < 16; not for eca)")
+    g.add_argument("--ratio", type=int, default=None, help=RATIO_HELP)
     g.add_argument("--layout", choices=[m.value for m in Layout], default="nchw",
                    help="tensor layout of input and output (default nchw)")
     g.add_argument("--preset", choices=list(PRESETS), default="default",
@@ -39,10 +71,6 @@ def model_options() -> argparse.ArgumentParser:
     g.add_argument("--dynamic-hw", action="store_true",
                    help="make height and width dynamic (the batch always is)")
     g = p.add_argument_group("export")
-    g.add_argument("--opset", type=int, default=DEFAULT_OPSET,
-                   help=f"ONNX opset (default {DEFAULT_OPSET})")
-    g.add_argument("--exporter", choices=[m.value for m in Exporter], default="auto",
-                   help="ONNX exporter: auto = dynamo (torch.export), legacy if that fails")
     g.add_argument("--out", type=Path, default=Path("artifacts"),
                    help="output folder (default ./artifacts)")
     g.add_argument("--keep-failed", action="store_true",
@@ -52,6 +80,37 @@ def model_options() -> argparse.ArgumentParser:
     devices_option(p)
     verbose_option(p)
     return p
+
+
+def onnx_options() -> argparse.ArgumentParser:
+    """Options only the ONNX exporter reads: offered by ``onnx`` and ``all``, not by
+    ``torchscript`` and ``pt2`` (an option a command ignores is not offered)."""
+    p = argparse.ArgumentParser(add_help=False)
+    g = p.add_argument_group("ONNX")
+    g.add_argument("--opset", type=int, default=DEFAULT_OPSET,
+                   help=f"ONNX opset (default {DEFAULT_OPSET})")
+    g.add_argument("--exporter", choices=[m.value for m in Exporter], default="auto",
+                   help="ONNX exporter: auto = dynamo (torch.export), legacy if that fails")
+    return p
+
+
+class _NotForThisFormat(argparse.Action):
+    """An ONNX-only option given to ``torchscript`` or ``pt2``: refused, not ignored."""
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace,
+                 values: object, option_string: str | None = None) -> None:
+        parser.error(f"{option_string} is an ONNX option (commands onnx and all); "
+                     f"{parser.prog.split()[-1]} does not use it")
+
+
+ONNX_ONLY = ("--opset", "--exporter", "--precision", "--calibration", "--fp16-io",
+             "--int8-recipe", "--runtimes", "--save-test-data")
+
+
+def refuse_onnx_options(p: argparse.ArgumentParser) -> None:
+    """The ONNX exporter's options on a non-ONNX export: hidden from --help, and an error."""
+    for flag in ONNX_ONLY:
+        p.add_argument(flag, action=_NotForThisFormat, nargs="?", help=argparse.SUPPRESS)
 
 
 def precision_options(p: argparse.ArgumentParser) -> None:
@@ -151,6 +210,18 @@ def trust_option(p: argparse.ArgumentParser) -> None:
                    "for folders you trust")
 
 
-__all__ = ["devices_option", "model_options", "network_options", "reference_option",
-           "runtimes_option", "test_data_option", "tolerance_options", "trust_option",
-           "verbose_option"]
+__all__ = [
+    "HelpFormatter",
+    "devices_option",
+    "model_options",
+    "network_options",
+    "onnx_options",
+    "ratio_help",
+    "reference_option",
+    "refuse_onnx_options",
+    "runtimes_option",
+    "test_data_option",
+    "tolerance_options",
+    "trust_option",
+    "verbose_option",
+]

@@ -16,15 +16,8 @@ from typing import Any
 
 import numpy as np
 
-from ..artifacts import FAILED_DIR, ArtifactFolder, FileRecord, ManifestEntry, sha256_bytes
-from ..artifacts.evidence import (
-    REFERENCE,
-    USER,
-    decode_reference,
-    encode_reference,
-    reference_name,
-    select_evidence,
-)
+from ..artifacts import FAILED_DIR, ArtifactFolder, ManifestEntry
+from ..artifacts.evidence import USER
 from ..artifacts.outdir import leaves_no_empty_folder
 from ..check.cases import check_input_size, make_cases
 from ..check.localize_failure import FailureLocalization, localize_entry, localize_failure
@@ -32,14 +25,15 @@ from ..check.parity import InputCase, ParityReport, judge, measure_usable
 from ..check.recheck import EntryCheck, check_entry
 from ..check.settings import CheckSettings, Devices
 from ..check.summary import record_parity
-from ..environment import versions
+from ..check.vacuous import copy_failed_only, prove_with_random_weights
 from ..errors import ArtifactError, ChanAttnError, InputError, InvalidSpecError, ParityError
-from ..export import Exported
 from ..export.foreign import cannot_exit
 from ..export.lint import LintProblem
 from ..export.subject import Subject, block_subject
-from ..spec import OUTPUT_NAME, ExportSpec, Format, Tolerance
+from ..spec import ExportSpec, Format, Tolerance
 from .precision import step_for
+from .random_weights import judge_copy
+from .record import entry_for, evidence_file
 
 Progress = Callable[[str], None]
 
@@ -129,7 +123,7 @@ def export_subject(subject: Subject, out: str | os.PathLike[str] = "artifacts",
     step = step_for(spec, net, reduced, settings.devices, say)  # fp16/int8: calibration now
     folder = ArtifactFolder(out)
     folder.ensure()  # every check of the subject passed: now the export work
-    evidence = _evidence(spec, cases, outputs, settings.seed)
+    evidence = evidence_file(spec, cases, outputs, settings.seed)
     say(f"exporting {spec.filename} ...")
     t0 = time.perf_counter()
     exported = subject.export() if step is None else step.export(subject.export())
@@ -144,6 +138,9 @@ def export_subject(subject: Subject, out: str | os.PathLike[str] = "artifacts",
                                   settings.runtimes)
             diffs, skips = measure_usable(None, runners, cases, outputs=outputs)
             report = judge(diffs, settings.tolerance, settings.seed, skips)
+        # weights that make the block trivial: a random-weights copy judged too (fp32 files)
+        report = prove_with_random_weights(report, net, spec, cases, outputs,
+                                           None if step else judge_copy(subject, settings, cases))
     except ChanAttnError:
         if not lint:
             raise
@@ -155,7 +152,7 @@ def export_subject(subject: Subject, out: str | os.PathLike[str] = "artifacts",
             f"not for {spec.precision} files yet: their graph is the converted one, and the "
             "float16 reference that catches overflow is not what localisation runs")
         localized = localize_failure(net, spec.format, exported.data, report, cases,
-                                     settings.tolerance, why_not)
+                                     settings.tolerance, why_not or copy_failed_only(report))
     entry = entry_for(subject, exported, report, lint, evidence, outputs, cases, localized)
     entry = step.annotate(entry) if step is not None else entry
     evidence_rel = str(entry.reference)
@@ -181,20 +178,6 @@ def _eager_outputs(eager: Any, cases: Sequence[InputCase], spec: ExportSpec,
         raise InvalidSpecError(f"{who} must take {takes}, but {e}") from None
 
 
-def _evidence(spec: ExportSpec, cases: Sequence[InputCase], outputs: Sequence[np.ndarray],
-              seed: int) -> bytes:
-    """The evidence file's bytes, checked to decode back to exactly what was measured."""
-    names, inputs = [c.name for c in cases], [c.x for c in cases]
-    keep = select_evidence(names, inputs, outputs, spec.input.trace_batch)
-    data = encode_reference([names[i] for i in keep], [inputs[i] for i in keep],
-                            [outputs[i] for i in keep], model=spec.model.name, seed=seed)
-    back = decode_reference(data)
-    if not all(np.array_equal(a, outputs[i], equal_nan=True)
-               for a, i in zip(back.outputs, keep, strict=True)):
-        raise ArtifactError(f"{spec.filename}: the evidence file does not read back as written")
-    return data
-
-
 def land(folder: ArtifactFolder, entry: ManifestEntry, files: Mapping[str, bytes], *,
          keep_failed: bool) -> tuple[Path, bool]:
     """Commit a passing entry with its files; keep a failed one under ``DIR/failed/`` when
@@ -208,45 +191,6 @@ def land(folder: ArtifactFolder, entry: ManifestEntry, files: Mapping[str, bytes
     if keep_failed:
         return write_failed(folder, entry, dict(files)), True
     return folder.root / FAILED_DIR / entry.path, False
-
-
-def entry_for(subject: Subject, exported: Exported, report: ParityReport,
-              lint: Sequence[LintProblem], evidence: bytes, outputs: Sequence[np.ndarray],
-              cases: Sequence[InputCase],
-              localized: FailureLocalization | None = None) -> ManifestEntry:
-    """The manifest record of a judged export: model, weights (``<stem>.<sha[:12]>``) and
-    evidence (``<stem>.reference.<sha[:12]>``) content-addressed; failed when parity or the
-    lint failed."""
-    spec, weights = subject.spec, subject.weights
-    w_sha, r_sha = sha256_bytes(weights), sha256_bytes(evidence)
-    r_rel = reference_name(spec.model.stem, r_sha)
-    entry = ManifestEntry.create(
-        path=spec.filename, data_sha256=sha256_bytes(exported.data), size=len(exported.data),
-        fmt=spec.format, model=spec.model, inp=spec.input,
-        output_kind=subject.output_kind or "applied",
-        weights=f"{spec.model.stem}.{w_sha[:12]}.safetensors", weights_sha256=w_sha,
-        exporter=exported.exporter, opset=spec.opset if spec.format is Format.ONNX else None,
-        versions=versions(),
-        parity={**report.to_dict(), **({"lint": [p.to_dict() for p in lint]} if lint else {}),
-                **(localized.to_dict() if localized else {})},
-        passed=report.passed and not lint, fallback_reason=exported.fallback_reason,
-        weights_size=len(weights))
-    seen = () if subject.output_kind else (_output_record(outputs, cases),)
-    return replace(entry, files=(*entry.files, FileRecord(r_rel, r_sha, REFERENCE,
-                                                          len(evidence))),
-                   outputs=seen or entry.outputs, source=subject.source, reference=r_rel,
-                   rewrites=getattr(exported, "rewrites", ()))
-
-
-def _output_record(outputs: Sequence[np.ndarray], cases: Sequence[InputCase]) -> dict[str, Any]:
-    """The output's dims as seen over the parity cases: fixed where they never changed."""
-    shapes = [y.shape for y in outputs]
-    dims: list[int | str] = []
-    for i in range(min(len(s) for s in shapes)):
-        seen = {s[i] for s in shapes}
-        batch = i == 0 and all(s[0] == c.x.shape[0] for s, c in zip(shapes, cases, strict=True))
-        dims.append(seen.pop() if len(seen) == 1 else "batch" if batch else f"out_{i}")
-    return {"name": OUTPUT_NAME, "dtype": "float32", "dims": dims}
 
 
 def lint_export(spec: ExportSpec, data: bytes) -> tuple[LintProblem, ...]:

@@ -82,8 +82,29 @@ class _Raw:
         self.html = markup
 
 
-def _verdict(ok: bool) -> _Raw:
+def _verdict(ok: bool, vacuous: bool = False) -> _Raw:
+    """PASS / FAIL; a pass that proves nothing at these weights reads VACUOUS, never PASS."""
+    if ok and vacuous:
+        return _Raw('<span class="fail">VACUOUS</span>')
     return _Raw(f'<span class="{"pass" if ok else "fail"}">{"PASS" if ok else "FAIL"}</span>')
+
+
+def _overall(v: ArtifactView) -> _Raw:
+    """The artifact's verdict; a vacuous one says how (if at all) it was proven."""
+    vac = v.parity.vacuous if v.parity is not None else None
+    if not (vac and v.entry.passed):
+        return _verdict(v.entry.passed)
+    rw = vac.get("random_weights")
+    if isinstance(rw, dict) and rw.get("passed"):
+        return _Raw(_verdict(True).html + ' <span class="muted">(vacuous at its weights; '
+                    'proven with random weights)</span>')
+    return _verdict(True, vacuous=True)
+
+
+def _vacuous_row(v: ArtifactView, backend: str) -> bool:
+    from ..check.vacuous import SUFFIX
+
+    return v.parity is not None and bool(v.parity.vacuous) and not backend.endswith(SUFFIX)
 
 
 def _dl(items: Mapping[str, Any]) -> str:
@@ -106,7 +127,7 @@ def _overview(views: Sequence[ArtifactView]) -> str:
                      str(v.entry.conversion.get("precision", "fp32")), m.name, str(m.layout),
                      m.channels, m.ratio, hw, v.entry.exporter or "-", v.entry.opset,
                      len(v.parity.checks) if v.parity else 0,
-                     "-" if worst is None else sci(worst), _verdict(v.entry.passed)])
+                     "-" if worst is None else sci(worst), _overall(v)])
     return _table(["artifact", "format", "precision", "model", "layout", "C", "ratio", "H x W",
                    "exporter", "opset", "checks", "worst needed_atol", "result"], rows,
                   numeric_from=10)
@@ -133,10 +154,15 @@ def _artifact(v: ArtifactView) -> str:
                    f'{e(tol.rtol)}, seed {e(v.parity.seed)}; worst needed_atol '
                    f'{e(sci(_worst(v) or 0.0))}</p>')
         out.append(_runtimes(v.parity))
+        from ..check.vacuous import note
+
+        if note(v.parity):
+            out.append(f'<p class="fail">{e(note(v.parity))}</p>')
         rows = [[c.backend, c.case, "x".join(map(str, c.shape)), sci(c.max_abs),
                  sci(c.max_rel), sci(c.needed_atol),
                  "-" if c.sqnr_db is None else f"{c.sqnr_db:.1f}", c.nan_mismatch,
-                 _verdict(c.passed) if c.judged else c.why] for c in v.parity.checks]
+                 _verdict(c.passed, _vacuous_row(v, c.backend)) if c.judged
+                 else c.why] for c in v.parity.checks]
         out.append(_table(["backend", "input", "shape", "max_abs", "max_rel", "needed_atol",
                            "SQNR dB", "NaN mismatches", "result"], rows, numeric_from=3))
     out.append("<h3>Files and checksums</h3>")
@@ -170,7 +196,7 @@ def _bench_rows(results: Sequence[BenchResult]) -> tuple[list[list[Any]], list[s
         rows.append([r.model, r.label, r.device, r.dtype, r.batch_size, r.threads,
                      ms(r.median_ms), ms(r.iqr_ms), ms(r.p90_ms), ms(r.p99_ms),
                      num(r.images_per_s, ",.0f"), num(r.gb_per_s, ".1f"),
-                     num(r.x_floor, ".2f")])
+                     num(r.x_floor, ".2f"), num(r.x_copy, ".2f")])
     return rows, notes
 
 
@@ -195,7 +221,7 @@ def _bench(name: str, f: ResultsFile) -> str:
            f'<p class="muted">{e(when)} &middot; commit <code>{e(commit)}</code>'
            f"{' (dirty)' if f.commit.get('dirty') else ''} &middot; {e(machine)}</p>",
            _table(["model", "backend", "device", "dtype", "batch", "threads", "median_ms",
-                   "iqr_ms", "p90_ms", "p99_ms", "images/s", "GB/s", "x_floor"], rows,
+                   "iqr_ms", "p90_ms", "p99_ms", "images/s", "GB/s", "x_floor", "x_copy"], rows,
                   numeric_from=4, cls="bench")]
     if f.run.get("busy_warning"):  # timings from a loaded machine say so where they are read
         out.append(f'<p class="fail">{e(f.run["busy_warning"])}</p>')
@@ -239,8 +265,11 @@ def render_report(data: ReportData) -> str:
     if data.bench:
         parts.append("<h2>Benchmarks</h2>")
         parts.append('<p class="muted">median and interquartile range of raw samples; p90/p99 '
-                     "from the same samples; x_floor = median over the time a copy of the "
-                     "block's memory traffic takes (about 1: as fast as memory allows)</p>")
+                     "from the same samples; x_copy = median over one copy of the case's own "
+                     "working set in the same cache state and run (1: one pass over its bytes; "
+                     "the plot's dashed line); x_floor = median over the block's bytes at the "
+                     "DRAM bandwidth of a large copy (below 1: the input came from cache; the "
+                     "plot's grey line, a ceiling only where no point beats it)</p>")
         parts += [_bench(p.name, f) for p, f in data.bench]
         parts.append("<h2>Machine</h2>")
         parts += [_machine(p.name, f) for p, f in data.bench]

@@ -137,6 +137,12 @@ def _parity(p: dict[str, Any]) -> str:
     if p.get("error"):
         return p["error"]
     verdict = {True: "PASS", False: "FAIL"}.get(p["passed"], "unknown")
+    vac = p.get("vacuous")
+    if isinstance(vac, dict) and p["passed"]:  # checks that prove nothing: never a plain PASS
+        rw = vac.get("random_weights")
+        verdict = ("VACUOUS at these weights, proven by a random-weights copy" if
+                   isinstance(rw, dict) and rw.get("passed") else
+                   "VACUOUS at these weights, not proven")
     text = f"{verdict}, {p['checks']} checks at atol {p['atol']} rtol {p['rtol']}"
     w, gate = p.get("worst"), p.get("gate") or {}
     if gate.get("bound") == "sqnr":  # int8

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from ..check.parity import EAGER, CheckResult, ParityReport
+from ..check.vacuous import SUFFIX as RANDOM_ROWS
 from .text import escape_controls, table
 from .text import sci as _fmt
 
@@ -28,11 +29,13 @@ def parity_rows(artifact: str, report: ParityReport) -> list[list[str]]:
             worst = min(shown, key=lambda c: (c.passed, c.sqnr_db or 0.0))
             bound = f"SQNR {worst.sqnr_db:.1f}dB" if worst.sqnr_db is not None else "-"
         ok = all(c.passed for c in checks)
+        # passing checks that prove nothing at these weights are never shown as a plain PASS
+        vacuous = bool(report.vacuous) and not backend.endswith(RANDOM_ROWS)
         label = backend if ref == EAGER else f"{backend} vs {ref}"
         rows.append([
             artifact, label, str(len(checks)), _fmt(max(c.max_abs for c in shown)),
             _fmt(max(c.max_rel for c in shown)), bound, _where(worst),
-            "PASS" if ok else "FAIL",
+            ("VACUOUS" if vacuous else "PASS") if ok else "FAIL",
         ])
     return rows
 
@@ -56,6 +59,14 @@ def skip_lines(artifact: str, report: ParityReport) -> list[str]:
 def _option(backend: str) -> str:
     """The option that asked for ``backend``: a GPU by --devices, a runtime by --runtimes."""
     return "--devices" if backend.endswith("-cuda") else "--runtimes"
+
+
+def vacuous_lines(artifact: str, report: ParityReport) -> list[str]:
+    """Why the rows marked VACUOUS prove nothing, and what proved the graph instead."""
+    from ..check.vacuous import note
+
+    text = note(report)
+    return [escape_controls(f"VACUOUS {artifact}: {text}")] if text else []
 
 
 def failure_lines(artifact: str, report: ParityReport) -> list[str]:
