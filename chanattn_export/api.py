@@ -229,7 +229,7 @@ def check_parity(out: str | os.PathLike[str] = "artifacts", *, atol: float | Non
     """Re-run parity for every artifact in ``out`` from its manifest and weights files (ONNX
     files in ``runtimes``, as :func:`export_onnx` says).
 
-    TorchScript files are programs: loaded only with ``trust_torchscript`` (see README).
+    TorchScript files are programs: loaded only with ``trust_torchscript`` (docs/trust.md).
     ``localize``: name the first diverging node of each failed ONNX block (``.localized``)."""
     return recheck_folder(out, tolerance=tolerance(atol, rtol), progress=progress,
                           devices=devices, trust_torchscript=trust_torchscript,

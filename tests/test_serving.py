@@ -220,21 +220,3 @@ def test_example_program_serves_a_npy_batch_without_torch(served_base, tmp_path)
     p = run_torchless([str(EXAMPLE), str(served_base / "art"), str(bad)], served_base)
     assert p.returncode == 2 and "Traceback" not in p.stderr
     assert p.stderr.startswith("error: ") and "float64" in p.stderr
-
-
-def test_readme_serving_snippet_runs_without_torch():
-    import re
-
-    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
-    (snippet,) = [b for b in re.findall(r"```python\n(.*?)```", readme, flags=re.S)
-                  if "chanattn_export.serving import load_artifact" in b]
-    base = make_world_readable_base()
-    try:
-        api.export_onnx(out=base / "artifacts")  # the quick start's default export
-        (base / "snippet.py").write_text(snippet)
-        p = run_torchless([str(base / "snippet.py")], base)
-        assert p.returncode == 0, p.stderr[-3000:]
-        assert p.stdout.strip() == ("'input' [batch, 64, 56, 56] float32 NCHW True "
-                                    "CPUExecutionProvider")
-    finally:
-        shutil.rmtree(base, ignore_errors=True)

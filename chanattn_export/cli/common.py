@@ -73,7 +73,7 @@ def require_torch(command: str) -> None:
 
 def json_option(p: Any, command: str) -> None:
     p.add_argument("--json", action="store_true", help="machine-readable output "
-                   f'({{"schema": "chanattn_export.{command}/1", ...}}, see README)')
+                   f'({{"schema": "chanattn_export.{command}/1", ...}}, see docs/cli.md)')
 
 
 def save_test_data_from_args(args: Any, folder: Path, paths: list[str] | None) -> None:

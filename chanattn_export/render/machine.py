@@ -2,7 +2,7 @@
 
 Each document carries ``"schema": "chanattn_export.<command>/<version>"``; fields are only added
 within a version, and a removal or rename bumps it. ``inspect --json`` is
-``chanattn_export.inspect/1`` (built in ``inspection``). The README documents all three.
+``chanattn_export.inspect/1`` (built in ``check/inspect.py``). docs/cli.md documents all three.
 """
 
 from __future__ import annotations
