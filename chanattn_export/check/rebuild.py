@@ -11,8 +11,11 @@ from typing import Any
 
 from ..artifacts import ManifestEntry
 from ..errors import ChanAttnError, first_line
+from .cases import MAX_INPUT_ELEMENTS
 
-MAX_ELEMENTS = 1 << 28  # 1 GiB of float32 per parity input, or per weight matrix
+# one limit for what an export may take and what a re-check allocates: per parity input, or
+# per weight matrix (1 GiB of float32)
+MAX_ELEMENTS = MAX_INPUT_ELEMENTS
 
 
 def torch_available() -> bool:
