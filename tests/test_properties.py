@@ -42,7 +42,11 @@ def test_every_valid_export_passes_parity(spec: dict, fmt: str) -> None:
     with tempfile.TemporaryDirectory() as d:
         res = export(out=Path(d) / "art", **spec)
         assert res.passed, res.parity.failures
-        assert verify_folder(Path(d) / "art", trust_torchscript=True) == []
+        problems = verify_folder(Path(d) / "art", trust_torchscript=True)
+        # a parameter-free block at 1 x 1 (simam) is a fixed gate: its check is marked VACUOUS,
+        # a warning; nothing else may be said of a valid export
+        assert [p for p in problems
+                if p.severity != "warning" or "proves nothing" not in p.message] == []
 
 
 BAD_VALUES = {

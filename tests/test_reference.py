@@ -19,7 +19,9 @@ polygraphy = pytest.importorskip("polygraphy", reason="pip install polygraphy (t
 
 
 def _polygraphy_run(command: str) -> subprocess.CompletedProcess[str]:
-    exe = shutil.which("polygraphy") or ""
+    # the script beside this interpreter (a venv run without activating it), else on PATH
+    beside = Path(sys.executable).parent / "polygraphy"
+    exe = str(beside) if beside.is_file() else shutil.which("polygraphy") or ""
     args = command.split()
     assert args[:2] == ["polygraphy", "run"]
     argv = [exe, *args[1:]] if exe else [sys.executable, "-m", "polygraphy", *args[1:]]

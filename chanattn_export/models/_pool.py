@@ -23,6 +23,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -159,3 +160,13 @@ def apply_gate(x: torch.Tensor, gate: torch.Tensor, layout: Layout) -> torch.Ten
 def add_gate(x: torch.Tensor, gate: torch.Tensor, layout: Layout) -> torch.Tensor:
     """``x + gate``, broadcast as :func:`apply_gate` broadcasts (global context's ``add``)."""
     return x + spread(x, gate, layout)
+
+
+def at_least_one(n: Any) -> Any:
+    """``max(n, 1)`` for a size computed from ``x.shape`` that survives ``torch.jit.trace``.
+
+    Tracing hands sizes over as 0-d tensors, and Python's ``max`` would bake the trace size's
+    branch into the program: traced at 1 x 1, every other size would be divided by 1. Eager and
+    torch.export see plain ints (or SymInts), where ``max`` is right."""
+    return n.clamp(min=1) if isinstance(n, torch.Tensor) else max(n, 1)
+

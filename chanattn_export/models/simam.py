@@ -12,7 +12,7 @@ import torch
 from torch import nn
 
 from ..spec import Layout
-from ._pool import spread
+from ._pool import at_least_one, spread
 
 
 class SimAM(nn.Module):
@@ -27,6 +27,6 @@ class SimAM(nn.Module):
         n = x.shape[dims[0]] * x.shape[dims[1]] - 1
         d = x - spread(x, x.mean(dims, keepdim=True), self.layout)
         d = d * d  # a Mul, not onnxruntime's slower Pow (benchmarks/NOTES.md)
-        den = 4 * (d.sum(dims, keepdim=True) / max(n, 1) + self.e_lambda)
+        den = 4 * (d.sum(dims, keepdim=True) / at_least_one(n) + self.e_lambda)
         energy = d / spread(x, den, self.layout) + 0.5
         return x * torch.sigmoid(energy)

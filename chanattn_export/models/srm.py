@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 from ..spec import Layout
-from ._pool import apply_gate, as_gate, spread
+from ._pool import apply_gate, as_gate, at_least_one, spread
 
 
 def channel_std(x: torch.Tensor, layout: Layout) -> tuple[torch.Tensor, torch.Tensor]:
@@ -26,7 +26,7 @@ def channel_std(x: torch.Tensor, layout: Layout) -> tuple[torch.Tensor, torch.Te
     n = x.shape[dims[0]] * x.shape[dims[1]]
     d = x - spread(x, mean, layout)
     sq = (d * d).sum(dims)  # a Mul, not onnxruntime's slower Pow (benchmarks/NOTES.md)
-    return mean.flatten(1), torch.sqrt(sq / max(n - 1, 1))
+    return mean.flatten(1), torch.sqrt(sq / at_least_one(n - 1))
 
 
 class StyleRecalibration(nn.Module):
