@@ -48,20 +48,19 @@ def _one_thread_openvino(res) -> None:
 @pytest.mark.slow
 @pytest.mark.parametrize("model", FAMILIES)
 def test_every_family_agrees_in_every_runtime(model: str, tmp_path: Path, capsys) -> None:
+    # exported (and judged) in onnxruntime alone; `parity DIR --runtimes` then judges every file
+    # in all three, at the stored cases and at rebuilt ones: one judgement per runtime, not two
     info = next(m for m in list_models() if m.name == model)
     results = []
     for layout in ("nchw", "nhwc"):
         results.append(api.export_onnx(model, channels=8, layout=layout, height=1, width=1,
-                                       out=tmp_path, runtimes=ALL))
+                                       out=tmp_path, runtimes="onnxruntime"))
         if not info.fixed_hw:  # fca's weights are tied to its H x W
             results.append(api.export_onnx(model, channels=8, layout=layout, height=4, width=4,
-                                           dynamic_hw=True, out=tmp_path, runtimes=ALL))
+                                           dynamic_hw=True, out=tmp_path,
+                                           runtimes="onnxruntime"))
     for res in results:
         assert res.passed, (res.path.name, res.parity.failures[:2])
-        # a block that is the identity at its weights (gct) is also judged as a random-weights
-        # copy: in every runtime too
-        judged = {b.removesuffix(" (random weights)") for b in res.parity.backends()}
-        assert judged == RUNNERS and not res.parity.skipped
         if res.spec.input.dynamic_hw:  # its parity ran at 1 x 1 too
             assert any(c.shape[1:3] in ((1, 1), (1, 8)) or c.shape[-2:] == (1, 1)
                        for c in res.parity.checks)
@@ -69,9 +68,11 @@ def test_every_family_agrees_in_every_runtime(model: str, tmp_path: Path, capsys
     capsys.readouterr()
     assert main(["parity", str(tmp_path), "--runtimes", ALL]) == 0
     # simam at a static 1 x 1 is a fixed gate (no spatial variance): VACUOUS, agreeing anyway
-    rows = [ln.split() for ln in capsys.readouterr().out.splitlines()
-            if ln.endswith(("PASS", "VACUOUS"))]
-    assert {(r[0], r[1]) for r in rows} == {(r.path.name, b) for r in results for b in RUNNERS}
+    out = capsys.readouterr().out
+    rows = [ln.split() for ln in out.splitlines() if ln.endswith(("PASS", "VACUOUS"))]
+    judged = {(r[0], r[1]) for r in rows}
+    assert judged == {(r.path.name, b) for r in results for b in RUNNERS}, out
+    assert not [ln for ln in out.splitlines() if ln.endswith(("FAIL", "SKIP"))], out
 
 
 def test_default_runs_the_reference_on_small_inputs_only(tmp_path: Path) -> None:

@@ -35,6 +35,7 @@ NHWC_SPATIAL_MAX = "nhwc-spatial-max-pool"
 NCHW_CHANNEL_MAX = "nchw-channel-max-pool"
 NHWC_EXPAND = "nhwc-broadcast-expand"
 ROW_CONV = "cbam-row-conv"
+ROW_DIAGONAL = "cbam-row-diagonal-sum"
 CONTEXT_MATMUL = "gc-context-matmul"
 
 #: Rewrites left out of exports: empty in use; benchmarks/layout_ratio.py --ablate adds one at a
