@@ -32,7 +32,6 @@ from ..spec import Layout
 
 #: The rewrites, by the name the manifest's ``rewrites`` lists them under (docs/runtimes.md).
 NHWC_SPATIAL_MAX = "nhwc-spatial-max-pool"
-NCHW_CHANNEL_MAX = "nchw-channel-max-pool"
 NHWC_EXPAND = "nhwc-broadcast-expand"
 ROW_CONV = "cbam-row-conv"
 ROW_DIAGONAL = "cbam-row-diagonal-sum"
@@ -75,11 +74,11 @@ def wanted(name: str) -> bool:
     return rewrite_for_onnxruntime() and name not in DISABLED
 
 
-#: MaxPool windows of the exported strided maxima, measured best in onnxruntime 1.32 among the
-#: shapes tried (benchmarks/NOTES.md): 4 x 4 spatial windows with C innermost (NHWC), 16
-#: channels with H x W innermost (NCHW, CBAM's channel max).
+#: MaxPool window of the exported NHWC spatial max, measured best in onnxruntime 1.32 among the
+#: shapes tried (benchmarks/NOTES.md): 4 x 4 spatial windows with C innermost. (CBAM's NCHW
+#: channel max had a 16-channel window until a quiet-machine run showed it no faster than the
+#: plain ReduceMax: NOTES section 8.)
 NHWC_SPATIAL_WINDOW = (4, 4, 1)
-NCHW_CHANNEL_WINDOW = (16, 1, 1)
 
 
 def _fits(x: torch.Tensor, window: tuple[int, int, int]) -> bool:
@@ -109,15 +108,6 @@ def spatial_amax(x: torch.Tensor, layout: Layout) -> torch.Tensor:
         note(NHWC_SPATIAL_MAX)
         return _pooled_amax(x, NHWC_SPATIAL_WINDOW, 2)
     return x.amax(layout.spatial_axes)
-
-
-def channel_amax(x: torch.Tensor, layout: Layout) -> torch.Tensor:
-    """``[N, H, W]``: the max over the channel axis, in either layout (CBAM's spatial branch).
-    The window needs at least 16 channels (a channel count is always static)."""
-    if layout is Layout.NCHW and wanted(NCHW_CHANNEL_MAX) and _fits(x, NCHW_CHANNEL_WINDOW):
-        note(NCHW_CHANNEL_MAX)
-        return _pooled_amax(x, NCHW_CHANNEL_WINDOW, 1)
-    return x.amax(layout.channel_axis)
 
 
 def avg_max_stacked(x: torch.Tensor, layout: Layout) -> torch.Tensor:

@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..spec import Layout
-from ._pool import ROW_CONV, ROW_DIAGONAL, apply_gate, channel_amax, note, wanted
+from ._pool import ROW_CONV, ROW_DIAGONAL, apply_gate, note, wanted
 from .cbam_channel import ChannelAttention
 
 
@@ -82,7 +82,7 @@ class SpatialAttention(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         c = self.layout.channel_axis
         # [N, 2, H, W] in both layouts
-        maps = torch.stack([x.mean(c), channel_amax(x, self.layout)], dim=1)
+        maps = torch.stack([x.mean(c), x.amax(c)], dim=1)
         gate = torch.sigmoid(self._conv(maps))  # [N, 1, H, W]
         return gate.permute(0, 2, 3, 1) if self.layout is Layout.NHWC else gate
 
