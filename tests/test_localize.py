@@ -66,14 +66,12 @@ BLOCK_PLANTS: list[tuple[str, str, str, Plant, str]] = [
     ("se", "nchw", "axes", lambda m: plant.change_axes(m, "mean", [1, 2]), ""),
     ("se", "nhwc", "scaled fc2 bias", lambda m: plant.scale_initializer(m, "fc2.bias"), ""),
     ("se", "nhwc", "sigmoid->hard", lambda m: plant.replace_op(m, "sigmoid", "HardSigmoid"), ""),
-    # the row conv pads [3, 3, 4, 3] (one extra bottom row, cbam-row-diagonal-sum): the planted
-    # pads keep every shape and shift the maps by one row (nchw) or one column (nhwc)
     ("cbam", "nchw", "conv pads",
-     lambda m: plant.change_attribute(m, "conv2d", "pads", [2, 3, 5, 3]), "spatial"),
+     lambda m: plant.change_attribute(m, "conv2d", "pads", [2, 3, 4, 3]), "spatial"),
     ("cbam", "nchw", "max->mean", lambda m: plant.replace_op(m, "amax", "ReduceMean"),
      "channel"),
     ("cbam", "nhwc", "conv pads",
-     lambda m: plant.change_attribute(m, "conv2d", "pads", [3, 2, 4, 4]), "spatial"),
+     lambda m: plant.change_attribute(m, "conv2d", "pads", [3, 2, 3, 4]), "spatial"),
     ("cbam", "nhwc", "spatial sigmoid->hard",
      lambda m: plant.replace_op(m, "sigmoid_1", "HardSigmoid"), "spatial"),
 ]

@@ -30,7 +30,7 @@ PLANTS = {
     ("cbam-channel", "nchw"): (lambda m: plant.replace_op(m, "sigmoid", "HardSigmoid"),
                                "channel_attention"),
     ("se", "nhwc"): (lambda m: plant.scale_initializer(m, "fc2.bias", 3.0), ""),
-    ("cbam", "nhwc"): (lambda m: plant.change_attribute(m, "conv2d", "pads", [3, 2, 4, 4]),
+    ("cbam", "nhwc"): (lambda m: plant.change_attribute(m, "conv2d", "pads", [3, 2, 3, 4]),
                        "spatial"),
 }
 
