@@ -14,9 +14,7 @@ change in machine load hits every case alike, and prints the medians and the goa
 ``--baseline`` adds the same blocks exported without the onnxruntime-specific rewrites
 (``models/_pool.py``), and ``--ablate`` each block once per rewrite it carries, exported without
 that one rewrite: each kept rewrite must show that it still wins on its own (with / without < 1)
-at every thread count, in the same run. ``cbam-row-diagonal-sum`` refines ``cbam-row-conv``:
-without it the rows are summed by Slices and Adds; without ``cbam-row-conv`` the plain 7 x 7
-Conv stays (and so neither).
+at every thread count, in the same run.
 
 Everything a recorded figure needs is printed first: the command, CPU model, ISA extensions
 that change onnxruntime's kernels (AVX2, AVX-512, AMX), cache sizes, transparent huge pages,

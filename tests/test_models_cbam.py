@@ -69,23 +69,6 @@ def test_eager_runs_the_plain_spatial_convolution() -> None:
     assert kernels == [(1, 2, 7, 7)], kernels
 
 
-@pytest.mark.parametrize("k", [3, 4, 7])
-def test_diagonal_sum_is_the_convolution_at_any_size(k: int) -> None:
-    # The export's form of the k x k conv (reversed 1 x k rows, summed on a diagonal view of
-    # the flat buffer) against the conv itself: odd and even kernels, maps smaller than it.
-    from chanattn_export.models.cbam import _diagonal_sum
-
-    conv = nn.Conv2d(2, 1, k, padding=k // 2, bias=False)
-    rows = conv.weight.detach()[0].permute(1, 0, 2).unsqueeze(2)  # [k, 2, 1, k]
-    for h, w in [(1, 1), (2, 9), (k + 1, 3), (12, 5)]:
-        maps = torch.randn(3, 2, h, w)
-        with torch.no_grad():
-            ref = conv(maps)
-            out = _diagonal_sum(maps, rows, conv.padding)
-        assert out.shape == ref.shape, (h, w)
-        torch.testing.assert_close(out, ref, rtol=1e-5, atol=1e-5)
-
-
 @pytest.fixture(scope="module", params=["nchw", "nhwc"])
 def timm_file(request) -> tuple[str, nn.Module, onnx.ModelProto, bytes]:
     layout = request.param

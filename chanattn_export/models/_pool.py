@@ -34,7 +34,6 @@ from ..spec import Layout
 NHWC_SPATIAL_MAX = "nhwc-spatial-max-pool"
 NHWC_EXPAND = "nhwc-broadcast-expand"
 ROW_CONV = "cbam-row-conv"
-ROW_DIAGONAL = "cbam-row-diagonal-sum"
 CONTEXT_MATMUL = "gc-context-matmul"
 
 #: Rewrites left out of exports: empty in use; benchmarks/layout_ratio.py --ablate adds one at a

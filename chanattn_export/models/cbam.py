@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..spec import Layout
-from ._pool import ROW_CONV, ROW_DIAGONAL, apply_gate, note, wanted
+from ._pool import ROW_CONV, apply_gate, note, wanted
 from .cbam_channel import ChannelAttention
 
 
@@ -54,10 +54,8 @@ class SpatialAttention(nn.Module):
         While torch.export traces it is written as a 2 -> k channel 1 x k convolution (output
         channel i = row i of the kernel) followed by the sum of its k outputs shifted down by
         i rows. onnxruntime runs that about 1.6x faster than the plain conv, which its NCHWc
-        path takes through a slow single-output kernel (benchmarks/NOTES.md). The shifted sum
-        is one ReduceSum over a diagonal view of the rows (:func:`_diagonal_sum`, the rewrite
-        ``cbam-row-diagonal-sum``) rather than k Slices and Adds. Eager keeps the plain
-        convolution, and so does an unfolded ``ConvBN`` (folded before export: the fused
+        path takes through a slow single-output kernel (benchmarks/NOTES.md). Eager keeps the
+        plain convolution, and so does an unfolded ``ConvBN`` (folded before export: the fused
         convolution's bias is added once after the sum).
         """
         conv = self.conv
@@ -65,16 +63,12 @@ class SpatialAttention(nn.Module):
             return conv(maps)
         note(ROW_CONV)
         w = conv.weight[0].permute(1, 0, 2).unsqueeze(2)  # [k (row), 2, 1, k]
-        if wanted(ROW_DIAGONAL):
-            note(ROW_DIAGONAL)
-            out = _diagonal_sum(maps, w, conv.padding)
-        else:
-            k, pad = w.shape[0], conv.padding
-            rows = F.conv2d(maps, w, padding=pad)  # [N, k, H + 2p, W + 2p - k + 1]
-            h = rows.shape[2] - k + 1
-            out = rows[:, 0:1, 0:h]
-            for i in range(1, k):
-                out = out + rows[:, i:i + 1, i:i + h]
+        k, pad = w.shape[0], conv.padding
+        rows = F.conv2d(maps, w, padding=pad)  # [N, k, H + 2p, W + 2p - k + 1]
+        h = rows.shape[2] - k + 1
+        out = rows[:, 0:1, 0:h]
+        for i in range(1, k):
+            out = out + rows[:, i:i + 1, i:i + h]
         if conv.bias is not None:
             out = out + conv.bias.view(1, -1, 1, 1)
         return out
@@ -85,28 +79,6 @@ class SpatialAttention(nn.Module):
         maps = torch.stack([x.mean(c), x.amax(c)], dim=1)
         gate = torch.sigmoid(self._conv(maps))  # [N, 1, H, W]
         return gate.permute(0, 2, 3, 1) if self.layout is Layout.NHWC else gate
-
-
-def _diagonal_sum(maps: torch.Tensor, w: torch.Tensor, pad: tuple[int, ...]) -> torch.Tensor:
-    """``sum_i rows[:, i, h + i]`` of the row convolution as one ReduceSum, no per-row slices.
-
-    The rows come in reverse (channel j = kernel row k-1-j) with one extra zero row padded at
-    the bottom, so each plane has P = H_out + k rows. In the flat ``[N, k * P * W']`` buffer the
-    term of channel j for output row h lies at ``j * (P - 1) * W' + (h + k - 1) * W'``: viewing
-    the first ``k * (P - 1) * W'`` values as ``[N, k, (P - 1) * W']`` lines every term up in
-    one column, summed over the k channels. onnxruntime runs that faster than k Slices and
-    Adds (benchmarks/NOTES.md section 8); it is the same sum.
-    """
-    k = w.shape[0]
-    ph, pw = pad[0], pad[1]
-    padded = F.pad(maps, (pw, pw, ph, ph + 1))  # onnxruntime fuses the Pad into the Conv
-    rows = F.conv2d(padded, w.flip(0))  # [N, k, P, W']
-    p_rows, width = rows.shape[2], rows.shape[3]
-    h_out = p_rows - k
-    flat = rows.flatten(1)[:, : k * (p_rows - 1) * width]
-    summed = flat.unflatten(1, (k, -1)).sum(1)  # [N, (P - 1) * W']
-    out = summed[:, (k - 1) * width: (k - 1 + h_out) * width]
-    return out.unflatten(1, (1, h_out, width))
 
 
 class CBAM(nn.Module):
