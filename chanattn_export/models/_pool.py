@@ -4,11 +4,12 @@ Pooling is written as ``mean``/``amax`` over the spatial axes rather than adapti
 modules: it exports to plain ReduceMean/ReduceMax with dynamic H/W and runs several times
 faster on CPU (measured in docs/design-notes.md). Axis rules come from :class:`Layout`.
 
-A max over an axis that is not the innermost one (NHWC's spatial max, NCHW's channel max in
-CBAM) is the exception: onnxruntime's ReduceMax is about 3x slower on such a strided axis than
-on a contiguous one, so while the dynamo ONNX exporter traces it is written
-as a ``MaxPool`` over small windows plus a ReduceMax of what is left. Same exact max; eager
-and TorchScript keep ``amax`` (eager ``max_pool2d`` on that view was 35x slower).
+NHWC's spatial max, a max over axes that are not innermost, is the exception: onnxruntime's
+ReduceMax is slower on such a strided axis than on a contiguous one, so while the dynamo ONNX
+exporter traces it is written as a ``MaxPool`` over small windows plus a ReduceMax of what is
+left. Same exact max; eager and TorchScript keep ``amax`` (eager ``max_pool2d`` on that view was
+35x slower). CBAM's NCHW channel max had such a window too, until a quiet-machine run showed it
+no faster than the plain ReduceMax (benchmarks/NOTES.md section 8).
 
 An ONNX file is a promise to every conformant runtime, so a rewrite is kept only where it is
 valid for every input the file accepts in every runtime checked (docs/runtimes.md): OpenVINO
