@@ -74,7 +74,7 @@ def prepare(work: Path, modules: list[str]) -> None:
     pyproject = (ROOT / "pyproject.toml").read_text(encoding="utf-8")
     pyproject = re.sub(r"(?ms)^\[tool\.mutmut\].*?(?=^\[|\Z)", "", pyproject)
     # mutmut maps tests to mutants inside its own process: no xdist workers, no timing table
-    pyproject = re.sub(r"(?m)^(addopts = .*?) ?-n auto", r"\1", pyproject)
+    pyproject = re.sub(r"(?m)^(addopts = .*?) ?-n auto(?: --dist \w+)?", r"\1", pyproject)
     pyproject = re.sub(r"(?m)^(addopts = .*?) ?--durations=\d+", r"\1", pyproject)
     pyproject += (
         "\n[tool.mutmut]\n"

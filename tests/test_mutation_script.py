@@ -49,7 +49,7 @@ def test_prepared_folder_has_the_sources_tests_and_a_mutmut_section(mutation,
     # every test from it ("could not find any test case for any mutant")
     addopts = tomllib.loads((tmp_path / "pyproject.toml").read_text())["tool"]["pytest"][
         "ini_options"]["addopts"]
-    assert "-n" not in addopts.split() and "--strict-markers" in addopts
+    assert "-n" not in addopts.split() and "--dist" not in addopts and "--strict-markers" in addopts
     mutation.prepare(tmp_path, ["fileio"])  # again: the old section is replaced, not doubled
     cfg = tomllib.loads((tmp_path / "pyproject.toml").read_text())["tool"]["mutmut"]
     assert cfg["only_mutate"] == ["chanattn_export/fileio/__init__.py"]
