@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import statistics
 import sys
 import tempfile
@@ -25,22 +24,14 @@ from pathlib import Path
 
 import numpy as np
 
+from chanattn_export.bench.machine import cpu_model
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "examples"))
 
 
 def _load() -> str:
     return "load average {:.2f} {:.2f} {:.2f}".format(*os.getloadavg())
-
-
-def _cpu() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
 
 
 def export_all(precisions: list[str], batch: int, size: int, out: Path) -> dict[str, dict]:
@@ -117,7 +108,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", type=Path, default=None, help="artifact folder (default: temp)")
     args = ap.parse_args(argv)
     precisions = args.precisions.split(",")
-    print(f"{_cpu()}, {os.cpu_count()} CPUs; {_load()}", flush=True)
+    print(f"{cpu_model()}, {os.cpu_count()} CPUs; {_load()}", flush=True)
     with tempfile.TemporaryDirectory() as tmp:
         out = args.out or Path(tmp)
         facts = export_all(precisions, args.batch, args.size, out)
