@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from ..artifacts import ArtifactFolder
-from .parity import STORED
+from .parity import STORED, CheckResult
 from .recheck import (
     ERROR,
     NO_CHECKER,
@@ -60,7 +60,8 @@ def unchecked_line(checks: Sequence[EntryCheck], folder: str = ".") -> Problem |
 
 
 def failure_problems(check: EntryCheck) -> list[Problem]:
-    """The first parity failure of a check, and each backend skipped, as problem lines."""
+    """The first parity failure of each backend of a check, and each backend skipped, as problem
+    lines."""
     if check.parity is None:
         return []
     tol = check.parity.tolerance
@@ -68,8 +69,10 @@ def failure_problems(check: EntryCheck) -> list[Problem]:
                 for k in check.parity.skipped]  # asked-for CUDA unusable: an error, else a note
     problems += [Problem(check.entry.path, m, ERROR if e else WARNING)
                  for m, e in vacuous_problems(check.parity)]  # checks that prove nothing
-    fails = check.parity.failures  # the first failure of each backend (runtime)
-    for c in [c for i, c in enumerate(fails) if c.backend not in {f.backend for f in fails[:i]}]:
+    first: dict[str, CheckResult] = {}
+    for c in check.parity.failures:  # the first failure of each backend (runtime)
+        first.setdefault(c.backend, c)
+    for c in first.values():
         source = (f"stored in {check.entry.reference}" if c.reference == STORED
                   else f"built from {check.entry.weights}")
         why = (c.why if c.why
